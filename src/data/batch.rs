@@ -1,0 +1,339 @@
+//! Streaming batches: sequences stay compact in memory and are encoded per batch, rows in
+//! parallel, on a producer thread that runs ahead of the consumer by a bounded number of
+//! batches. Memory is the dataset's compact codes plus `prefetch + 1` encoded batches.
+
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use super::dataset::SeqDataset;
+use super::encode::{Encoder, RowFlags};
+use super::soft_label::{soft_label, N_BINS};
+use crate::error::{Error, Result};
+
+/// One row of an epoch: a dataset row, maybe reverse-complemented. Packed in a `u32`
+/// (top bit = flip) so that an epoch of 13.5 M items takes 54 MB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Item(u32);
+
+const FLIP: u32 = 1 << 31;
+
+impl Item {
+    /// Row `row`, reverse-complemented when `flip`.
+    pub fn new(row: usize, flip: bool) -> Self {
+        debug_assert!(row < FLIP as usize);
+        Item(row as u32 | if flip { FLIP } else { 0 })
+    }
+    /// The dataset row.
+    pub fn row(self) -> usize {
+        (self.0 & !FLIP) as usize
+    }
+    /// Whether the row is reverse-complemented.
+    pub fn flip(self) -> bool {
+        self.0 & FLIP != 0
+    }
+}
+
+/// What the batch's `y` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Targets {
+    /// No labels (prediction).
+    None,
+    /// 18 soft-label probabilities per row, from the first label column (SPEC §2.5).
+    SoftBins,
+    /// The label columns as they are.
+    Raw,
+}
+
+impl Targets {
+    fn width(self, ds: &SeqDataset) -> usize {
+        match self {
+            Targets::None => 0,
+            Targets::SoftBins => N_BINS,
+            Targets::Raw => ds.n_tasks(),
+        }
+    }
+}
+
+/// How the channels of a row are filled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Training and validation: the row's own singleton flag.
+    Train,
+    /// Prediction: `is_singleton` is always 0 (SPEC §2.4).
+    Predict,
+}
+
+/// An encoded batch, layout `(size, channels, length)` for `x` and `(size, width)` for `y`.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The input planes.
+    pub x: Vec<f32>,
+    /// The targets (empty for [`Targets::None`]).
+    pub y: Vec<f32>,
+    /// Which items, in order.
+    pub items: Vec<Item>,
+    /// Channels per row.
+    pub channels: usize,
+    /// Positions per row.
+    pub length: usize,
+}
+
+impl Batch {
+    /// Rows in the batch.
+    pub fn size(&self) -> usize {
+        self.items.len()
+    }
+}
+
+/// The items of one epoch: every row, twice when `rc_double` (forward then reverse
+/// complement), shuffled by `seed` and `epoch` when a seed is given.
+pub fn epoch_items(n_rows: usize, rc_double: bool, shuffle: Option<u64>, epoch: u64) -> Vec<Item> {
+    let mut items: Vec<Item> = (0..n_rows).map(|r| Item::new(r, false)).collect();
+    if rc_double {
+        items.extend((0..n_rows).map(|r| Item::new(r, true)));
+    }
+    if let Some(seed) = shuffle {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch);
+        items.shuffle(&mut rng);
+    }
+    items
+}
+
+/// Encode the given items of `ds` into one batch, rows in parallel.
+pub fn encode_batch(
+    ds: &SeqDataset,
+    encoder: &Encoder,
+    items: &[Item],
+    targets: Targets,
+    mode: Mode,
+) -> Result<Batch> {
+    let row_len = encoder.row_len();
+    let width = targets.width(ds);
+    let mut x = vec![0f32; items.len() * row_len];
+    let mut y = vec![0f32; items.len() * width];
+    x.par_chunks_mut(row_len)
+        .zip(items.par_iter())
+        .try_for_each_init(Vec::new, |scratch, (out, item)| {
+            let r = item.row();
+            let flags = RowFlags {
+                // The data's own orientation, turned once more by augmentation.
+                is_reverse: ds.is_reverse[r] ^ item.flip(),
+                is_singleton: mode == Mode::Train && ds.is_singleton[r],
+            };
+            encoder
+                .encode_row(ds.seqs.get(r), item.flip(), flags, scratch, out)
+                .map_err(|problem| Error::data(&ds.path, ds.lines[r] as usize, problem))
+        })?;
+    if width > 0 {
+        for (out, item) in y.chunks_mut(width).zip(items) {
+            let t = ds.target(item.row());
+            match targets {
+                Targets::SoftBins => out.copy_from_slice(&soft_label(t[0])),
+                Targets::Raw => out
+                    .iter_mut()
+                    .zip(t)
+                    .for_each(|(o, &v)| *o = v as f32),
+                Targets::None => {}
+            }
+        }
+    }
+    Ok(Batch {
+        x,
+        y,
+        items: items.to_vec(),
+        channels: encoder.channels().count(),
+        length: encoder.length(),
+    })
+}
+
+/// Batches of a list of items, encoded on a producer thread ahead of use.
+pub struct BatchStream {
+    rx: Receiver<Result<Batch>>,
+    handle: Option<JoinHandle<()>>,
+    remaining: usize,
+}
+
+impl BatchStream {
+    /// Start encoding `items` in batches of `batch_size` (the last one may be smaller unless
+    /// `drop_last`), keeping at most `prefetch` batches ready.
+    pub fn spawn(
+        ds: Arc<SeqDataset>,
+        encoder: Encoder,
+        items: Vec<Item>,
+        batch_size: usize,
+        drop_last: bool,
+        targets: Targets,
+        mode: Mode,
+        prefetch: usize,
+    ) -> Self {
+        let batch_size = batch_size.max(1);
+        let n_batches = if drop_last {
+            items.len() / batch_size
+        } else {
+            items.len().div_ceil(batch_size)
+        };
+        let (tx, rx) = sync_channel(prefetch.max(1));
+        let handle = std::thread::spawn(move || {
+            for chunk in items.chunks(batch_size).take(n_batches) {
+                let batch = encode_batch(&ds, &encoder, chunk, targets, mode);
+                let failed = batch.is_err();
+                // The consumer hung up: stop encoding.
+                if tx.send(batch).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        BatchStream {
+            rx,
+            handle: Some(handle),
+            remaining: n_batches,
+        }
+    }
+
+    /// Batches not yet taken.
+    pub fn remaining(&self) -> usize {
+        self.remaining
+    }
+}
+
+impl Iterator for BatchStream {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.rx.recv() {
+            Ok(b) => {
+                self.remaining = self.remaining.saturating_sub(1);
+                Some(b)
+            }
+            Err(_) => {
+                if let Some(h) = self.handle.take()
+                    && h.join().is_err()
+                {
+                    return Some(Err(Error::Other("the batch encoder thread panicked".into())));
+                }
+                None
+            }
+        }
+    }
+}
+
+impl Drop for BatchStream {
+    fn drop(&mut self) {
+        // Hang up first, so a producer blocked on a full channel stops, then wait for it.
+        drop(std::mem::replace(&mut self.rx, sync_channel(1).1));
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::pad::Padding;
+    use crate::data::encode::Channels;
+
+    fn dataset(n: usize) -> SeqDataset {
+        let mut ds = SeqDataset::default();
+        ds.task_names = vec!["expression".into()];
+        for i in 0..n {
+            ds.seqs.push_letters(b"ACGTACGTAA").unwrap();
+            ds.targets.push(i as f64);
+            ds.is_reverse.push(false);
+            ds.is_singleton.push(i % 2 == 0);
+            ds.lines.push(i as u32 + 1);
+        }
+        ds
+    }
+
+    fn encoder() -> Encoder {
+        Encoder::new(&Padding::Exact { length: 10 }, Channels::YEAST).unwrap()
+    }
+
+    #[test]
+    fn rc_doubling_shows_every_row_twice_per_epoch() {
+        let items = epoch_items(100, true, Some(7), 0);
+        assert_eq!(items.len(), 200);
+        let mut seen: Vec<(usize, bool)> = items.iter().map(|i| (i.row(), i.flip())).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 200);
+    }
+
+    #[test]
+    fn shuffle_is_seeded_and_differs_by_epoch() {
+        assert_eq!(epoch_items(50, false, Some(1), 0), epoch_items(50, false, Some(1), 0));
+        assert_ne!(epoch_items(50, false, Some(1), 0), epoch_items(50, false, Some(1), 1));
+        assert_ne!(epoch_items(50, false, Some(1), 0), epoch_items(50, false, Some(2), 0));
+        let plain = epoch_items(5, false, None, 0);
+        assert_eq!(plain.iter().map(|i| i.row()).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn stream_covers_all_items_with_flags_and_soft_labels() {
+        let ds = Arc::new(dataset(10));
+        let items = epoch_items(10, true, Some(3), 0);
+        let stream = BatchStream::spawn(
+            ds.clone(), encoder(), items.clone(), 4, false, Targets::SoftBins, Mode::Train, 2,
+        );
+        assert_eq!(stream.remaining(), 5);
+        let batches: Vec<Batch> = stream.map(|b| b.unwrap()).collect();
+        assert_eq!(batches.iter().map(Batch::size).collect::<Vec<_>>(), vec![4, 4, 4, 4, 4]);
+        let all: Vec<Item> = batches.iter().flat_map(|b| b.items.clone()).collect();
+        assert_eq!(all, items);
+        let l = 10;
+        for b in &batches {
+            assert_eq!(b.x.len(), b.size() * 6 * l);
+            for (k, item) in b.items.iter().enumerate() {
+                let row = &b.x[k * 6 * l..(k + 1) * 6 * l];
+                assert_eq!(row[4 * l], item.flip() as u8 as f32, "is_reverse");
+                assert_eq!(row[5 * l], (item.row() % 2 == 0) as u8 as f32, "is_singleton");
+                let y = &b.y[k * N_BINS..(k + 1) * N_BINS];
+                assert_eq!(y, &soft_label(item.row() as f64));
+            }
+        }
+    }
+
+    #[test]
+    fn predict_mode_zeroes_singleton_and_drop_last_drops() {
+        let ds = Arc::new(dataset(10));
+        let items = epoch_items(10, false, None, 0);
+        let batches: Vec<Batch> = BatchStream::spawn(
+            ds, encoder(), items, 4, true, Targets::None, Mode::Predict, 1,
+        )
+        .map(|b| b.unwrap())
+        .collect();
+        assert_eq!(batches.len(), 2);
+        assert!(batches[0].y.is_empty());
+        assert!(batches.iter().all(|b| b.x.chunks(10).skip(5).step_by(6).all(|p| p == [0.0; 10])));
+    }
+
+    #[test]
+    fn encoding_errors_name_the_line() {
+        let mut ds = dataset(3);
+        ds.path = "train.txt".into();
+        ds.seqs.push_letters(b"ACGTACGTAAC").unwrap(); // 11 nt, model takes 10
+        ds.targets.push(1.0);
+        ds.is_reverse.push(false);
+        ds.is_singleton.push(false);
+        ds.lines.push(9);
+        let items = epoch_items(4, false, None, 0);
+        let e = encode_batch(&ds, &encoder(), &items, Targets::Raw, Mode::Train).unwrap_err();
+        assert_eq!(e.line(), Some(9));
+    }
+
+    #[test]
+    fn dropping_a_stream_early_does_not_hang() {
+        let ds = Arc::new(dataset(1000));
+        let items = epoch_items(1000, true, Some(1), 0);
+        let mut s = BatchStream::spawn(ds, encoder(), items, 8, false, Targets::Raw, Mode::Train, 2);
+        assert!(s.next().is_some());
+        drop(s);
+    }
+}

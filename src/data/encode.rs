@@ -1,0 +1,211 @@
+//! From padded codes to the model's input channels (SPEC §2.3).
+//!
+//! Layout `(channels, length)`, channel-major: channels 0–3 are the one-hot bases in the order
+//! A, G, C, T; `N` is 0.25 in each. Then, when the model has them, `is_reverse` and
+//! `is_singleton` as constant planes.
+
+use serde::{Deserialize, Serialize};
+
+use super::alphabet::{self, N};
+use super::pad::{Padder, Padding};
+use crate::error::Problem;
+
+/// Which extra channels follow the four base channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channels {
+    /// Channel 4: 0 for the forward strand, 1 for the reverse complement.
+    pub is_reverse: bool,
+    /// The next channel: 1 if the measured value is an integer (one cell only).
+    pub is_singleton: bool,
+}
+
+impl Channels {
+    /// The yeast DREAM input: 6 channels.
+    pub const YEAST: Channels = Channels {
+        is_reverse: true,
+        is_singleton: true,
+    };
+    /// The human and Drosophila inputs: 5 channels (no singleton channel).
+    pub const REVERSE_ONLY: Channels = Channels {
+        is_reverse: true,
+        is_singleton: false,
+    };
+    /// Plain one-hot: 4 channels (DeepSTARR, MPRAnn).
+    pub const BASES_ONLY: Channels = Channels {
+        is_reverse: false,
+        is_singleton: false,
+    };
+
+    /// Number of channels.
+    pub fn count(&self) -> usize {
+        4 + self.is_reverse as usize + self.is_singleton as usize
+    }
+}
+
+/// Per-row flags that fill the extra channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RowFlags {
+    /// Fill the reverse channel with 1.
+    pub is_reverse: bool,
+    /// Fill the singleton channel with 1.
+    pub is_singleton: bool,
+}
+
+/// Pads, optionally reverse-complements, and one-hot encodes sequences.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    padder: Padder,
+    channels: Channels,
+}
+
+impl Encoder {
+    /// An encoder for the given padding and channels.
+    pub fn new(padding: &Padding, channels: Channels) -> Result<Self, String> {
+        Ok(Encoder {
+            padder: padding.prepare()?,
+            channels,
+        })
+    }
+
+    /// The yeast DREAM encoder: plasmid padding to 150, 6 channels.
+    pub fn yeast() -> Self {
+        Self::new(&Padding::yeast(), Channels::YEAST).expect("the yeast padding is valid")
+    }
+
+    /// The padding rule.
+    pub fn padding(&self) -> &Padding {
+        self.padder.padding()
+    }
+
+    /// The channels.
+    pub fn channels(&self) -> Channels {
+        self.channels
+    }
+
+    /// Model input length.
+    pub fn length(&self) -> usize {
+        self.padder.length()
+    }
+
+    /// Floats per encoded row: channels × length.
+    pub fn row_len(&self) -> usize {
+        self.channels.count() * self.length()
+    }
+
+    /// Pads `codes`, takes the reverse complement of the *padded* sequence when `flip` (so the
+    /// plasmid context turns with it, as in the reference), and writes the input planes into
+    /// `out` (`row_len()` floats). `scratch` is a reusable buffer.
+    pub fn encode_row(
+        &self,
+        codes: &[u8],
+        flip: bool,
+        flags: RowFlags,
+        scratch: &mut Vec<u8>,
+        out: &mut [f32],
+    ) -> Result<(), Problem> {
+        self.padder.apply(codes, scratch)?;
+        if flip {
+            scratch.reverse();
+            scratch.iter_mut().for_each(|c| *c = alphabet::complement(*c));
+        }
+        let len = self.length();
+        debug_assert_eq!(out.len(), self.row_len());
+        out[..4 * len].fill(0.0);
+        for (j, &c) in scratch.iter().enumerate() {
+            if c == N {
+                for ch in 0..4 {
+                    out[ch * len + j] = 0.25;
+                }
+            } else {
+                out[c as usize * len + j] = 1.0;
+            }
+        }
+        let mut ch = 4;
+        if self.channels.is_reverse {
+            out[ch * len..(ch + 1) * len].fill(flags.is_reverse as u8 as f32);
+            ch += 1;
+        }
+        if self.channels.is_singleton {
+            out[ch * len..(ch + 1) * len].fill(flags.is_singleton as u8 as f32);
+        }
+        Ok(())
+    }
+}
+
+/// Whether a measured yeast value marks a singleton: exactly an integer (SPEC §2.1).
+pub fn is_singleton(value: f64) -> bool {
+    value.fract() == 0.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::alphabet::encode;
+
+    fn plane(out: &[f32], len: usize, ch: usize) -> &[f32] {
+        &out[ch * len..(ch + 1) * len]
+    }
+
+    #[test]
+    fn one_hot_channels_follow_agct() {
+        let enc = Encoder::new(&Padding::Exact { length: 5 }, Channels::YEAST).unwrap();
+        let mut out = vec![9.0; enc.row_len()];
+        let flags = RowFlags {
+            is_reverse: false,
+            is_singleton: true,
+        };
+        enc.encode_row(&encode(b"AGCTN").unwrap(), false, flags, &mut Vec::new(), &mut out)
+            .unwrap();
+        assert_eq!(plane(&out, 5, 0), &[1.0, 0.0, 0.0, 0.0, 0.25]); // A
+        assert_eq!(plane(&out, 5, 1), &[0.0, 1.0, 0.0, 0.0, 0.25]); // G
+        assert_eq!(plane(&out, 5, 2), &[0.0, 0.0, 1.0, 0.0, 0.25]); // C
+        assert_eq!(plane(&out, 5, 3), &[0.0, 0.0, 0.0, 1.0, 0.25]); // T
+        assert_eq!(plane(&out, 5, 4), &[0.0; 5]); // is_reverse
+        assert_eq!(plane(&out, 5, 5), &[1.0; 5]); // is_singleton
+    }
+
+    #[test]
+    fn flip_reverse_complements_the_padded_sequence() {
+        let enc = Encoder::yeast();
+        let read = b"TGCATTTTTTTCACATCAAAAAAAAAAGGGGGGGGGGTTACGGCTGTT";
+        let mut fwd = vec![0.0; enc.row_len()];
+        let mut rev = vec![0.0; enc.row_len()];
+        let codes = encode(read).unwrap();
+        let flags = RowFlags {
+            is_reverse: true,
+            is_singleton: false,
+        };
+        let mut s = Vec::new();
+        enc.encode_row(&codes, false, RowFlags::default(), &mut s, &mut fwd).unwrap();
+        enc.encode_row(&codes, true, flags, &mut s, &mut rev).unwrap();
+        let l = 150;
+        for j in 0..l {
+            // A at j forward is T at l-1-j reversed; G is C.
+            assert_eq!(fwd[j], rev[3 * l + (l - 1 - j)]);
+            assert_eq!(fwd[l + j], rev[2 * l + (l - 1 - j)]);
+        }
+        assert_eq!(plane(&rev, l, 4), &[1.0; 150][..]);
+        assert_eq!(plane(&rev, l, 5), &[0.0; 150][..]);
+    }
+
+    #[test]
+    fn five_channel_layout_has_no_singleton_plane() {
+        let enc = Encoder::new(&Padding::Exact { length: 3 }, Channels::REVERSE_ONLY).unwrap();
+        assert_eq!(enc.row_len(), 15);
+        let mut out = vec![0.0; 15];
+        let flags = RowFlags {
+            is_reverse: true,
+            is_singleton: true,
+        };
+        enc.encode_row(&encode(b"ACG").unwrap(), false, flags, &mut Vec::new(), &mut out)
+            .unwrap();
+        assert_eq!(plane(&out, 3, 4), &[1.0; 3]);
+    }
+
+    #[test]
+    fn singletons_are_integer_values() {
+        assert!(is_singleton(12.0));
+        assert!(is_singleton(0.0));
+        assert!(!is_singleton(15.1823836007871));
+    }
+}

@@ -1,0 +1,303 @@
+//! Recognising a file's format and summarising what it holds — the first check a user runs
+//! on their data (`prixfixe inspect-data`).
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::dataset::SeqDataset;
+use super::formats::table::sniff_header;
+use super::formats::{
+    read_dream, read_fasta, read_subset, read_table, DreamFile, ReadOptions, Subset, SubsetRows,
+    TableSpec,
+};
+use super::io::{is_blank, Lines};
+use super::pad::{YEAST_ADAPTER_LEN, YEAST_INPUT_LEN};
+use crate::error::{Error, Result};
+
+/// The file formats prixfixe reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Format {
+    /// DREAM training file (`sequence<TAB>expression[<TAB>fold]`).
+    Dream,
+    /// DREAM test file (`sequence[<TAB>measured]`).
+    DreamTest,
+    /// FASTA.
+    Fasta,
+    /// A table with a header and named columns.
+    Table(TableSpec),
+    /// A DREAM test-subset CSV.
+    Subset,
+}
+
+impl Format {
+    /// The format's name as the CLI spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::Dream => "dream",
+            Format::DreamTest => "dream-test",
+            Format::Fasta => "fasta",
+            Format::Table(_) => "table",
+            Format::Subset => "subset",
+        }
+    }
+}
+
+/// Guess a file's format from its name and first line.
+pub fn detect_format(path: &Path) -> Result<Format> {
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    let name = name.trim_end_matches(".gz");
+    if [".fa", ".fasta", ".fna", ".fas"].iter().any(|e| name.ends_with(e)) {
+        return Ok(Format::Fasta);
+    }
+    let mut lines = Lines::open(path)?;
+    let first = loop {
+        match lines.next_line()? {
+            Some((_, l)) if is_blank(l) => continue,
+            Some((_, l)) => break l.to_vec(),
+            None => {
+                return Err(Error::data(path, 0, crate::error::Problem::EmptyFile));
+            }
+        }
+    };
+    if first.starts_with(b">") {
+        return Ok(Format::Fasta);
+    }
+    let fields: Vec<&[u8]> = first.split(|&b| b == b'\t').collect();
+    if (1..=3).contains(&fields.len())
+        && !fields[0].is_empty()
+        && super::alphabet::encode(fields[0]).is_ok()
+    {
+        return Ok(Format::Dream);
+    }
+    let (_, header) = sniff_header(path)?;
+    if header.iter().any(|h| h == "pos" || h == "alt_pos") {
+        return Ok(Format::Subset);
+    }
+    if let Some(spec) = TableSpec::detect(&header) {
+        return Ok(Format::Table(spec));
+    }
+    Err(Error::Config(format!(
+        "cannot tell the format of {} (header: {}); name it with --format and, for tables, \
+         the columns with --seq-col/--target-col",
+        path.display(),
+        header.join(", ")
+    )))
+}
+
+/// Read any sequence file in the given format.
+pub fn read_any(path: &Path, format: &Format, opts: &ReadOptions) -> Result<SeqDataset> {
+    match format {
+        Format::Dream => read_dream(path, DreamFile::Train, opts),
+        Format::DreamTest => read_dream(path, DreamFile::Test, opts),
+        Format::Fasta => read_fasta(path, opts),
+        Format::Table(spec) => read_table(path, spec, opts),
+        Format::Subset => Err(Error::Config(format!(
+            "{} is a test-subset file: it names test rows, it does not hold a data set",
+            path.display()
+        ))),
+    }
+}
+
+/// Summary statistics of one label column.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelSummary {
+    /// Column name.
+    pub name: String,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// What `inspect-data` reports about a sequence file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The file.
+    pub path: String,
+    /// The format it was read as.
+    pub format: String,
+    /// Records.
+    pub rows: usize,
+    /// Lines read, and blank lines skipped.
+    pub lines: usize,
+    /// Blank lines skipped.
+    pub blank_lines: usize,
+    /// Shortest and longest sequence.
+    pub min_len: usize,
+    /// Longest sequence.
+    pub max_len: usize,
+    /// Count per length, ascending.
+    pub length_counts: Vec<(usize, usize)>,
+    /// Sequences holding at least one `N`/IUPAC code.
+    pub with_ambiguous: usize,
+    /// Rows flagged reverse orientation.
+    pub reverse: usize,
+    /// Rows whose label is a singleton (DREAM training files).
+    pub singletons: Option<usize>,
+    /// Per label column.
+    pub labels: Vec<LabelSummary>,
+    /// Rows per fold, when the file has folds.
+    pub folds: Option<Vec<(u16, usize)>>,
+    /// DREAM files: reads that do not start with the 17-nt left adapter.
+    pub without_adapter: Option<usize>,
+    /// DREAM files: reads longer than 167 nt, whose 5' end the 150-nt padding drops.
+    pub trimmed_by_padding: Option<usize>,
+}
+
+/// Summarise a data set.
+pub fn summarize(ds: &SeqDataset, format: &Format) -> Summary {
+    let mut counts = std::collections::BTreeMap::<usize, usize>::new();
+    let mut with_ambiguous = 0;
+    for s in ds.seqs.iter() {
+        *counts.entry(s.len()).or_default() += 1;
+        with_ambiguous += s.contains(&super::alphabet::N) as usize;
+    }
+    let labels = ds
+        .task_names
+        .iter()
+        .enumerate()
+        .map(|(t, name)| {
+            let vals = (0..ds.len()).map(|i| ds.target(i)[t]);
+            let (mut min, mut max, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
+            for v in vals {
+                min = min.min(v);
+                max = max.max(v);
+                sum += v;
+            }
+            LabelSummary {
+                name: name.clone(),
+                min,
+                max,
+                mean: sum / ds.len() as f64,
+            }
+        })
+        .collect();
+    let folds = ds.folds.as_ref().map(|f| {
+        let mut c = std::collections::BTreeMap::<u16, usize>::new();
+        f.iter().for_each(|&k| *c.entry(k).or_default() += 1);
+        c.into_iter().collect()
+    });
+    let is_dream = matches!(format, Format::Dream | Format::DreamTest);
+    let adapter = super::alphabet::encode(b"TGCATTTTTTTCACATC").expect("ACGT");
+    Summary {
+        path: ds.path.display().to_string(),
+        format: format.name().to_string(),
+        rows: ds.len(),
+        lines: ds.stats.lines,
+        blank_lines: ds.stats.blank_lines,
+        min_len: counts.keys().next().copied().unwrap_or(0),
+        max_len: counts.keys().last().copied().unwrap_or(0),
+        length_counts: counts.into_iter().collect(),
+        with_ambiguous,
+        reverse: ds.is_reverse.iter().filter(|&&r| r).count(),
+        singletons: (*format == Format::Dream)
+            .then(|| ds.is_singleton.iter().filter(|&&s| s).count()),
+        labels,
+        folds,
+        without_adapter: is_dream
+            .then(|| ds.seqs.iter().filter(|s| !s.starts_with(&adapter)).count()),
+        trimmed_by_padding: is_dream.then(|| {
+            ds.seqs
+                .iter()
+                .filter(|s| s.len() > YEAST_ADAPTER_LEN + YEAST_INPUT_LEN)
+                .count()
+        }),
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} ({}): valid", self.path, self.format)?;
+        writeln!(f, "  rows            {}", self.rows)?;
+        if self.blank_lines > 0 {
+            writeln!(f, "  blank lines     {} (skipped)", self.blank_lines)?;
+        }
+        writeln!(f, "  length          {}–{} nt", self.min_len, self.max_len)?;
+        // Histogram of lengths: the ten most common, then the rest in one line.
+        let mut by_count = self.length_counts.clone();
+        by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let widest = by_count.first().map_or(1, |x| x.1).max(1);
+        for &(len, n) in by_count.iter().take(10) {
+            let bar = "#".repeat((n * 40).div_ceil(widest));
+            writeln!(
+                f,
+                "    {len:>6} nt {n:>10} {:>6.2}% {bar}",
+                100.0 * n as f64 / self.rows as f64
+            )?;
+        }
+        if by_count.len() > 10 {
+            let rest: usize = by_count[10..].iter().map(|x| x.1).sum();
+            writeln!(f, "    {:>6} other lengths: {rest} rows", by_count.len() - 10)?;
+        }
+        if self.with_ambiguous > 0 {
+            writeln!(f, "  with N/IUPAC    {}", self.with_ambiguous)?;
+        }
+        if self.reverse > 0 {
+            writeln!(f, "  reverse rows    {}", self.reverse)?;
+        }
+        if let Some(s) = self.singletons {
+            writeln!(
+                f,
+                "  singletons      {s} ({:.1}%; integer values, seen in one cell)",
+                100.0 * s as f64 / self.rows as f64
+            )?;
+        }
+        for l in &self.labels {
+            writeln!(
+                f,
+                "  {:<15} min {:.4}  max {:.4}  mean {:.4}",
+                l.name, l.min, l.max, l.mean
+            )?;
+        }
+        if let Some(folds) = &self.folds {
+            let parts: Vec<String> = folds.iter().map(|(k, n)| format!("{k}:{n}")).collect();
+            writeln!(f, "  folds           {}", parts.join(" "))?;
+        }
+        if let Some(n) = self.without_adapter.filter(|&n| n > 0) {
+            writeln!(
+                f,
+                "  note: {n} reads do not start with the adapter TGCATTTTTTTCACATC; \
+                 padding drops their first 17 nt all the same"
+            )?;
+        }
+        if let Some(n) = self.trimmed_by_padding.filter(|&n| n > 0) {
+            writeln!(
+                f,
+                "  note: {n} reads are longer than 167 nt; 150-nt padding drops their 5' end"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// What `inspect-data` reports about a subset file.
+pub fn describe_subset(s: &Subset) -> String {
+    let kind = match &s.rows {
+        SubsetRows::Single(_) => "single-sequence subset",
+        SubsetRows::Pair(_) => "pair subset (scored on alt − ref)",
+    };
+    format!(
+        "{} (subset): valid\n  name            {}\n  kind            {kind}\n  unique entries  {}\n  repeated rows   {} (scored once)\n",
+        s.path.display(),
+        s.name,
+        s.len(),
+        s.repeats
+    )
+}
+
+/// Read and describe any file: the library side of `prixfixe inspect-data`.
+pub fn inspect_file(path: &Path, format: Option<Format>) -> Result<String> {
+    let format = match format {
+        Some(f) => f,
+        None => detect_format(path)?,
+    };
+    if format == Format::Subset {
+        return Ok(describe_subset(&read_subset(path)?));
+    }
+    let ds = read_any(path, &format, &ReadOptions::default())?;
+    Ok(summarize(&ds, &format).to_string())
+}
