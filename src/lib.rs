@@ -5,9 +5,18 @@
 //!
 //! Where things live:
 //! - [`data`] — where data enters: readers, validation, padding, encoding, soft labels, batches.
+//! - [`blocks`] — the first / core / final layers blocks, one file each.
+//! - [`net`] — where a model is assembled from blocks, shape-checked, and the named presets.
+//! - [`nn`] — layers beyond burn's own (BatchNorm, LSTM, attention in PyTorch's layout).
+//! - [`weights`] — PyTorch `.pth` and safetensors weights, by the reference's names.
 //! - [`error`] — errors that name the file, the line and the problem.
 
+pub mod blocks;
 pub mod data;
 pub mod error;
+pub mod net;
+pub mod nn;
+pub mod weights;
 
 pub use error::{Error, Problem, Result};
+pub use net::{DataKind, NetConfig, PrixFixeNet};

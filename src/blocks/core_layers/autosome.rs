@@ -1,0 +1,165 @@
+//! Autosome core (EfficientNet-like; DREAM-CNN's core). Each stage from `p` to `s` channels:
+//! an inverted-residual branch (1×1 expand to `4s` → grouped conv k=7 → squeeze-excitation →
+//! 1×1 project back to `p`), **concatenated** with its input (`2p` channels, not added), then
+//! a k=7 convolution resizing to `s`. Convolutions have no bias; BatchNorm after each.
+
+use burn::module::Module;
+use burn::nn::conv::Conv1d;
+use burn::nn::Linear;
+use burn::tensor::activation::{sigmoid, silu};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::nn::visit::{NamedWeights, WeightVisitor};
+use crate::nn::{conv1d, linear, BatchNorm1d, ConvInit};
+
+/// Linear layers of the Autosome blocks start at Normal(0, 0.001) (SPEC §3).
+const LINEAR_STD: f64 = 0.001;
+
+/// Configuration of [`AutosomeCore`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutosomeCoreConfig {
+    /// Output width of each stage.
+    #[serde(default = "default_widths")]
+    pub widths: Vec<usize>,
+    /// Kernel of the grouped and the resize convolutions.
+    #[serde(default = "default_kernel")]
+    pub kernel: usize,
+    /// Expansion of the inverted-residual branch (`4s` channels).
+    #[serde(default = "default_expand")]
+    pub expand: usize,
+}
+
+fn default_widths() -> Vec<usize> {
+    vec![128, 128, 64, 64, 64, 64]
+}
+fn default_kernel() -> usize {
+    7
+}
+fn default_expand() -> usize {
+    4
+}
+
+impl Default for AutosomeCoreConfig {
+    fn default() -> Self {
+        AutosomeCoreConfig {
+            widths: default_widths(),
+            kernel: default_kernel(),
+            expand: default_expand(),
+        }
+    }
+}
+
+impl AutosomeCoreConfig {
+    /// Output channels.
+    pub fn out_channels(&self, cin: usize) -> usize {
+        self.widths.last().copied().unwrap_or(cin)
+    }
+
+    /// Whether the configuration fits `cin` input channels.
+    pub fn check(&self, cin: usize) -> Result<(), String> {
+        if self.widths.is_empty() {
+            return Err("core autosome: `widths` needs at least one stage".into());
+        }
+        let mut p = cin;
+        for (i, &s) in self.widths.iter().enumerate() {
+            let e = self.expand * s;
+            if e % 2 != 0 || p < 4 {
+                return Err(format!(
+                    "core autosome stage {i}: {p} → {s} channels does not fit (the grouped \
+                     convolution needs an even expansion and squeeze-excitation at least 4 input channels)"
+                ));
+            }
+            p = s;
+        }
+        Ok(())
+    }
+
+    /// Build the block for `cin` input channels.
+    pub fn init(&self, cin: usize, device: &Device) -> AutosomeCore {
+        let mut p = cin;
+        let mut stages = Vec::new();
+        for &s in &self.widths {
+            let e = self.expand * s;
+            let k = self.kernel;
+            let conv = |i, o, k, g| conv1d(i, o, k, g, false, ConvInit::Autosome, device);
+            stages.push(Stage {
+                expand: conv(p, e, 1, 1),
+                expand_bn: BatchNorm1d::new(e, device),
+                grouped: conv(e, e, k, e / 2),
+                grouped_bn: BatchNorm1d::new(e, device),
+                se_down: linear(e, p / 4, true, Some(LINEAR_STD), device),
+                se_up: linear(p / 4, e, true, Some(LINEAR_STD), device),
+                project: conv(e, p, 1, 1),
+                project_bn: BatchNorm1d::new(p, device),
+                resize: conv(2 * p, s, k, 1),
+                resize_bn: BatchNorm1d::new(s, device),
+            });
+            p = s;
+        }
+        AutosomeCore { stages }
+    }
+}
+
+/// One stage of the Autosome core.
+#[derive(Module, Debug)]
+pub struct Stage {
+    expand: Conv1d,
+    expand_bn: BatchNorm1d,
+    grouped: Conv1d,
+    grouped_bn: BatchNorm1d,
+    se_down: Linear,
+    se_up: Linear,
+    project: Conv1d,
+    project_bn: BatchNorm1d,
+    resize: Conv1d,
+    resize_bn: BatchNorm1d,
+}
+
+impl Stage {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let h = silu(self.expand_bn.forward(self.expand.forward(x.clone())));
+        let h = silu(self.grouped_bn.forward(self.grouped.forward(h)));
+        // Squeeze-excitation: channel weights from the mean over positions.
+        let [b, c, _] = h.dims();
+        let w = h.clone().mean_dim(2).reshape([b, c]);
+        let w = sigmoid(self.se_up.forward(silu(self.se_down.forward(w))));
+        let h = h * w.reshape([b, c, 1]);
+        let h = silu(self.project_bn.forward(self.project.forward(h)));
+        let cat = Tensor::cat(vec![x, h], 1);
+        silu(self.resize_bn.forward(self.resize.forward(cat)))
+    }
+}
+
+/// The Autosome core.
+#[derive(Module, Debug)]
+pub struct AutosomeCore {
+    stages: Vec<Stage>,
+}
+
+impl AutosomeCore {
+    /// `(batch, C1, L) -> (batch, widths.last(), L)`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.stages.iter().fold(x, |x, s| s.forward(x))
+    }
+}
+
+impl NamedWeights for AutosomeCore {
+    fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
+        for (i, s) in self.stages.iter_mut().enumerate() {
+            let inv = format!("{prefix}.seqextractor.inv_res_blc{i}");
+            s.expand.visit_weights(&format!("{inv}.0"), v);
+            s.expand_bn.visit_weights(&format!("{inv}.1"), v);
+            s.grouped.visit_weights(&format!("{inv}.3"), v);
+            s.grouped_bn.visit_weights(&format!("{inv}.4"), v);
+            s.se_down.visit_weights(&format!("{inv}.6.fc.0"), v);
+            s.se_up.visit_weights(&format!("{inv}.6.fc.2"), v);
+            s.project.visit_weights(&format!("{inv}.7"), v);
+            s.project_bn.visit_weights(&format!("{inv}.8"), v);
+            let res = format!("{prefix}.seqextractor.resize_blc{i}");
+            s.resize.visit_weights(&format!("{res}.0"), v);
+            s.resize_bn.visit_weights(&format!("{res}.1"), v);
+        }
+    }
+}

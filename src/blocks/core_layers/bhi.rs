@@ -1,0 +1,119 @@
+//! BHI core (DREAM-RNN's core): a bidirectional LSTM over positions (hidden 320 per
+//! direction → 640 channels), a BHI-style pair of convolutions (k=9 and k=15, ReLU,
+//! Dropout 0.2) concatenated to 320 channels, then Dropout(0.5).
+
+use burn::module::Module;
+use burn::nn::conv::Conv1d;
+use burn::nn::{Dropout, DropoutConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::nn::visit::{NamedWeights, WeightVisitor};
+use crate::nn::{conv1d, BiLstm, ConvInit};
+
+/// Configuration of [`BhiCore`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BhiCoreConfig {
+    /// LSTM hidden size per direction.
+    #[serde(default = "default_320")]
+    pub hidden: usize,
+    /// Output channels, split evenly over the kernels.
+    #[serde(default = "default_320")]
+    pub out_channels: usize,
+    /// One convolution per kernel size.
+    #[serde(default = "default_kernels")]
+    pub kernels: Vec<usize>,
+    /// Dropout after each convolution.
+    #[serde(default = "default_dropout")]
+    pub dropout: f64,
+    /// Dropout on the block's output.
+    #[serde(default = "default_final_dropout")]
+    pub final_dropout: f64,
+}
+
+fn default_320() -> usize {
+    320
+}
+fn default_kernels() -> Vec<usize> {
+    vec![9, 15]
+}
+fn default_dropout() -> f64 {
+    0.2
+}
+fn default_final_dropout() -> f64 {
+    0.5
+}
+
+impl Default for BhiCoreConfig {
+    fn default() -> Self {
+        BhiCoreConfig {
+            hidden: 320,
+            out_channels: 320,
+            kernels: default_kernels(),
+            dropout: default_dropout(),
+            final_dropout: default_final_dropout(),
+        }
+    }
+}
+
+impl BhiCoreConfig {
+    /// Whether the configuration can be built.
+    pub fn check(&self) -> Result<(), String> {
+        if self.kernels.is_empty() || self.out_channels % self.kernels.len() != 0 {
+            return Err(format!(
+                "core bhi: out_channels {} must split evenly over {} kernel(s)",
+                self.out_channels,
+                self.kernels.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Build the block for `cin` input channels.
+    pub fn init(&self, cin: usize, device: &Device) -> BhiCore {
+        let each = self.out_channels / self.kernels.len();
+        BhiCore {
+            lstm: BiLstm::new(cin, self.hidden, device),
+            convs: self
+                .kernels
+                .iter()
+                .map(|&k| conv1d(2 * self.hidden, each, k, 1, true, ConvInit::Default, device))
+                .collect(),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            final_dropout: DropoutConfig::new(self.final_dropout).init(),
+        }
+    }
+}
+
+/// The BHI core.
+#[derive(Module, Debug)]
+pub struct BhiCore {
+    lstm: BiLstm,
+    convs: Vec<Conv1d>,
+    dropout: Dropout,
+    final_dropout: Dropout,
+}
+
+impl BhiCore {
+    /// `(batch, C1, L) -> (batch, out_channels, L)`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let h = self.lstm.forward(x.swap_dims(1, 2)).swap_dims(1, 2);
+        let branches = self
+            .convs
+            .iter()
+            .map(|c| self.dropout.forward(relu(c.forward(h.clone()))))
+            .collect();
+        self.final_dropout.forward(Tensor::cat(branches, 1))
+    }
+}
+
+impl NamedWeights for BhiCore {
+    fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
+        self.lstm.visit_weights(&format!("{prefix}.lstm"), v);
+        for (i, c) in self.convs.iter_mut().enumerate() {
+            c.visit_weights(&format!("{prefix}.conv_list.{i}.conv"), v);
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Unlock_DNA core (DREAM-Attn's core, d = 256): a learned positional embedding added to the
+//! input, then conformer-style layers. The residual and normalisation order is the
+//! reference's, quirks included (SPEC §3):
+//! 1. `x = x + 0.5 · FF1(x)`
+//! 2. `h = LN1(x); h = h + Conv(h); x = x + h` — the normalised `h` is added too
+//! 3. `x = LN2(x); x = x + MHA(x)` — `x` is replaced by its normalisation
+//! 4. `x = x + 0.5 · FF2(x)`
+
+use burn::module::{Module, Param};
+use burn::nn::conv::Conv1d;
+use burn::nn::{Dropout, DropoutConfig, Initializer, LayerNorm, Linear};
+use burn::tensor::activation::{relu, silu};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::nn::visit::{join, NamedWeights, WeightVisitor};
+use crate::nn::{conv1d, layer_norm, linear, ConvInit, MultiHeadAttention};
+
+const LN_EPS: f64 = 1e-6;
+
+/// Configuration of [`UnlockDnaCore`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnlockDnaConfig {
+    /// Model width; the incoming channels must equal it.
+    #[serde(default = "default_d")]
+    pub d: usize,
+    /// Conformer layers.
+    #[serde(default = "default_layers")]
+    pub layers: usize,
+    /// Attention heads. The reference passes 8 but always uses 4; 4 matches its weights.
+    #[serde(default = "default_heads")]
+    pub heads: usize,
+    /// Feed-forward width before SwiGLU halves it.
+    #[serde(default = "default_ff")]
+    pub ff: usize,
+    /// Kernel of the depthwise convolution.
+    #[serde(default = "default_kernel")]
+    pub kernel: usize,
+    /// Dropout in the feed-forward and convolution modules.
+    #[serde(default = "default_dropout")]
+    pub dropout: f64,
+}
+
+fn default_d() -> usize {
+    256
+}
+fn default_layers() -> usize {
+    4
+}
+fn default_heads() -> usize {
+    4
+}
+fn default_ff() -> usize {
+    1024
+}
+fn default_kernel() -> usize {
+    15
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+
+impl Default for UnlockDnaConfig {
+    fn default() -> Self {
+        UnlockDnaConfig {
+            d: default_d(),
+            layers: default_layers(),
+            heads: default_heads(),
+            ff: default_ff(),
+            kernel: default_kernel(),
+            dropout: default_dropout(),
+        }
+    }
+}
+
+impl UnlockDnaConfig {
+    /// Whether the configuration fits `cin` channels.
+    pub fn check(&self, cin: usize) -> Result<(), String> {
+        if cin != self.d {
+            return Err(format!(
+                "core unlock-dna works at width d = {} but the first block gives {cin} channels; \
+                 make them equal (for example first block autosome with out_channels = {})",
+                self.d, self.d
+            ));
+        }
+        if self.heads == 0 || self.d % self.heads != 0 {
+            return Err(format!(
+                "core unlock-dna: d = {} must divide into {} heads",
+                self.d, self.heads
+            ));
+        }
+        if self.ff % 2 != 0 {
+            return Err(format!("core unlock-dna: ff = {} must be even (SwiGLU halves it)", self.ff));
+        }
+        Ok(())
+    }
+
+    /// Build the block for inputs of `length` positions.
+    pub fn init(&self, length: usize, device: &Device) -> UnlockDnaCore {
+        let d = self.d;
+        let ff = || FeedForward {
+            layernorm: layer_norm(d, LN_EPS, device),
+            linear1: linear(d, self.ff, false, None, device),
+            linear2: linear(self.ff / 2, d, false, None, device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        };
+        UnlockDnaCore {
+            pos_embedding: Initializer::Normal { mean: 0.0, std: 1.0 }.init([length, d], device),
+            layers: (0..self.layers)
+                .map(|_| ConformerLayer {
+                    ff1: ff(),
+                    layernorm1: layer_norm(d, LN_EPS, device),
+                    depthwise: conv1d(d, d, self.kernel, d, false, ConvInit::Default, device),
+                    pointwise: conv1d(d, d, 1, 1, true, ConvInit::Default, device),
+                    conv_dropout: DropoutConfig::new(self.dropout).init(),
+                    layernorm2: layer_norm(d, LN_EPS, device),
+                    attn: MultiHeadAttention::new(d, self.heads, device),
+                    ff2: ff(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// LayerNorm → Linear(d → ff, no bias) → SwiGLU (`value · SiLU(gate)`, halves) → Dropout →
+/// Linear(ff/2 → d, no bias) → Dropout.
+#[derive(Module, Debug)]
+pub struct FeedForward {
+    layernorm: LayerNorm,
+    linear1: Linear,
+    linear2: Linear,
+    dropout: Dropout,
+}
+
+impl FeedForward {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let h = self.linear1.forward(self.layernorm.forward(x));
+        let mut halves = h.chunk(2, 2).into_iter();
+        let value = halves.next().expect("two halves");
+        let gate = halves.next().expect("two halves");
+        let h = self.dropout.forward(value * silu(gate));
+        self.dropout.forward(self.linear2.forward(h))
+    }
+}
+
+impl NamedWeights for FeedForward {
+    fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
+        self.layernorm.visit_weights(&join(prefix, "layernorm"), v);
+        self.linear1.visit_weights(&join(prefix, "linear1"), v);
+        self.linear2.visit_weights(&join(prefix, "linear2"), v);
+    }
+}
+
+/// One conformer-style layer.
+#[derive(Module, Debug)]
+pub struct ConformerLayer {
+    ff1: FeedForward,
+    layernorm1: LayerNorm,
+    depthwise: Conv1d,
+    pointwise: Conv1d,
+    conv_dropout: Dropout,
+    layernorm2: LayerNorm,
+    attn: MultiHeadAttention,
+    ff2: FeedForward,
+}
+
+impl ConformerLayer {
+    /// `(batch, L, d) -> (batch, L, d)`.
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let x = x.clone() + self.ff1.forward(x).mul_scalar(0.5);
+        let h = self.layernorm1.forward(x.clone());
+        let conv = self.pointwise.forward(self.depthwise.forward(h.clone().swap_dims(1, 2)));
+        let h = h + self.conv_dropout.forward(relu(conv)).swap_dims(1, 2);
+        let x = self.layernorm2.forward(x + h);
+        let x = x.clone() + self.attn.forward(x);
+        x.clone() + self.ff2.forward(x).mul_scalar(0.5)
+    }
+}
+
+/// The Unlock_DNA core.
+#[derive(Module, Debug)]
+pub struct UnlockDnaCore {
+    pos_embedding: Param<Tensor<2>>,
+    layers: Vec<ConformerLayer>,
+}
+
+impl UnlockDnaCore {
+    /// `(batch, d, L) -> (batch, d, L)`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [_, _, l] = x.dims();
+        let pos = self.pos_embedding.val().narrow(0, 0, l).unsqueeze_dim::<3>(0);
+        let x = x.swap_dims(1, 2) + pos;
+        self.layers
+            .iter()
+            .fold(x, |x, layer| layer.forward(x))
+            .swap_dims(1, 2)
+    }
+
+    /// Longest input the positional embedding covers.
+    pub fn max_length(&self) -> usize {
+        self.pos_embedding.dims()[0]
+    }
+}
+
+impl NamedWeights for UnlockDnaCore {
+    fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let p = format!("{prefix}.blocks.{i}");
+            layer.ff1.visit_weights(&format!("{p}.ff1"), v);
+            layer.layernorm1.visit_weights(&format!("{p}.layernorm1"), v);
+            layer.depthwise.visit_weights(&format!("{p}.conv.0"), v);
+            layer.pointwise.visit_weights(&format!("{p}.conv.1"), v);
+            layer.layernorm2.visit_weights(&format!("{p}.layernorm2"), v);
+            layer.attn.visit_weights(&format!("{p}.attn"), v);
+            layer.ff2.visit_weights(&format!("{p}.ff2"), v);
+        }
+        v.param(&format!("{prefix}.pos_embedding.weight"), &mut self.pos_embedding);
+    }
+}

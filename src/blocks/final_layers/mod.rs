@@ -1,0 +1,4 @@
+//! Final layers blocks: `(batch, C2, L) -> prediction`, with their loss and decoding.
+
+pub mod regression;
+pub mod soft_class;

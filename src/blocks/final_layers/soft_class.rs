@@ -1,0 +1,89 @@
+//! Autosome final block, soft classification (SPEC §2.5): `Conv1x1(C2 → 18, bias)` → mean
+//! over length → 18 logits. Loss: KL divergence of `log_softmax(logits)` from the soft label,
+//! summed over classes and averaged over rows. Decoding: `Σ i · softmax(logits)_i`.
+
+use burn::module::Module;
+use burn::nn::conv::Conv1d;
+use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::{Device, Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::data::N_BINS;
+use crate::nn::visit::{NamedWeights, WeightVisitor};
+use crate::nn::{conv1d, ConvInit};
+
+/// Configuration of [`SoftClass`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoftClassConfig {
+    /// Number of expression bins.
+    #[serde(default = "default_bins")]
+    pub bins: usize,
+}
+
+fn default_bins() -> usize {
+    N_BINS
+}
+
+impl Default for SoftClassConfig {
+    fn default() -> Self {
+        SoftClassConfig { bins: N_BINS }
+    }
+}
+
+impl SoftClassConfig {
+    /// Whether the configuration can be built.
+    pub fn check(&self) -> Result<(), String> {
+        if self.bins != N_BINS {
+            return Err(format!(
+                "final soft-class: bins must be {N_BINS} (the sort bins of the DREAM data), got {}",
+                self.bins
+            ));
+        }
+        Ok(())
+    }
+
+    /// Build the block for `cin` channels.
+    pub fn init(&self, cin: usize, device: &Device) -> SoftClass {
+        SoftClass {
+            conv: conv1d(cin, self.bins, 1, 1, true, ConvInit::Autosome, device),
+        }
+    }
+}
+
+/// The soft-classification head.
+#[derive(Module, Debug)]
+pub struct SoftClass {
+    conv: Conv1d,
+}
+
+impl SoftClass {
+    /// `(batch, C2, L) -> (batch, 18)` logits.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
+        let y = self.conv.forward(x);
+        let [b, c, _] = y.dims();
+        y.mean_dim(2).reshape([b, c])
+    }
+
+    /// Logits to expression: `(batch, 18) -> (batch, 1)`.
+    pub fn decode(&self, logits: Tensor<2>) -> Tensor<2> {
+        let [_, c] = logits.dims();
+        let bins = Tensor::<1, Int>::arange(0..c as i64, &logits.device()).float();
+        (softmax(logits, 1) * bins.unsqueeze_dim::<2>(0)).sum_dim(1)
+    }
+
+    /// KL(p ‖ softmax(logits)), summed over classes, averaged over rows.
+    pub fn loss(&self, logits: Tensor<2>, soft_labels: Tensor<2>) -> Tensor<1> {
+        let [b, _] = logits.dims();
+        let log_q = log_softmax(logits, 1);
+        // p·log p is 0 where p is 0; clamping keeps log finite there.
+        let log_p = soft_labels.clone().clamp_min(1e-30).log();
+        (soft_labels * (log_p - log_q)).sum().div_scalar(b as f64).reshape([1])
+    }
+}
+
+impl NamedWeights for SoftClass {
+    fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
+        self.conv.visit_weights(&format!("{prefix}.mapper.0"), v);
+    }
+}

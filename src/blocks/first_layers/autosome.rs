@@ -1,0 +1,69 @@
+//! Autosome first block (`in → 256`): Conv(k=7, no bias) → BatchNorm → SiLU.
+
+use burn::module::Module;
+use burn::nn::conv::Conv1d;
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::nn::visit::{NamedWeights, WeightVisitor};
+use crate::nn::{conv1d, BatchNorm1d, ConvInit};
+
+/// Configuration of [`AutosomeFirst`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutosomeFirstConfig {
+    /// Output channels.
+    #[serde(default = "default_out")]
+    pub out_channels: usize,
+    /// Kernel size.
+    #[serde(default = "default_kernel")]
+    pub kernel: usize,
+}
+
+fn default_out() -> usize {
+    256
+}
+fn default_kernel() -> usize {
+    7
+}
+
+impl Default for AutosomeFirstConfig {
+    fn default() -> Self {
+        AutosomeFirstConfig {
+            out_channels: default_out(),
+            kernel: default_kernel(),
+        }
+    }
+}
+
+impl AutosomeFirstConfig {
+    /// Build the block for `cin` input channels.
+    pub fn init(&self, cin: usize, device: &Device) -> AutosomeFirst {
+        AutosomeFirst {
+            conv: conv1d(cin, self.out_channels, self.kernel, 1, false, ConvInit::Autosome, device),
+            bn: BatchNorm1d::new(self.out_channels, device),
+        }
+    }
+}
+
+/// The Autosome first block.
+#[derive(Module, Debug)]
+pub struct AutosomeFirst {
+    conv: Conv1d,
+    bn: BatchNorm1d,
+}
+
+impl AutosomeFirst {
+    /// `(batch, in, L) -> (batch, out, L)`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        silu(self.bn.forward(self.conv.forward(x)))
+    }
+}
+
+impl NamedWeights for AutosomeFirst {
+    fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
+        self.conv.visit_weights(&format!("{prefix}.block.0"), v);
+        self.bn.visit_weights(&format!("{prefix}.block.1"), v);
+    }
+}

@@ -1,0 +1,446 @@
+//! Where a model is assembled: `PrixFixeNet` = first + core + final block, built from a
+//! [`NetConfig`] after its shapes are checked, and the registry of named models.
+
+use std::fmt;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::blocks::core_layers::autosome::AutosomeCoreConfig;
+use crate::blocks::core_layers::bhi::BhiCoreConfig;
+use crate::blocks::core_layers::unlock_dna::UnlockDnaConfig;
+use crate::blocks::final_layers::regression::RegressionConfig;
+use crate::blocks::final_layers::soft_class::SoftClassConfig;
+use crate::blocks::first_layers::autosome::AutosomeFirstConfig;
+use crate::blocks::first_layers::bhi::BhiFirstConfig;
+use crate::blocks::{CoreBlock, CoreConfig, FinalBlock, FinalConfig, FirstBlock, FirstConfig};
+use crate::data::{Channels, Encoder, Padding};
+use crate::error::{Error, Result};
+use crate::nn::visit::{NamedWeights, WeightVisitor};
+use crate::weights::count_params;
+
+/// The data processor's part of a model: how sequences become input planes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    /// Padding to the model length.
+    pub padding: Padding,
+    /// Extra channels after the four bases.
+    pub channels: Channels,
+}
+
+impl InputConfig {
+    /// Yeast DREAM: plasmid padding to 150, 6 channels.
+    pub fn yeast() -> Self {
+        InputConfig {
+            padding: Padding::yeast(),
+            channels: Channels::YEAST,
+        }
+    }
+
+    /// Human lentiMPRA: 230 nt as given, 5 channels.
+    pub fn human() -> Self {
+        InputConfig {
+            padding: Padding::Exact { length: 230 },
+            channels: Channels::REVERSE_ONLY,
+        }
+    }
+
+    /// Drosophila STARR-seq: 249 nt as given, 5 channels.
+    pub fn drosophila() -> Self {
+        InputConfig {
+            padding: Padding::Exact { length: 249 },
+            channels: Channels::REVERSE_ONLY,
+        }
+    }
+
+    /// The encoder for this input.
+    pub fn encoder(&self) -> Result<Encoder> {
+        Encoder::new(&self.padding, self.channels).map_err(Error::Config)
+    }
+}
+
+/// The data sets the presets know, each with its input and head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataKind {
+    /// Yeast random promoters: 6 × 150, 18-bin soft classification.
+    Yeast,
+    /// Human lentiMPRA: 5 × 230, one regression output.
+    Human,
+    /// Drosophila STARR-seq: 5 × 249, two regression outputs (dev, hk).
+    Drosophila,
+}
+
+impl DataKind {
+    /// Every kind.
+    pub const ALL: [DataKind; 3] = [DataKind::Yeast, DataKind::Human, DataKind::Drosophila];
+
+    /// Parse a name.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "yeast" => Ok(DataKind::Yeast),
+            "human" => Ok(DataKind::Human),
+            "drosophila" => Ok(DataKind::Drosophila),
+            _ => Err(Error::Config(format!(
+                "unknown data kind {name:?}; known: yeast, human, drosophila"
+            ))),
+        }
+    }
+
+    fn input(self) -> InputConfig {
+        match self {
+            DataKind::Yeast => InputConfig::yeast(),
+            DataKind::Human => InputConfig::human(),
+            DataKind::Drosophila => InputConfig::drosophila(),
+        }
+    }
+
+    fn head(self) -> FinalConfig {
+        match self {
+            DataKind::Yeast => FinalConfig::SoftClass(SoftClassConfig::default()),
+            DataKind::Human => FinalConfig::Regression(RegressionConfig::new(1)),
+            DataKind::Drosophila => FinalConfig::Regression(RegressionConfig::new(2)),
+        }
+    }
+}
+
+/// The named models.
+pub const PRESETS: [&str; 4] = ["dream-cnn", "dream-rnn", "dream-attn", "legnet"];
+
+/// A whole model: input, first, core and final blocks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetConfig {
+    /// How sequences become input.
+    pub input: InputConfig,
+    /// First layers block.
+    pub first: FirstConfig,
+    /// Core layers block.
+    pub core: CoreConfig,
+    /// Final layers block.
+    #[serde(rename = "final")]
+    pub final_block: FinalConfig,
+}
+
+/// Channels and length at each boundary, once a config is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shapes {
+    /// Input channels.
+    pub input_channels: usize,
+    /// Input length.
+    pub length: usize,
+    /// After the first block.
+    pub first_channels: usize,
+    /// After the core block.
+    pub core_channels: usize,
+}
+
+impl NetConfig {
+    /// A named model for a data kind (SPEC §3).
+    pub fn preset(name: &str, data: DataKind) -> Result<Self> {
+        let (first, core) = match name {
+            "dream-cnn" => (
+                FirstConfig::Bhi(BhiFirstConfig::default()),
+                CoreConfig::Autosome(AutosomeCoreConfig::default()),
+            ),
+            "dream-rnn" => (
+                FirstConfig::Bhi(BhiFirstConfig::default()),
+                CoreConfig::Bhi(BhiCoreConfig::default()),
+            ),
+            "dream-attn" => (
+                FirstConfig::Autosome(AutosomeFirstConfig::default()),
+                CoreConfig::UnlockDna(UnlockDnaConfig::default()),
+            ),
+            // LegNet as far as the blocks allow: Autosome first (256) and core; the original's
+            // final SiLU-activated 1×1 convolution and its extra SE branch are not reproduced.
+            "legnet" => (
+                FirstConfig::Autosome(AutosomeFirstConfig::default()),
+                CoreConfig::Autosome(AutosomeCoreConfig::default()),
+            ),
+            other => {
+                return Err(Error::Config(format!(
+                    "unknown model preset {other:?}; known presets: {}",
+                    PRESETS.join(", ")
+                )));
+            }
+        };
+        Ok(NetConfig {
+            input: data.input(),
+            first,
+            core,
+            final_block: data.head(),
+        })
+    }
+
+    /// Check that the blocks fit together, before anything is built or trained.
+    pub fn check(&self) -> Result<Shapes> {
+        let input_channels = self.input.channels.count();
+        let length = self.input.padding.length();
+        let ctx = |e: String| Error::Config(format!("model does not fit together: {e}"));
+        self.input.padding.prepare().map_err(ctx)?;
+        self.first.check().map_err(ctx)?;
+        let first_channels = self.first.out_channels();
+        self.core.check(first_channels).map_err(ctx)?;
+        let core_channels = self.core.out_channels(first_channels);
+        self.final_block.check().map_err(ctx)?;
+        Ok(Shapes {
+            input_channels,
+            length,
+            first_channels,
+            core_channels,
+        })
+    }
+
+    /// Build the model with fresh initialisation (SPEC §3) on `device`.
+    pub fn init(&self, device: &Device) -> Result<PrixFixeNet> {
+        let s = self.check()?;
+        Ok(PrixFixeNet {
+            first: self.first.init(s.input_channels, device),
+            core: self.core.init(s.first_channels, s.length, device),
+            head: self.final_block.init(s.core_channels, device),
+        })
+    }
+
+    /// Read a model config from TOML: either `preset = "…"` (with `data = "yeast"` etc.) or the
+    /// full `[input]`, `[first]`, `[core]`, `[final]` tables.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Preset {
+            preset: String,
+            #[serde(default = "yeast")]
+            data: DataKind,
+        }
+        fn yeast() -> DataKind {
+            DataKind::Yeast
+        }
+        if let Ok(p) = toml::from_str::<Preset>(text) {
+            return Self::preset(&p.preset, p.data);
+        }
+        let config: NetConfig = toml::from_str(text)
+            .map_err(|e| Error::Config(format!("model config: {e}")))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// As TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("configs serialise")
+    }
+}
+
+/// The output of a forward pass.
+pub struct NetOutput {
+    /// Raw head output: 18 logits (soft classification) or task values.
+    pub out: Tensor<2>,
+    /// Sum of the blocks' auxiliary losses, if any.
+    pub aux_loss: Option<Tensor<1>>,
+}
+
+/// A Prix Fixe model: first + core + final block.
+#[derive(Module, Debug)]
+pub struct PrixFixeNet {
+    first: FirstBlock,
+    core: CoreBlock,
+    head: FinalBlock,
+}
+
+impl PrixFixeNet {
+    /// `(batch, channels, length)` → head output and auxiliary loss.
+    pub fn forward(&self, x: Tensor<3>) -> NetOutput {
+        let a = self.first.forward(x);
+        let b = self.core.forward(a.x);
+        let aux_loss = match (a.aux_loss, b.aux_loss) {
+            (Some(p), Some(q)) => Some(p + q),
+            (p, q) => p.or(q),
+        };
+        NetOutput {
+            out: self.head.forward(b.x),
+            aux_loss,
+        }
+    }
+
+    /// Predictions `(batch, tasks)`: decoded expression or task values.
+    pub fn predict(&self, x: Tensor<3>) -> Tensor<2> {
+        self.head.decode(self.forward(x).out)
+    }
+
+    /// The final block (loss and decoding).
+    pub fn head(&self) -> &FinalBlock {
+        &self.head
+    }
+
+    /// Trained parameters per block and in all, as PyTorch counts them.
+    pub fn param_counts(&mut self) -> ParamCounts {
+        ParamCounts {
+            first: count_params(&mut self.first),
+            core: count_params(&mut self.core),
+            final_block: count_params(&mut self.head),
+        }
+    }
+}
+
+impl NamedWeights for PrixFixeNet {
+    fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
+        let p = |name: &str| crate::nn::visit::join(prefix, name);
+        self.first.visit_weights(&p("first"), v);
+        self.core.visit_weights(&p("core"), v);
+        self.head.visit_weights(&p("final"), v);
+    }
+}
+
+/// Parameter counts of a model's blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ParamCounts {
+    /// First block.
+    pub first: usize,
+    /// Core block.
+    pub core: usize,
+    /// Final block.
+    pub final_block: usize,
+}
+
+impl ParamCounts {
+    /// All of them.
+    pub fn total(&self) -> usize {
+        self.first + self.core + self.final_block
+    }
+}
+
+/// A printable block tree with parameter counts (`prixfixe inspect --model`).
+pub struct ModelSummary<'a> {
+    /// The config.
+    pub config: &'a NetConfig,
+    /// Its shapes.
+    pub shapes: Shapes,
+    /// Its counts.
+    pub counts: ParamCounts,
+}
+
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+impl fmt::Display for ModelSummary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.shapes;
+        let c = &self.counts;
+        writeln!(f, "input   {} × {}", s.input_channels, s.length)?;
+        writeln!(
+            f,
+            "first   {:<12} {:>3} → {:<3} channels {:>12}",
+            self.config.first.name(),
+            s.input_channels,
+            s.first_channels,
+            thousands(c.first)
+        )?;
+        writeln!(
+            f,
+            "core    {:<12} {:>3} → {:<3} channels {:>12}",
+            self.config.core.name(),
+            s.first_channels,
+            s.core_channels,
+            thousands(c.core)
+        )?;
+        writeln!(
+            f,
+            "final   {:<12} {:>3} → {:<3} outputs  {:>12}",
+            self.config.final_block.name(),
+            s.core_channels,
+            self.config.final_block.tasks(),
+            thousands(c.final_block)
+        )?;
+        writeln!(f, "total parameters {:>37}", thousands(c.total()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(name: &str, data: DataKind) -> usize {
+        let device = Device::flex();
+        let mut net = NetConfig::preset(name, data).unwrap().init(&device).unwrap();
+        net.param_counts().total()
+    }
+
+    #[test]
+    fn parameter_counts_match_the_reference() {
+        let expect = [
+            ("dream-cnn", [1_933_970, 1_945_857, 1_962_754]),
+            ("dream-rnn", [4_130_578, 4_203_393, 4_285_826]),
+            ("dream-attn", [4_539_410, 4_619_521, 4_690_434]),
+        ];
+        for (name, counts) in expect {
+            for (data, want) in DataKind::ALL.into_iter().zip(counts) {
+                assert_eq!(count(name, data), want, "{name} on {data:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn shapes_that_do_not_fit_are_rejected_with_the_blocks_named() {
+        let mut c = NetConfig::preset("dream-cnn", DataKind::Yeast).unwrap();
+        c.core = CoreConfig::UnlockDna(UnlockDnaConfig::default());
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("unlock-dna") && e.contains("320"), "{e}");
+        assert!(c.init(&Device::flex()).is_err());
+    }
+
+    #[test]
+    fn any_fitting_combination_builds_and_runs() {
+        let device = Device::flex();
+        let firsts = [
+            FirstConfig::Bhi(BhiFirstConfig { out_channels: 16, ..Default::default() }),
+            FirstConfig::Autosome(AutosomeFirstConfig { out_channels: 16, kernel: 7 }),
+        ];
+        let cores = [
+            CoreConfig::Autosome(AutosomeCoreConfig { widths: vec![8, 8], ..Default::default() }),
+            CoreConfig::Bhi(BhiCoreConfig { hidden: 8, out_channels: 8, ..Default::default() }),
+            CoreConfig::UnlockDna(UnlockDnaConfig { d: 16, layers: 1, ff: 32, ..Default::default() }),
+        ];
+        for first in &firsts {
+            for core in &cores {
+                for data in DataKind::ALL {
+                    let config = NetConfig {
+                        input: data.input(),
+                        first: first.clone(),
+                        core: core.clone(),
+                        final_block: data.head(),
+                    };
+                    let s = config.check().unwrap();
+                    let net = config.init(&device).unwrap();
+                    let x = Tensor::<3>::zeros([2, s.input_channels, s.length], &device);
+                    let y = net.predict(x);
+                    assert_eq!(y.dims(), [2, config.final_block.tasks()]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_preset_lists_the_known_ones() {
+        let e = NetConfig::preset("dream-gpt", DataKind::Yeast).unwrap_err().to_string();
+        assert!(e.contains("dream-cnn, dream-rnn, dream-attn, legnet"), "{e}");
+    }
+
+    #[test]
+    fn toml_round_trip_and_preset_form() {
+        let c = NetConfig::preset("dream-attn", DataKind::Human).unwrap();
+        assert_eq!(NetConfig::from_toml(&c.to_toml()).unwrap(), c);
+        let p = NetConfig::from_toml("preset = \"dream-rnn\"\ndata = \"drosophila\"\n").unwrap();
+        assert_eq!(p, NetConfig::preset("dream-rnn", DataKind::Drosophila).unwrap());
+        let e = NetConfig::from_toml("[first]\nblock = \"lstm\"\n").unwrap_err().to_string();
+        assert!(e.contains("model config"), "{e}");
+    }
+}

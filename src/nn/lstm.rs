@@ -1,0 +1,108 @@
+//! A bidirectional LSTM stored in PyTorch's layout (`weight_ih_l0 [4H, in]`,
+//! `weight_hh_l0 [4H, H]`, two biases; gates in the order input, forget, cell, output).
+//!
+//! The input projection of all time steps is one large matrix product; only the recurrent
+//! product runs per step. This is the place to swap in a fused kernel.
+
+use burn::module::{Module, Param};
+use burn::nn::Initializer;
+use burn::tensor::activation::{sigmoid, tanh};
+use burn::tensor::{Device, Tensor};
+
+use super::visit::{NamedWeights, WeightVisitor};
+
+/// One direction of an LSTM layer.
+#[derive(Module, Debug)]
+pub struct LstmDirection {
+    /// `[4H, in]`.
+    pub weight_ih: Param<Tensor<2>>,
+    /// `[4H, H]`.
+    pub weight_hh: Param<Tensor<2>>,
+    /// `[4H]`.
+    pub bias_ih: Param<Tensor<1>>,
+    /// `[4H]`.
+    pub bias_hh: Param<Tensor<1>>,
+    hidden: usize,
+}
+
+impl LstmDirection {
+    /// PyTorch's initialisation: every tensor ~ Uniform(±1/sqrt(H)).
+    pub fn new(input: usize, hidden: usize, device: &Device) -> Self {
+        let k = 1.0 / (hidden as f64).sqrt();
+        let init = Initializer::Uniform { min: -k, max: k };
+        LstmDirection {
+            weight_ih: init.init([4 * hidden, input], device),
+            weight_hh: init.init([4 * hidden, hidden], device),
+            bias_ih: init.init([4 * hidden], device),
+            bias_hh: init.init([4 * hidden], device),
+            hidden,
+        }
+    }
+
+    /// Run over `x: [batch, length, in]`, forwards or backwards in time; `[batch, length, H]`.
+    pub fn forward(&self, x: Tensor<3>, reverse: bool) -> Tensor<3> {
+        let [b, l, c] = x.dims();
+        let h_dim = self.hidden;
+        let bias = (self.bias_ih.val() + self.bias_hh.val()).unsqueeze_dim::<2>(0);
+        // All time steps' input projections at once: [b*l, 4H] -> [b, l, 4H].
+        let xw = (x.reshape([b * l, c]).matmul(self.weight_ih.val().transpose()) + bias)
+            .reshape([b, l, 4 * h_dim]);
+        let w_hh = self.weight_hh.val().transpose();
+        let device = xw.device();
+        let mut h: Tensor<2> = Tensor::zeros([b, h_dim], &device);
+        let mut c_state: Tensor<2> = Tensor::zeros([b, h_dim], &device);
+        let mut outs = vec![None; l];
+        for step in 0..l {
+            let t = if reverse { l - 1 - step } else { step };
+            let gates = xw.clone().narrow(1, t, 1).reshape([b, 4 * h_dim]) + h.matmul(w_hh.clone());
+            let mut g = gates.chunk(4, 1).into_iter();
+            let (i, f, gg, o) = (
+                g.next().expect("4 gates"),
+                g.next().expect("4 gates"),
+                g.next().expect("4 gates"),
+                g.next().expect("4 gates"),
+            );
+            c_state = sigmoid(f) * c_state + sigmoid(i) * tanh(gg);
+            h = sigmoid(o) * tanh(c_state.clone());
+            outs[t] = Some(h.clone());
+        }
+        Tensor::stack(outs.into_iter().map(|o| o.expect("every step ran")).collect(), 1)
+    }
+}
+
+/// A one-layer bidirectional LSTM; the output concatenates forward and backward features.
+#[derive(Module, Debug)]
+pub struct BiLstm {
+    /// Forward in time.
+    pub forward_dir: LstmDirection,
+    /// Backward in time.
+    pub backward_dir: LstmDirection,
+}
+
+impl BiLstm {
+    /// A bidirectional LSTM from `input` features to `2 × hidden`.
+    pub fn new(input: usize, hidden: usize, device: &Device) -> Self {
+        BiLstm {
+            forward_dir: LstmDirection::new(input, hidden, device),
+            backward_dir: LstmDirection::new(input, hidden, device),
+        }
+    }
+
+    /// `[batch, length, in] -> [batch, length, 2H]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let f = self.forward_dir.forward(x.clone(), false);
+        let r = self.backward_dir.forward(x, true);
+        Tensor::cat(vec![f, r], 2)
+    }
+}
+
+impl NamedWeights for BiLstm {
+    fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
+        for (dir, suffix) in [(&mut self.forward_dir, ""), (&mut self.backward_dir, "_reverse")] {
+            v.param(&format!("{prefix}.weight_ih_l0{suffix}"), &mut dir.weight_ih);
+            v.param(&format!("{prefix}.weight_hh_l0{suffix}"), &mut dir.weight_hh);
+            v.param(&format!("{prefix}.bias_ih_l0{suffix}"), &mut dir.bias_ih);
+            v.param(&format!("{prefix}.bias_hh_l0{suffix}"), &mut dir.bias_hh);
+        }
+    }
+}

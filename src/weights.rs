@@ -1,0 +1,365 @@
+//! Weight files: PyTorch `.pth`/`.pt` state dicts and safetensors, read into one name → tensor
+//! map and applied to a model by the reference's parameter names (see [`crate::nn::visit`]).
+//!
+//! Our own checkpoints are safetensors with the same names, so a model trained here loads in
+//! the PyTorch reference and the other way round. The metadata carries our model config.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use burn::module::{Param, RunningState};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::error::{Error, Result};
+use crate::nn::visit::{NamedWeights, WeightVisitor};
+
+/// One tensor: row-major `f32` values and a shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightTensor {
+    /// Extents, outermost first.
+    pub shape: Vec<usize>,
+    /// Values, row-major.
+    pub data: Vec<f32>,
+}
+
+/// Entries of the reference state dict that are not weights: ignored when loading.
+fn is_buffer(name: &str) -> bool {
+    name.ends_with("num_batches_tracked") || name == "final.bins"
+}
+
+/// Named tensors, plus string metadata (safetensors' header `__metadata__`).
+#[derive(Debug, Clone, Default)]
+pub struct WeightMap {
+    /// Tensors by name.
+    pub tensors: BTreeMap<String, WeightTensor>,
+    /// Metadata.
+    pub metadata: HashMap<String, String>,
+}
+
+impl WeightMap {
+    /// Read a safetensors file or a PyTorch checkpoint (`.pth`/`.pt`, zip or legacy), told
+    /// apart by content. A checkpoint that nests its state dict under `state_dict` or `model`
+    /// is unwrapped.
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bad = |msg: String| Error::Other(format!("{}: {msg}", path.display()));
+        let is_pickle = bytes.starts_with(b"PK") || bytes.first() == Some(&0x80);
+        if is_pickle {
+            return Self::read_pytorch(path).map_err(|e| bad(e));
+        }
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
+            bad(format!(
+                "neither a safetensors file nor a PyTorch checkpoint ({e})"
+            ))
+        })?;
+        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+        let mut map = WeightMap {
+            metadata: meta.metadata().clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        for (name, view) in st.tensors() {
+            let data = to_f32(view.dtype(), view.data()).ok_or_else(|| {
+                bad(format!("tensor {name} has unsupported type {:?}", view.dtype()))
+            })?;
+            map.tensors.insert(
+                name,
+                WeightTensor {
+                    shape: view.shape().to_vec(),
+                    data,
+                },
+            );
+        }
+        Ok(map)
+    }
+
+    fn read_pytorch(path: &Path) -> std::result::Result<Self, String> {
+        use burn::store::pytorch_reader::{DType, PytorchReader};
+        let mut reader = PytorchReader::new(path).map_err(|e| e.to_string())?;
+        for key in ["state_dict", "model"] {
+            if reader.keys().iter().all(|k| k.starts_with(&format!("{key}.")))
+                && let Ok(r) = PytorchReader::with_top_level_key(path, key)
+            {
+                reader = r;
+            }
+        }
+        let mut map = WeightMap::default();
+        for (name, t) in reader.into_tensors() {
+            let bytes = t.read().map_err(|e| e.to_string())?;
+            let dtype = match t.dtype() {
+                DType::F32 => safetensors::Dtype::F32,
+                DType::F64 => safetensors::Dtype::F64,
+                DType::F16 => safetensors::Dtype::F16,
+                DType::BF16 => safetensors::Dtype::BF16,
+                DType::I64 => safetensors::Dtype::I64,
+                other if is_buffer(&name) => {
+                    let _ = other;
+                    continue;
+                }
+                other => return Err(format!("tensor {name} has unsupported type {other:?}")),
+            };
+            let data = to_f32(dtype, &bytes)
+                .ok_or_else(|| format!("tensor {name} could not be converted to f32"))?;
+            map.tensors.insert(
+                name,
+                WeightTensor {
+                    shape: t.shape().to_vec(),
+                    data,
+                },
+            );
+        }
+        Ok(map)
+    }
+
+    /// Write as safetensors (f32), with the metadata.
+    pub fn write_safetensors(&self, path: &Path) -> Result<()> {
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = self
+            .tensors
+            .iter()
+            .map(|(name, t)| {
+                let bytes: &[u8] = bytemuck_cast(&t.data);
+                let view =
+                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape.clone(), bytes)
+                        .expect("shape matches data");
+                (name.clone(), view)
+            })
+            .collect();
+        let meta = (!self.metadata.is_empty()).then(|| self.metadata.clone());
+        let bytes = safetensors::serialize(views, meta)
+            .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+        // Write to a temporary file, then rename, so an interrupted save never leaves a
+        // truncated checkpoint behind.
+        let tmp = path.with_extension("safetensors.partial");
+        std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    }
+
+    /// Take every tensor of `model` under its reference name.
+    pub fn from_model<M: NamedWeights>(model: &mut M, prefix: &str) -> Self {
+        let mut collector = Collector::default();
+        model.visit_weights(prefix, &mut collector);
+        WeightMap {
+            tensors: collector.tensors,
+            metadata: HashMap::new(),
+        }
+    }
+
+    /// Set every tensor of `model` from this map. Every tensor the model has must be present
+    /// with its shape; entries the model does not have are an error too (unless they are
+    /// buffers such as `num_batches_tracked`), so a wrong file never half-loads silently.
+    pub fn apply_to<M: NamedWeights>(&self, model: &mut M, prefix: &str, device: &Device) -> Result<()> {
+        let mut loader = Loader {
+            map: self,
+            device,
+            used: Vec::new(),
+            problems: Vec::new(),
+        };
+        model.visit_weights(prefix, &mut loader);
+        let used: std::collections::HashSet<&str> = loader.used.iter().map(String::as_str).collect();
+        let unexpected: Vec<&String> = self
+            .tensors
+            .keys()
+            .filter(|k| k.starts_with(prefix) && !used.contains(k.as_str()) && !is_buffer(k))
+            .collect();
+        let mut problems = loader.problems;
+        if !unexpected.is_empty() {
+            let list: Vec<&str> = unexpected.iter().take(8).map(|s| s.as_str()).collect();
+            problems.push(format!(
+                "{} tensor(s) in the file that this model does not have: {}{}",
+                unexpected.len(),
+                list.join(", "),
+                if unexpected.len() > 8 { ", …" } else { "" }
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Config(format!(
+                "the weights do not fit this model:\n  {}",
+                problems.join("\n  ")
+            )))
+        }
+    }
+}
+
+fn bytemuck_cast(v: &[f32]) -> &[u8] {
+    // SAFETY: f32 has no padding and any byte pattern of it is valid to read as u8.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+fn to_f32(dtype: safetensors::Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
+    use safetensors::Dtype as T;
+    let chunks = |n: usize| bytes.chunks_exact(n);
+    Some(match dtype {
+        T::F32 => chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
+        T::F64 => chunks(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
+            .collect(),
+        T::F16 => chunks(2)
+            .map(|c| half_to_f32(u16::from_le_bytes(c.try_into().unwrap())))
+            .collect(),
+        T::BF16 => chunks(2)
+            .map(|c| f32::from_bits((u16::from_le_bytes(c.try_into().unwrap()) as u32) << 16))
+            .collect(),
+        T::I64 => chunks(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32)
+            .collect(),
+        _ => return None,
+    })
+}
+
+fn half_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match exp {
+        0 if frac == 0 => sign,
+        0 => {
+            // Subnormal: normalise.
+            let mut e = 127 - 15 + 1;
+            let mut f = frac;
+            while f & 0x400 == 0 {
+                f <<= 1;
+                e -= 1;
+            }
+            sign | (e << 23) | ((f & 0x3ff) << 13)
+        }
+        0x1f => sign | 0x7f80_0000 | (frac << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (frac << 13),
+    };
+    f32::from_bits(bits)
+}
+
+fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 after convert")
+}
+
+fn transpose(t: &WeightTensor) -> WeightTensor {
+    let (r, c) = (t.shape[0], t.shape[1]);
+    let mut data = vec![0f32; r * c];
+    for i in 0..r {
+        for j in 0..c {
+            data[j * r + i] = t.data[i * c + j];
+        }
+    }
+    WeightTensor {
+        shape: vec![c, r],
+        data,
+    }
+}
+
+#[derive(Default)]
+struct Collector {
+    tensors: BTreeMap<String, WeightTensor>,
+}
+
+impl WeightVisitor for Collector {
+    fn param<const D: usize>(&mut self, name: &str, param: &mut Param<Tensor<D>>) {
+        let t = param.val();
+        let shape = t.dims().to_vec();
+        self.tensors.insert(
+            name.to_string(),
+            WeightTensor {
+                shape,
+                data: tensor_values(t),
+            },
+        );
+    }
+
+    fn linear_weight(&mut self, name: &str, param: &mut Param<Tensor<2>>) {
+        let t = param.val();
+        let w = WeightTensor {
+            shape: t.dims().to_vec(),
+            data: tensor_values(t),
+        };
+        self.tensors.insert(name.to_string(), transpose(&w));
+    }
+
+    fn running(&mut self, name: &str, state: &mut RunningState<Tensor<1>>) {
+        let t = state.value();
+        self.tensors.insert(
+            name.to_string(),
+            WeightTensor {
+                shape: t.dims().to_vec(),
+                data: tensor_values(t),
+            },
+        );
+    }
+}
+
+struct Loader<'a> {
+    map: &'a WeightMap,
+    device: &'a Device,
+    used: Vec<String>,
+    problems: Vec<String>,
+}
+
+impl Loader<'_> {
+    fn take<const D: usize>(&mut self, name: &str, want: [usize; D], transposed: bool) -> Option<Tensor<D>> {
+        let Some(t) = self.map.tensors.get(name) else {
+            self.problems.push(format!("missing tensor {name} (shape {want:?})"));
+            return None;
+        };
+        self.used.push(name.to_string());
+        let t = if transposed { transpose(t) } else { t.clone() };
+        if t.shape != want {
+            let shown = if transposed {
+                vec![t.shape[1], t.shape[0]]
+            } else {
+                t.shape.clone()
+            };
+            let expected: Vec<usize> = if transposed { vec![want[1], want[0]] } else { want.to_vec() };
+            self.problems.push(format!(
+                "tensor {name} has shape {shown:?}, this model needs {expected:?}"
+            ));
+            return None;
+        }
+        Some(Tensor::from_data(TensorData::new(t.data, t.shape), self.device))
+    }
+}
+
+impl WeightVisitor for Loader<'_> {
+    fn param<const D: usize>(&mut self, name: &str, param: &mut Param<Tensor<D>>) {
+        if let Some(t) = self.take(name, param.val().dims(), false) {
+            *param = Param::initialized(param.id, t);
+        }
+    }
+
+    fn linear_weight(&mut self, name: &str, param: &mut Param<Tensor<2>>) {
+        if let Some(t) = self.take(name, param.val().dims(), true) {
+            *param = Param::initialized(param.id, t);
+        }
+    }
+
+    fn running(&mut self, name: &str, state: &mut RunningState<Tensor<1>>) {
+        if let Some(t) = self.take(name, state.value().dims(), false) {
+            state.update(t);
+        }
+    }
+}
+
+/// Counts trained parameters (running statistics excluded), as PyTorch's `parameters()` does.
+#[derive(Default)]
+pub struct ParamCounter {
+    /// Total parameters seen.
+    pub total: usize,
+}
+
+impl WeightVisitor for ParamCounter {
+    fn param<const D: usize>(&mut self, _: &str, param: &mut Param<Tensor<D>>) {
+        self.total += param.val().dims().iter().product::<usize>();
+    }
+    fn linear_weight(&mut self, name: &str, param: &mut Param<Tensor<2>>) {
+        self.param(name, param);
+    }
+    fn running(&mut self, _: &str, _: &mut RunningState<Tensor<1>>) {}
+}
+
+/// Count a module's trained parameters.
+pub fn count_params<M: NamedWeights>(model: &mut M) -> usize {
+    let mut c = ParamCounter::default();
+    model.visit_weights("", &mut c);
+    c.total
+}
