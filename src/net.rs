@@ -428,6 +428,46 @@ mod tests {
         }
     }
 
+    fn stats(v: &[f32]) -> (f64, f64, f32) {
+        let n = v.len() as f64;
+        let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+        let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+        let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+        (mean, var.sqrt(), max)
+    }
+
+    #[test]
+    fn initialisation_follows_the_spec() {
+        let device = Device::flex();
+        device.seed(7);
+        let mut net = NetConfig::preset("dream-cnn", DataKind::Yeast).unwrap().init(&device).unwrap();
+        let w = crate::weights::WeightMap::from_model(&mut net, "").tensors;
+        let std_of = |name: &str| stats(&w[name].data).1;
+        let close = |got: f64, want: f64| (got / want - 1.0).abs() < 0.05;
+        // Autosome convolutions: Normal(0, sqrt(2 / (k · C_out))).
+        let s = std_of("core.seqextractor.resize_blc0.0.weight");
+        assert!(close(s, (2.0f64 / (7.0 * 128.0)).sqrt()), "{s}");
+        let s = std_of("core.seqextractor.inv_res_blc0.0.weight");
+        assert!(close(s, (2.0f64 / 512.0).sqrt()), "{s}");
+        let s = std_of("final.mapper.0.weight");
+        assert!((s / (2.0f64 / 18.0).sqrt() - 1.0).abs() < 0.15, "{s}");
+        assert!(w["final.mapper.0.bias"].data.iter().all(|&b| b == 0.0));
+        // Autosome linear layers: Normal(0, 0.001), bias 0.
+        let s = std_of("core.seqextractor.inv_res_blc0.6.fc.0.weight");
+        assert!(close(s, 0.001), "{s}");
+        assert!(w["core.seqextractor.inv_res_blc0.6.fc.0.bias"].data.iter().all(|&b| b == 0.0));
+        // BatchNorm: weight 1, bias 0, running statistics 0 and 1.
+        let bn = "core.seqextractor.inv_res_blc0.1";
+        assert!(w[&format!("{bn}.weight")].data.iter().all(|&x| x == 1.0));
+        assert!(w[&format!("{bn}.bias")].data.iter().all(|&x| x == 0.0));
+        assert!(w[&format!("{bn}.running_var")].data.iter().all(|&x| x == 1.0));
+        // BHI first block: PyTorch's default, uniform within ±1/sqrt(fan_in).
+        let (_, s, max) = stats(&w["first.conv_list.0.conv.weight"].data);
+        let bound = 1.0 / (6.0f32 * 9.0).sqrt();
+        assert!(max <= bound && max > 0.95 * bound, "{max} vs {bound}");
+        assert!(close(s, bound as f64 / 3f64.sqrt()), "{s}");
+    }
+
     #[test]
     fn unknown_preset_lists_the_known_ones() {
         let e = NetConfig::preset("dream-gpt", DataKind::Yeast).unwrap_err().to_string();

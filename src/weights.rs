@@ -163,7 +163,7 @@ impl WeightMap {
         let mut problems = loader.problems;
         if !unexpected.is_empty() {
             let list: Vec<&str> = unexpected.iter().take(8).map(|s| s.as_str()).collect();
-            problems.push(format!(
+            problems.insert(0, format!(
                 "{} tensor(s) in the file that this model does not have: {}{}",
                 unexpected.len(),
                 list.join(", "),
@@ -171,13 +171,18 @@ impl WeightMap {
             ));
         }
         if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Config(format!(
-                "the weights do not fit this model:\n  {}",
-                problems.join("\n  ")
-            )))
+            return Ok(());
         }
+        const SHOWN: usize = 10;
+        let more = problems.len().saturating_sub(SHOWN);
+        problems.truncate(SHOWN);
+        if more > 0 {
+            problems.push(format!("… and {more} more"));
+        }
+        Err(Error::Config(format!(
+            "the weights do not fit this model (is it the right model and data kind?):\n  {}",
+            problems.join("\n  ")
+        )))
     }
 }
 
@@ -278,7 +283,7 @@ impl WeightVisitor for Collector {
     }
 
     fn running(&mut self, name: &str, state: &mut RunningState<Tensor<1>>) {
-        let t = state.value();
+        let t = state.value_sync();
         self.tensors.insert(
             name.to_string(),
             WeightTensor {
@@ -334,8 +339,9 @@ impl WeightVisitor for Loader<'_> {
     }
 
     fn running(&mut self, name: &str, state: &mut RunningState<Tensor<1>>) {
-        if let Some(t) = self.take(name, state.value().dims(), false) {
-            state.update(t);
+        if let Some(t) = self.take(name, state.value_sync().dims(), false) {
+            // A fresh state: `update` would only stage the value for the next sync.
+            *state = RunningState::new(t);
         }
     }
 }

@@ -181,8 +181,8 @@ class UnlockDNACore(nn.Module):
     def __init__(self, cin, length, d=256, layers=4, heads=4, ff=1024, k=15, dropout=0.1):
         super().__init__()
         assert cin == d
-        self.pos_embedding = nn.Embedding(length, d)
         self.blocks = nn.ModuleList([ConformerLayer(d, heads, ff, k, dropout) for _ in range(layers)])
+        self.pos_embedding = nn.Embedding(length, d)
 
     def forward(self, x):
         x = x.permute(0, 2, 1) + self.pos_embedding.weight[: x.shape[2]].unsqueeze(0)
@@ -256,7 +256,7 @@ def n_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
-# ------------------------------------------- formula weights (mirrored in src/net/formula.rs)
+# ------------------------------------------- formula weights (mirrored in tests/parity.rs)
 
 def fnv1a(name):
     h = 0x811C9DC5
@@ -281,6 +281,27 @@ def formula_tensor(name, shape):
     else:
         v = u * np.float32(0.2)
     return torch.from_numpy(v.astype(np.float32).reshape(shape))
+
+
+def calibrate_batch_norm(model, x):
+    """Set every BatchNorm's running statistics to the statistics of `x` flowing through the
+    model (cumulative average, dropout off), so that eval-mode activations stay O(1) and depend
+    on the input. Without this, default-scale random weights shrink activations layer after
+    layer and a deep CNN's output no longer depends on its input: a parity test would then
+    compare little more than biases."""
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
+    if not bns:
+        return
+    model.eval()
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    with torch.no_grad():
+        model(torch.from_numpy(x))
+    for m in bns:
+        m.momentum = 0.1
+    model.eval()
 
 
 def set_formula_weights(model):
@@ -312,9 +333,11 @@ def save_safetensors(path, sd):
             f.write(b)
 
 
-def yeast_inputs(path, rows=6):
+def yeast_inputs(path, rows=6, skip=0):
     reads = []
     with open(path) as f:
+        for _ in range(skip):
+            f.readline()
         for line in f:
             s, e = line.rstrip("\n").split("\t")[:2]
             reads.append((s, float(e)))
@@ -331,10 +354,12 @@ def yeast_inputs(path, rows=6):
     return np.stack(xs), meta
 
 
-def table_inputs(path, seq_col, channels, rows=4):
+def table_inputs(path, seq_col, channels, rows=4, skip=0):
     xs, meta = [], []
     with open(path) as f:
         header = f.readline().rstrip("\n").split("\t")
+        for _ in range(skip):
+            f.readline()
         id_col = header[3] if "ID" in header else header[0]
         for line in f:
             r = dict(zip(header, line.rstrip("\n").split("\t")))
@@ -354,8 +379,11 @@ def run(model, x):
     return out.numpy(), expr.numpy()
 
 
-def fixture(model, x, meta, extra):
+def fixture(model, x, meta, extra, buffers=None):
     out, expr = run(model, x)
+    if buffers is not None:
+        extra = dict(extra, buffers={k: v.reshape(-1).tolist() for k, v in model.state_dict().items()
+                                     if k.endswith("running_mean") or k.endswith("running_var")})
     return dict(extra, n_params=n_params(model), input_shape=list(x.shape), rows=meta,
                 input=x.reshape(-1).tolist(), output=out.reshape(-1).tolist(),
                 output_shape=list(out.shape), expression=expr.reshape(-1).tolist())
@@ -371,6 +399,12 @@ def main():
     yx, ymeta = yeast_inputs(os.path.join(a.data, "yeast_demo_train.txt"))
     dx, dmeta = table_inputs(os.path.join(a.data, "drosophila_train_200.txt"), "Sequence", 5)
     hx, hmeta = table_inputs(os.path.join(a.data, "human_train_200.txt"), "seq", 5)
+    # Other rows of the same files, to calibrate BatchNorm statistics.
+    calib = {"yeast": yeast_inputs(os.path.join(a.data, "yeast_demo_train.txt"), 64, skip=100)[0],
+             "drosophila": table_inputs(os.path.join(a.data, "drosophila_train_200.txt"), "Sequence",
+                                        5, 64, skip=100)[0],
+             "human": table_inputs(os.path.join(a.data, "human_train_200.txt"), "seq", 5, 64,
+                                   skip=100)[0]}
 
     counts = {}
     for name in ["dream-cnn", "dream-rnn", "dream-attn"]:
@@ -385,7 +419,8 @@ def main():
     for name, data, x, meta, tasks in cases:
         m = build(name, x.shape[1], x.shape[2], tasks)
         set_formula_weights(m)
-        fx = fixture(m, x, meta, {"model": name, "data": data, "tasks": tasks or 0})
+        calibrate_batch_norm(m, calib[data])
+        fx = fixture(m, x, meta, {"model": name, "data": data, "tasks": tasks or 0}, buffers=True)
         path = os.path.join(a.out, f"parity_{name}_{data}.json")
         with open(path, "w") as f:
             json.dump(fx, f)
@@ -393,13 +428,11 @@ def main():
 
     for name in ["dream-cnn", "dream-rnn", "dream-attn"]:
         m = build(name, 6, 150, tiny=True)
-        # Random running statistics, so that eval-mode BatchNorm is really tested.
         for mod in m.modules():
             if isinstance(mod, nn.BatchNorm1d):
-                mod.running_mean.uniform_(-0.5, 0.5)
-                mod.running_var.uniform_(0.5, 1.5)
                 mod.weight.data.uniform_(0.5, 1.5)
                 mod.bias.data.uniform_(-0.2, 0.2)
+        calibrate_batch_norm(m, calib["yeast"])
         stem = os.path.join(a.out, f"tiny_{name}")
         torch.save(m.state_dict(), stem + ".pth")
         save_safetensors(stem + ".safetensors", m.state_dict())

@@ -33,12 +33,32 @@ enum Command {
     Ism,
     /// Design sequences with a genetic algorithm driven by trained models.
     Design,
-    /// Show a model's blocks and parameter counts.
-    Inspect,
+    /// Show a model's blocks and parameter counts; check that a weight file fits it.
+    Inspect(InspectArgs),
     /// Measure training and inference speed and memory.
     Bench,
     /// Validate a data file and summarise it (rows, lengths, singletons, label range).
     InspectData(InspectDataArgs),
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// A named model: dream-cnn, dream-rnn, dream-attn, legnet.
+    #[arg(long, conflicts_with = "config")]
+    model: Option<String>,
+    /// The data set the named model is for (sets its input and head).
+    #[arg(long, default_value = "yeast", value_parser = ["yeast", "human", "drosophila"])]
+    data: String,
+    /// A model config in TOML (`preset = …` or `[input]`, `[first]`, `[core]`, `[final]`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A weight file (.pth, .pt or .safetensors) to load into the model, by the reference's
+    /// parameter names.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Print the resolved config as TOML too.
+    #[arg(long)]
+    show_config: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -124,6 +144,33 @@ fn inspect_data(a: InspectDataArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn inspect(a: InspectArgs) -> Result<(), String> {
+    use prixfixe::net::ModelSummary;
+    use prixfixe::{DataKind, NetConfig};
+    let config = match (&a.model, &a.config) {
+        (Some(name), _) => NetConfig::preset(name, DataKind::parse(&a.data).map_err(|e| e.to_string())?),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| prixfixe::Error::Other(format!("{}: {e}", path.display())))
+            .and_then(|text| NetConfig::from_toml(&text)),
+        (None, None) => return Err("name a model with --model NAME or --config FILE".into()),
+    }
+    .map_err(|e| e.to_string())?;
+    let shapes = config.check().map_err(|e| e.to_string())?;
+    let device = burn::tensor::Device::flex();
+    let mut net = config.init(&device).map_err(|e| e.to_string())?;
+    let counts = net.param_counts();
+    print!("{}", ModelSummary { config: &config, shapes, counts });
+    if let Some(path) = &a.weights {
+        let map = prixfixe::weights::WeightMap::read(path).map_err(|e| e.to_string())?;
+        map.apply_to(&mut net, "", &device).map_err(|e| e.to_string())?;
+        println!("weights {}: all {} tensors loaded", path.display(), map.tensors.len());
+    }
+    if a.show_config {
+        println!("\n{}", config.to_toml());
+    }
+    Ok(())
+}
+
 fn demo() -> Result<(), String> {
     println!("prixfixe demo: simulate → train → predict → score on built-in defaults");
     not_yet("demo", 6)
@@ -140,7 +187,7 @@ pub fn main() -> ExitCode {
         Command::Score => not_yet("score", 5),
         Command::Ism => not_yet("ism", 8),
         Command::Design => not_yet("design", 8),
-        Command::Inspect => not_yet("inspect", 3),
+        Command::Inspect(a) => inspect(a),
         Command::Bench => not_yet("bench", 7),
         Command::InspectData(a) => inspect_data(a),
     };

@@ -43,8 +43,8 @@ impl BatchNorm1d {
                 x,
                 self.weight.val(),
                 self.bias.val(),
-                self.running_mean.value().to_device(&device),
-                self.running_var.value().to_device(&device),
+                self.running_mean.value_sync().to_device(&device),
+                self.running_var.value_sync().to_device(&device),
                 self.eps,
             );
         }
