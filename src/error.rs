@@ -17,7 +17,11 @@ pub enum Problem {
     /// The line has the wrong number of fields.
     ColumnCount { expected: String, found: usize },
     /// A label that does not parse as a number.
-    NonNumeric { column: String, value: String, hint: &'static str },
+    NonNumeric {
+        column: String,
+        value: String,
+        hint: &'static str,
+    },
     /// A label that parses but is NaN or infinite.
     NonFinite { column: String, value: String },
     /// An empty sequence field.
@@ -29,7 +33,10 @@ pub enum Problem {
     /// An id seen before in a file whose ids must be unique.
     DuplicateId { id: String, first_line: usize },
     /// A header that lacks a needed column.
-    MissingColumn { column: String, available: Vec<String> },
+    MissingColumn {
+        column: String,
+        available: Vec<String>,
+    },
     /// Anything else, in words.
     Other(String),
 }
@@ -44,7 +51,11 @@ impl fmt::Display for Problem {
             Problem::ColumnCount { expected, found } => {
                 write!(f, "expected {expected} but found {found} field(s)")
             }
-            Problem::NonNumeric { column, value, hint } => {
+            Problem::NonNumeric {
+                column,
+                value,
+                hint,
+            } => {
                 write!(f, "{column} {value:?} is not a number{hint}")
             }
             Problem::NonFinite { column, value } => {

@@ -8,14 +8,22 @@
 //! - [`blocks`] — the first / core / final layers blocks, one file each.
 //! - [`net`] — where a model is assembled from blocks, shape-checked, and the named presets.
 //! - [`nn`] — layers beyond burn's own (BatchNorm, LSTM, attention in PyTorch's layout).
+//! - [`train`] — where training happens: the DREAM recipe, checkpoints, resuming.
+//! - [`predict`] — prediction (forward + reverse complement) and the `Predictor` interface.
+//! - [`eval`] — where a score is computed: Pearson, Spearman, MSE.
+//! - [`device`] — CPU or GPU, never a silent fall-back.
 //! - [`weights`] — PyTorch `.pth` and safetensors weights, by the reference's names.
 //! - [`error`] — errors that name the file, the line and the problem.
 
 pub mod blocks;
 pub mod data;
+pub mod device;
 pub mod error;
+pub mod eval;
 pub mod net;
 pub mod nn;
+pub mod predict;
+pub mod train;
 pub mod weights;
 
 pub use error::{Error, Problem, Result};

@@ -219,8 +219,8 @@ impl NetConfig {
         if let Ok(p) = toml::from_str::<Preset>(text) {
             return Self::preset(&p.preset, p.data);
         }
-        let config: NetConfig = toml::from_str(text)
-            .map_err(|e| Error::Config(format!("model config: {e}")))?;
+        let config: NetConfig =
+            toml::from_str(text).map_err(|e| Error::Config(format!("model config: {e}")))?;
         config.check()?;
         Ok(config)
     }
@@ -370,7 +370,10 @@ mod tests {
 
     fn count(name: &str, data: DataKind) -> usize {
         let device = Device::flex();
-        let mut net = NetConfig::preset(name, data).unwrap().init(&device).unwrap();
+        let mut net = NetConfig::preset(name, data)
+            .unwrap()
+            .init(&device)
+            .unwrap();
         net.param_counts().total()
     }
 
@@ -401,13 +404,31 @@ mod tests {
     fn any_fitting_combination_builds_and_runs() {
         let device = Device::flex();
         let firsts = [
-            FirstConfig::Bhi(BhiFirstConfig { out_channels: 16, ..Default::default() }),
-            FirstConfig::Autosome(AutosomeFirstConfig { out_channels: 16, kernel: 7 }),
+            FirstConfig::Bhi(BhiFirstConfig {
+                out_channels: 16,
+                ..Default::default()
+            }),
+            FirstConfig::Autosome(AutosomeFirstConfig {
+                out_channels: 16,
+                kernel: 7,
+            }),
         ];
         let cores = [
-            CoreConfig::Autosome(AutosomeCoreConfig { widths: vec![8, 8], ..Default::default() }),
-            CoreConfig::Bhi(BhiCoreConfig { hidden: 8, out_channels: 8, ..Default::default() }),
-            CoreConfig::UnlockDna(UnlockDnaConfig { d: 16, layers: 1, ff: 32, ..Default::default() }),
+            CoreConfig::Autosome(AutosomeCoreConfig {
+                widths: vec![8, 8],
+                ..Default::default()
+            }),
+            CoreConfig::Bhi(BhiCoreConfig {
+                hidden: 8,
+                out_channels: 8,
+                ..Default::default()
+            }),
+            CoreConfig::UnlockDna(UnlockDnaConfig {
+                d: 16,
+                layers: 1,
+                ff: 32,
+                ..Default::default()
+            }),
         ];
         for first in &firsts {
             for core in &cores {
@@ -440,7 +461,10 @@ mod tests {
     fn initialisation_follows_the_spec() {
         let device = Device::flex();
         device.seed(7);
-        let mut net = NetConfig::preset("dream-cnn", DataKind::Yeast).unwrap().init(&device).unwrap();
+        let mut net = NetConfig::preset("dream-cnn", DataKind::Yeast)
+            .unwrap()
+            .init(&device)
+            .unwrap();
         let w = crate::weights::WeightMap::from_model(&mut net, "").tensors;
         let std_of = |name: &str| stats(&w[name].data).1;
         let close = |got: f64, want: f64| (got / want - 1.0).abs() < 0.05;
@@ -455,12 +479,22 @@ mod tests {
         // Autosome linear layers: Normal(0, 0.001), bias 0.
         let s = std_of("core.seqextractor.inv_res_blc0.6.fc.0.weight");
         assert!(close(s, 0.001), "{s}");
-        assert!(w["core.seqextractor.inv_res_blc0.6.fc.0.bias"].data.iter().all(|&b| b == 0.0));
+        assert!(
+            w["core.seqextractor.inv_res_blc0.6.fc.0.bias"]
+                .data
+                .iter()
+                .all(|&b| b == 0.0)
+        );
         // BatchNorm: weight 1, bias 0, running statistics 0 and 1.
         let bn = "core.seqextractor.inv_res_blc0.1";
         assert!(w[&format!("{bn}.weight")].data.iter().all(|&x| x == 1.0));
         assert!(w[&format!("{bn}.bias")].data.iter().all(|&x| x == 0.0));
-        assert!(w[&format!("{bn}.running_var")].data.iter().all(|&x| x == 1.0));
+        assert!(
+            w[&format!("{bn}.running_var")]
+                .data
+                .iter()
+                .all(|&x| x == 1.0)
+        );
         // BHI first block: PyTorch's default, uniform within ±1/sqrt(fan_in).
         let (_, s, max) = stats(&w["first.conv_list.0.conv.weight"].data);
         let bound = 1.0 / (6.0f32 * 9.0).sqrt();
@@ -470,8 +504,13 @@ mod tests {
 
     #[test]
     fn unknown_preset_lists_the_known_ones() {
-        let e = NetConfig::preset("dream-gpt", DataKind::Yeast).unwrap_err().to_string();
-        assert!(e.contains("dream-cnn, dream-rnn, dream-attn, legnet"), "{e}");
+        let e = NetConfig::preset("dream-gpt", DataKind::Yeast)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("dream-cnn, dream-rnn, dream-attn, legnet"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -479,8 +518,13 @@ mod tests {
         let c = NetConfig::preset("dream-attn", DataKind::Human).unwrap();
         assert_eq!(NetConfig::from_toml(&c.to_toml()).unwrap(), c);
         let p = NetConfig::from_toml("preset = \"dream-rnn\"\ndata = \"drosophila\"\n").unwrap();
-        assert_eq!(p, NetConfig::preset("dream-rnn", DataKind::Drosophila).unwrap());
-        let e = NetConfig::from_toml("[first]\nblock = \"lstm\"\n").unwrap_err().to_string();
+        assert_eq!(
+            p,
+            NetConfig::preset("dream-rnn", DataKind::Drosophila).unwrap()
+        );
+        let e = NetConfig::from_toml("[first]\nblock = \"lstm\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("model config"), "{e}");
     }
 }

@@ -59,7 +59,10 @@ impl WeightMap {
         };
         for (name, view) in st.tensors() {
             let data = to_f32(view.dtype(), view.data()).ok_or_else(|| {
-                bad(format!("tensor {name} has unsupported type {:?}", view.dtype()))
+                bad(format!(
+                    "tensor {name} has unsupported type {:?}",
+                    view.dtype()
+                ))
             })?;
             map.tensors.insert(
                 name,
@@ -76,7 +79,10 @@ impl WeightMap {
         use burn::store::pytorch_reader::{DType, PytorchReader};
         let mut reader = PytorchReader::new(path).map_err(|e| e.to_string())?;
         for key in ["state_dict", "model"] {
-            if reader.keys().iter().all(|k| k.starts_with(&format!("{key}.")))
+            if reader
+                .keys()
+                .iter()
+                .all(|k| k.starts_with(&format!("{key}.")))
                 && let Ok(r) = PytorchReader::with_top_level_key(path, key)
             {
                 reader = r;
@@ -117,9 +123,12 @@ impl WeightMap {
             .iter()
             .map(|(name, t)| {
                 let bytes: &[u8] = bytemuck_cast(&t.data);
-                let view =
-                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape.clone(), bytes)
-                        .expect("shape matches data");
+                let view = safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::F32,
+                    t.shape.clone(),
+                    bytes,
+                )
+                .expect("shape matches data");
                 (name.clone(), view)
             })
             .collect();
@@ -146,7 +155,12 @@ impl WeightMap {
     /// Set every tensor of `model` from this map. Every tensor the model has must be present
     /// with its shape; entries the model does not have are an error too (unless they are
     /// buffers such as `num_batches_tracked`), so a wrong file never half-loads silently.
-    pub fn apply_to<M: NamedWeights>(&self, model: &mut M, prefix: &str, device: &Device) -> Result<()> {
+    pub fn apply_to<M: NamedWeights>(
+        &self,
+        model: &mut M,
+        prefix: &str,
+        device: &Device,
+    ) -> Result<()> {
         let mut loader = Loader {
             map: self,
             device,
@@ -154,7 +168,8 @@ impl WeightMap {
             problems: Vec::new(),
         };
         model.visit_weights(prefix, &mut loader);
-        let used: std::collections::HashSet<&str> = loader.used.iter().map(String::as_str).collect();
+        let used: std::collections::HashSet<&str> =
+            loader.used.iter().map(String::as_str).collect();
         let unexpected: Vec<&String> = self
             .tensors
             .keys()
@@ -163,12 +178,15 @@ impl WeightMap {
         let mut problems = loader.problems;
         if !unexpected.is_empty() {
             let list: Vec<&str> = unexpected.iter().take(8).map(|s| s.as_str()).collect();
-            problems.insert(0, format!(
-                "{} tensor(s) in the file that this model does not have: {}{}",
-                unexpected.len(),
-                list.join(", "),
-                if unexpected.len() > 8 { ", …" } else { "" }
-            ));
+            problems.insert(
+                0,
+                format!(
+                    "{} tensor(s) in the file that this model does not have: {}{}",
+                    unexpected.len(),
+                    list.join(", "),
+                    if unexpected.len() > 8 { ", …" } else { "" }
+                ),
+            );
         }
         if problems.is_empty() {
             return Ok(());
@@ -195,7 +213,9 @@ fn to_f32(dtype: safetensors::Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
     use safetensors::Dtype as T;
     let chunks = |n: usize| bytes.chunks_exact(n);
     Some(match dtype {
-        T::F32 => chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
+        T::F32 => chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
         T::F64 => chunks(8)
             .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
             .collect(),
@@ -294,6 +314,13 @@ impl WeightVisitor for Collector {
     }
 }
 
+/// A loaded parameter that keeps its id and takes gradients when on an autodiff device.
+fn trainable<const D: usize>(id: burn::module::ParamId, t: Tensor<D>) -> Param<Tensor<D>> {
+    let mut p = Param::from_tensor(t);
+    p.id = id;
+    p
+}
+
 struct Loader<'a> {
     map: &'a WeightMap,
     device: &'a Device,
@@ -302,9 +329,15 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    fn take<const D: usize>(&mut self, name: &str, want: [usize; D], transposed: bool) -> Option<Tensor<D>> {
+    fn take<const D: usize>(
+        &mut self,
+        name: &str,
+        want: [usize; D],
+        transposed: bool,
+    ) -> Option<Tensor<D>> {
         let Some(t) = self.map.tensors.get(name) else {
-            self.problems.push(format!("missing tensor {name} (shape {want:?})"));
+            self.problems
+                .push(format!("missing tensor {name} (shape {want:?})"));
             return None;
         };
         self.used.push(name.to_string());
@@ -315,26 +348,33 @@ impl Loader<'_> {
             } else {
                 t.shape.clone()
             };
-            let expected: Vec<usize> = if transposed { vec![want[1], want[0]] } else { want.to_vec() };
+            let expected: Vec<usize> = if transposed {
+                vec![want[1], want[0]]
+            } else {
+                want.to_vec()
+            };
             self.problems.push(format!(
                 "tensor {name} has shape {shown:?}, this model needs {expected:?}"
             ));
             return None;
         }
-        Some(Tensor::from_data(TensorData::new(t.data, t.shape), self.device))
+        Some(Tensor::from_data(
+            TensorData::new(t.data, t.shape),
+            self.device,
+        ))
     }
 }
 
 impl WeightVisitor for Loader<'_> {
     fn param<const D: usize>(&mut self, name: &str, param: &mut Param<Tensor<D>>) {
         if let Some(t) = self.take(name, param.val().dims(), false) {
-            *param = Param::initialized(param.id, t);
+            *param = trainable(param.id, t);
         }
     }
 
     fn linear_weight(&mut self, name: &str, param: &mut Param<Tensor<2>>) {
         if let Some(t) = self.take(name, param.val().dims(), true) {
-            *param = Param::initialized(param.id, t);
+            *param = trainable(param.id, t);
         }
     }
 

@@ -27,7 +27,17 @@ fn fixture(name: &str) -> String {
 fn help_lists_the_subcommands() {
     let (ok, out, _) = prixfixe(&["--help"]);
     assert!(ok);
-    for sub in ["simulate", "train", "predict", "score", "ism", "design", "inspect", "bench", "inspect-data"] {
+    for sub in [
+        "simulate",
+        "train",
+        "predict",
+        "score",
+        "ism",
+        "design",
+        "inspect",
+        "bench",
+        "inspect-data",
+    ] {
         assert!(out.contains(sub), "--help lacks {sub}:\n{out}");
     }
 }
@@ -66,7 +76,16 @@ fn inspect_data_custom_table_columns() {
     let path = dir.path().join("t.csv");
     std::fs::write(&path, "name,dna,y\na,ACGT,1\nb,GGCA,2.5\n").unwrap();
     let p = path.to_str().unwrap();
-    let (ok, out, err) = prixfixe(&["inspect-data", p, "--seq-col", "dna", "--target-col", "y", "--id-col", "name"]);
+    let (ok, out, err) = prixfixe(&[
+        "inspect-data",
+        p,
+        "--seq-col",
+        "dna",
+        "--target-col",
+        "y",
+        "--id-col",
+        "name",
+    ]);
     assert!(ok, "{err}");
     assert!(out.contains("rows            2"), "{out}");
     let (ok, _, err) = prixfixe(&["inspect-data", p, "--seq-col", "seq"]);

@@ -48,18 +48,23 @@ struct Fixture {
 }
 
 fn fixture(name: &str) -> Fixture {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
 fn fixture_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// FNV-1a of the tensor name: the seed of its formula (as in the Python script).
 fn fnv1a(name: &str) -> u32 {
-    name.bytes()
-        .fold(0x811C_9DC5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
+    name.bytes().fold(0x811C_9DC5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    })
 }
 
 fn formula(name: &str, shape: &[usize]) -> Vec<f32> {
@@ -113,8 +118,14 @@ fn check_encoding(f: &Fixture, input: &InputConfig) {
             is_singleton: row.is_singleton,
         };
         let mut out = vec![0f32; row_len];
-        enc.encode_row(&codes, flip, flags, &mut Vec::new(), &mut out).unwrap();
-        assert_eq!(out, f.input[i * row_len..(i + 1) * row_len], "row {i} of {}", f.model);
+        enc.encode_row(&codes, flip, flags, &mut Vec::new(), &mut out)
+            .unwrap();
+        assert_eq!(
+            out,
+            f.input[i * row_len..(i + 1) * row_len],
+            "row {i} of {}",
+            f.model
+        );
     }
 }
 
@@ -122,13 +133,19 @@ fn assert_close(what: &str, ours: &[f32], theirs: &[f32], rows: usize) {
     assert_eq!(ours.len(), theirs.len(), "{what}: length");
     // Outputs that did not depend on the input would make this test weak: require variation
     // across rows well above the tolerance.
-    assert!(spread_across_rows(theirs, rows) > 10.0 * TOL, "{what}: fixture outputs barely vary");
+    assert!(
+        spread_across_rows(theirs, rows) > 10.0 * TOL,
+        "{what}: fixture outputs barely vary"
+    );
     let worst = ours
         .iter()
         .zip(theirs)
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
-    assert!(worst < TOL, "{what}: max |diff| = {worst:e} (tolerance {TOL:e})");
+    assert!(
+        worst < TOL,
+        "{what}: max |diff| = {worst:e} (tolerance {TOL:e})"
+    );
     eprintln!("{what}: max |diff| = {worst:e}");
 }
 
@@ -139,7 +156,11 @@ fn spread_across_rows(values: &[f32], rows: usize) -> f32 {
     values
         .chunks(per_row)
         .skip(1)
-        .flat_map(|row| row.iter().zip(&values[..per_row]).map(|(a, b)| (a - b).abs()))
+        .flat_map(|row| {
+            row.iter()
+                .zip(&values[..per_row])
+                .map(|(a, b)| (a - b).abs())
+        })
         .fold(0f32, f32::max)
 }
 
@@ -148,7 +169,12 @@ fn run(net: &PrixFixeNet, f: &Fixture, device: &Device) -> (Vec<f32>, Vec<f32>) 
     let out = net.forward(x).out;
     assert_eq!(out.dims(), f.output_shape);
     let expr = net.head().decode(out.clone());
-    let v = |t: Tensor<2>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+    let v = |t: Tensor<2>| {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
+    };
     (v(out), v(expr))
 }
 
@@ -162,7 +188,12 @@ fn check_full(name: &str) {
     set_formula_weights(&mut net, &f, &device);
     let (out, expr) = run(&net, &f, &device);
     assert_close(&format!("{name} outputs"), &out, &f.output, f.rows.len());
-    assert_close(&format!("{name} expression"), &expr, &f.expression, f.rows.len());
+    assert_close(
+        &format!("{name} expression"),
+        &expr,
+        &f.expression,
+        f.rows.len(),
+    );
 }
 
 #[test]
@@ -195,16 +226,37 @@ fn tiny_config(model: &str) -> NetConfig {
     let mut c = NetConfig::preset(model, DataKind::Yeast).unwrap();
     match model {
         "dream-cnn" => {
-            c.first = FirstConfig::Bhi(BhiFirstConfig { out_channels: 16, ..Default::default() });
-            c.core = CoreConfig::Autosome(AutosomeCoreConfig { widths: vec![8, 8, 4], ..Default::default() });
+            c.first = FirstConfig::Bhi(BhiFirstConfig {
+                out_channels: 16,
+                ..Default::default()
+            });
+            c.core = CoreConfig::Autosome(AutosomeCoreConfig {
+                widths: vec![8, 8, 4],
+                ..Default::default()
+            });
         }
         "dream-rnn" => {
-            c.first = FirstConfig::Bhi(BhiFirstConfig { out_channels: 16, ..Default::default() });
-            c.core = CoreConfig::Bhi(BhiCoreConfig { hidden: 8, out_channels: 16, ..Default::default() });
+            c.first = FirstConfig::Bhi(BhiFirstConfig {
+                out_channels: 16,
+                ..Default::default()
+            });
+            c.core = CoreConfig::Bhi(BhiCoreConfig {
+                hidden: 8,
+                out_channels: 16,
+                ..Default::default()
+            });
         }
         "dream-attn" => {
-            c.first = FirstConfig::Autosome(AutosomeFirstConfig { out_channels: 16, kernel: 7 });
-            c.core = CoreConfig::UnlockDna(UnlockDnaConfig { d: 16, layers: 2, ff: 32, ..Default::default() });
+            c.first = FirstConfig::Autosome(AutosomeFirstConfig {
+                out_channels: 16,
+                kernel: 7,
+            });
+            c.core = CoreConfig::UnlockDna(UnlockDnaConfig {
+                d: 16,
+                layers: 2,
+                ff: 32,
+                ..Default::default()
+            });
         }
         _ => unreachable!(),
     }
@@ -219,8 +271,18 @@ fn check_tiny(model: &str, ext: &str) {
     let map = WeightMap::read(&fixture_path(&format!("tiny_{model}.{ext}"))).unwrap();
     map.apply_to(&mut net, "", &device).unwrap();
     let (out, expr) = run(&net, &f, &device);
-    assert_close(&format!("tiny {model} ({ext}) logits"), &out, &f.output, f.rows.len());
-    assert_close(&format!("tiny {model} ({ext}) expression"), &expr, &f.expression, f.rows.len());
+    assert_close(
+        &format!("tiny {model} ({ext}) logits"),
+        &out,
+        &f.output,
+        f.rows.len(),
+    );
+    assert_close(
+        &format!("tiny {model} ({ext}) expression"),
+        &expr,
+        &f.expression,
+        f.rows.len(),
+    );
 }
 
 #[test]
@@ -262,9 +324,20 @@ fn weights_of_another_model_are_refused_with_names() {
     let e = map.apply_to(&mut net, "", &device).unwrap_err().to_string();
     assert!(e.contains("missing tensor core.lstm.weight_ih_l0"), "{e}");
     assert!(e.contains("does not have"), "{e}");
-    let mut wide = NetConfig::preset("dream-cnn", DataKind::Yeast).unwrap().init(&device).unwrap();
-    let e = map.apply_to(&mut wide, "", &device).unwrap_err().to_string();
-    assert!(e.contains("first.conv_list.0.conv.weight has shape [8, 6, 9], this model needs [160, 6, 9]"), "{e}");
+    let mut wide = NetConfig::preset("dream-cnn", DataKind::Yeast)
+        .unwrap()
+        .init(&device)
+        .unwrap();
+    let e = map
+        .apply_to(&mut wide, "", &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(
+            "first.conv_list.0.conv.weight has shape [8, 6, 9], this model needs [160, 6, 9]"
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -273,5 +346,8 @@ fn not_a_weight_file_is_a_clear_error() {
     let path = dir.path().join("w.pth");
     std::fs::write(&path, b"hello, not weights").unwrap();
     let e = WeightMap::read(&path).unwrap_err().to_string();
-    assert!(e.contains("w.pth") && e.contains("neither a safetensors file nor a PyTorch checkpoint"), "{e}");
+    assert!(
+        e.contains("w.pth") && e.contains("neither a safetensors file nor a PyTorch checkpoint"),
+        "{e}"
+    );
 }

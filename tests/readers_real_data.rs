@@ -2,13 +2,15 @@
 
 use std::path::PathBuf;
 
-use prixfixe::data::inspect::{detect_format, read_any, summarize, Format};
+use prixfixe::data::inspect::{Format, detect_format, read_any, summarize};
 use prixfixe::data::{
-    read_dream, read_subset, read_table, DreamFile, Padding, ReadOptions, SubsetRows, TableSpec,
+    DreamFile, Padding, ReadOptions, SubsetRows, TableSpec, read_dream, read_subset, read_table,
 };
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 #[test]
@@ -33,7 +35,10 @@ fn yeast_training_sample() {
 #[test]
 fn drosophila_sample() {
     let path = fixture("drosophila_train_200.txt");
-    assert_eq!(detect_format(&path).unwrap(), Format::Table(TableSpec::drosophila()));
+    assert_eq!(
+        detect_format(&path).unwrap(),
+        Format::Table(TableSpec::drosophila())
+    );
     let ds = read_table(&path, &TableSpec::drosophila(), &ReadOptions::default()).unwrap();
     assert_eq!(ds.len(), 200);
     assert_eq!(ds.n_tasks(), 2);
@@ -75,10 +80,16 @@ fn subset_files() {
         }
         _ => panic!("motif_tiling_seqs is a pair subset"),
     }
-    assert_eq!(detect_format(&fixture("motif_tiling_seqs.csv")).unwrap(), Format::Subset);
+    assert_eq!(
+        detect_format(&fixture("motif_tiling_seqs.csv")).unwrap(),
+        Format::Subset
+    );
 }
 
 #[test]
 fn dream_format_is_detected() {
-    assert_eq!(detect_format(&fixture("yeast_demo_train.txt")).unwrap(), Format::Dream);
+    assert_eq!(
+        detect_format(&fixture("yeast_demo_train.txt")).unwrap(),
+        Format::Dream
+    );
 }

@@ -262,5 +262,12 @@ macro_rules! named_enum {
     };
 }
 named_enum!(FirstBlock { Bhi, Autosome });
-named_enum!(CoreBlock { Autosome, Bhi, UnlockDna });
-named_enum!(FinalBlock { SoftClass, Regression });
+named_enum!(CoreBlock {
+    Autosome,
+    Bhi,
+    UnlockDna
+});
+named_enum!(FinalBlock {
+    SoftClass,
+    Regression
+});

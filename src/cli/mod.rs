@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use prixfixe::data::inspect::{inspect_file, Format};
+use prixfixe::data::inspect::{Format, inspect_file};
 use prixfixe::data::{ReverseRule, TableSpec};
 
 /// Prix Fixe sequence-to-expression models of gene regulation (Random Promoter DREAM
@@ -24,9 +24,9 @@ enum Command {
     /// Simulate the random-promoter experiment and the DREAM test set, with known truth.
     Simulate,
     /// Train a Prix Fixe model (DREAM-CNN, DREAM-RNN, DREAM-Attn or any block combination).
-    Train,
+    Train(TrainArgs),
     /// Predict expression for sequences with a trained model.
-    Predict,
+    Predict(PredictArgs),
     /// Score predictions with the DREAM Challenge's weighted metrics.
     Score,
     /// In-silico mutagenesis: the predicted effect of every single-base substitution.
@@ -39,6 +39,95 @@ enum Command {
     Bench,
     /// Validate a data file and summarise it (rows, lengths, singletons, label range).
     InspectData(InspectDataArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// A run config in TOML ([model], [data], [recipe]); flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Training file (DREAM, table or any format inspect-data reads).
+    #[arg(long)]
+    train: Option<PathBuf>,
+    /// Validation file; without one, --valid-fraction of the training rows is held out.
+    #[arg(long)]
+    valid: Option<PathBuf>,
+    /// Fraction of training rows held out (seeded) when there is no validation file.
+    #[arg(long)]
+    valid_fraction: Option<f64>,
+    /// Named model: dream-cnn, dream-rnn, dream-attn, legnet (default dream-cnn).
+    #[arg(long)]
+    model: Option<String>,
+    /// Data kind of a named model: yeast, human, drosophila (default yeast).
+    #[arg(long)]
+    data: Option<String>,
+    /// Epochs (default 80).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Sequences per batch (default 1024).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Peak learning rate (default 0.005; 0.001 for attention cores).
+    #[arg(long)]
+    max_lr: Option<f64>,
+    /// An epoch as this many batches of one running shuffled stream.
+    #[arg(long)]
+    batch_per_epoch: Option<usize>,
+    /// Seed (default 42).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Device: cpu, cuda[:N], wgpu[:N], vulkan[:N] (default cpu).
+    #[arg(long)]
+    device: Option<String>,
+    /// Output directory of the run.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long, conflicts_with = "force")]
+    resume: bool,
+    /// Overwrite a run in --out.
+    #[arg(long)]
+    force: bool,
+    /// No progress bars: one line per epoch (for logs).
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// A run directory written by `prixfixe train`.
+    #[arg(long, conflicts_with = "weights")]
+    model_dir: Option<PathBuf>,
+    /// Which checkpoint of the run: best or last.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    checkpoint: String,
+    /// Weights from elsewhere (.pth, .pt, .safetensors), with --model or --config.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// The named model of --weights.
+    #[arg(long)]
+    model: Option<String>,
+    /// Data kind of --model: yeast, human, drosophila.
+    #[arg(long, default_value = "yeast")]
+    data: String,
+    /// A model config (TOML) for --weights.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Sequences to predict: DREAM train/test file, FASTA or table.
+    #[arg(long)]
+    input: PathBuf,
+    /// Where to write `sequence<TAB>prediction` (TSV; rows in input order).
+    #[arg(long)]
+    output: PathBuf,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 1024)]
+    batch_size: usize,
+    /// Device: cpu, cuda[:N], wgpu[:N], vulkan[:N].
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -137,9 +226,218 @@ fn inspect_data(a: InspectDataArgs) -> Result<(), String> {
         let ds = prixfixe::data::inspect::read_any(&a.file, &format, &Default::default())
             .map_err(|e| e.to_string())?;
         let summary = prixfixe::data::inspect::summarize(&ds, &format);
-        println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?
+        );
     } else {
-        print!("{}", inspect_file(&a.file, format).map_err(|e| e.to_string())?);
+        print!(
+            "{}",
+            inspect_file(&a.file, format).map_err(|e| e.to_string())?
+        );
+    }
+    Ok(())
+}
+
+fn err(e: prixfixe::Error) -> String {
+    e.to_string()
+}
+
+fn model_config(
+    model: &Option<String>,
+    data: &str,
+    config: &Option<PathBuf>,
+) -> Result<Option<prixfixe::NetConfig>, String> {
+    use prixfixe::{DataKind, NetConfig};
+    Ok(match (model, config) {
+        (Some(name), _) => {
+            Some(NetConfig::preset(name, DataKind::parse(data).map_err(err)?).map_err(err)?)
+        }
+        (None, Some(path)) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Some(NetConfig::from_toml(&text).map_err(err)?)
+        }
+        (None, None) => None,
+    })
+}
+
+fn train(a: TrainArgs) -> Result<(), String> {
+    use prixfixe::train::{self, DataSection, Recipe, TrainConfig, TrainOptions};
+    let mut config = match &a.config {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            TrainConfig::from_toml(&text).map_err(err)?
+        }
+        None if a.resume => {
+            let path = a.out.join("config.toml");
+            let text = std::fs::read_to_string(&path).map_err(|_| {
+                format!(
+                    "{}: nothing to resume (no config.toml there)",
+                    a.out.display()
+                )
+            })?;
+            TrainConfig::from_toml(&text).map_err(err)?
+        }
+        None => {
+            let train = a
+                .train
+                .clone()
+                .ok_or("give --train FILE (or --config FILE)")?;
+            let model = model_config(
+                &Some(a.model.clone().unwrap_or("dream-cnn".into())),
+                a.data.as_deref().unwrap_or("yeast"),
+                &None,
+            )?
+            .expect("named");
+            TrainConfig {
+                model,
+                data: DataSection {
+                    train,
+                    valid: None,
+                    valid_fraction: 0.1,
+                    valid_fold: None,
+                    table: None,
+                },
+                recipe: Recipe::default(),
+            }
+        }
+    };
+    if a.config.is_some() && (a.model.is_some() || a.data.is_some()) {
+        config.model = model_config(
+            &Some(a.model.clone().unwrap_or("dream-cnn".into())),
+            a.data.as_deref().unwrap_or("yeast"),
+            &None,
+        )?
+        .expect("named");
+    }
+    if let Some(t) = a.train {
+        config.data.train = t;
+    }
+    if a.valid.is_some() {
+        config.data.valid = a.valid;
+    }
+    if let Some(f) = a.valid_fraction {
+        config.data.valid_fraction = f;
+    }
+    let r = &mut config.recipe;
+    if let Some(v) = a.epochs {
+        r.epochs = v;
+    }
+    if let Some(v) = a.batch_size {
+        r.batch_size = v;
+    }
+    if a.max_lr.is_some() {
+        r.max_lr = a.max_lr;
+    }
+    if a.batch_per_epoch.is_some() {
+        r.batch_per_epoch = a.batch_per_epoch;
+    }
+    if let Some(v) = a.seed {
+        r.seed = v;
+    }
+    if let Some(v) = a.device {
+        r.device = v;
+    }
+    let opts = TrainOptions {
+        resume: a.resume,
+        force: a.force,
+        quiet: a.quiet,
+        command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        stop_after: None,
+    };
+    let summary = train::train(&config, &a.out, &opts).map_err(err)?;
+    if let Some(best) = summary.best_epoch {
+        let r = &summary.history[best - 1];
+        println!(
+            "best epoch {best}: validation Pearson {}, Spearman {}, MSE {:.4}; weights in {}",
+            r.val_pearson
+                .map_or("undefined".into(), |v| format!("{v:.4}")),
+            r.val_spearman
+                .map_or("undefined".into(), |v| format!("{v:.4}")),
+            r.val_mse,
+            a.out.join("best.safetensors").display()
+        );
+    }
+    Ok(())
+}
+
+fn predict(a: PredictArgs) -> Result<(), String> {
+    use prixfixe::data::inspect::{detect_format, read_any};
+    use prixfixe::data::{ReadOptions, alphabet};
+    use prixfixe::predict::Model;
+    use std::io::Write;
+    let device = prixfixe::device::parse_device(&a.device).map_err(err)?;
+    let model = match (&a.model_dir, &a.weights) {
+        (Some(dir), _) => {
+            Model::from_checkpoint(&dir.join(format!("{}.safetensors", a.checkpoint)), &device)
+        }
+        (None, Some(w)) => {
+            let config = model_config(&a.model, &a.data, &a.config)?.ok_or(
+                "--weights needs --model NAME or --config FILE to say which model they are",
+            )?;
+            Model::from_weights(config, w, &device)
+        }
+        (None, None) => {
+            return Err("give --model-dir RUN, or --weights FILE with --model NAME".into());
+        }
+    }
+    .map_err(err)?;
+    let format = detect_format(&a.input).map_err(err)?;
+    let opts = ReadOptions {
+        padding: Some(model.config.input.padding.clone()),
+    };
+    let ds = std::sync::Arc::new(read_any(&a.input, &format, &opts).map_err(err)?);
+    let bar = if a.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::new(ds.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "predict [{bar:30}] {pos}/{len} sequences · {per_sec} · ETA {eta}",
+            )
+            .expect("template")
+            .progress_chars("=> "),
+        );
+        b
+    };
+    let preds = model
+        .predict(ds.clone(), a.batch_size, |n| bar.inc(n as u64))
+        .map_err(err)?;
+    bar.finish_and_clear();
+    let tasks = preds.len() / ds.len().max(1);
+    let file =
+        std::fs::File::create(&a.output).map_err(|e| format!("{}: {e}", a.output.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let names: Vec<String> = match &model.config.final_block {
+        prixfixe::blocks::FinalConfig::SoftClass(_) => vec!["prediction".into()],
+        prixfixe::blocks::FinalConfig::Regression(_) => {
+            (0..tasks).map(|t| format!("prediction_{t}")).collect()
+        }
+    };
+    let io = |e: std::io::Error| format!("{}: {e}", a.output.display());
+    let id_col = ds.ids.is_some();
+    writeln!(
+        w,
+        "{}sequence\t{}",
+        if id_col { "id\t" } else { "" },
+        names.join("\t")
+    )
+    .map_err(io)?;
+    for i in 0..ds.len() {
+        if let Some(ids) = &ds.ids {
+            write!(w, "{}\t", ids[i]).map_err(io)?;
+        }
+        write!(w, "{}", alphabet::decode(ds.seqs.get(i))).map_err(io)?;
+        for v in &preds[i * tasks..(i + 1) * tasks] {
+            write!(w, "\t{v}").map_err(io)?;
+        }
+        writeln!(w).map_err(io)?;
+    }
+    w.flush().map_err(io)?;
+    if !a.quiet {
+        eprintln!("{} predictions written to {}", ds.len(), a.output.display());
     }
     Ok(())
 }
@@ -148,7 +446,9 @@ fn inspect(a: InspectArgs) -> Result<(), String> {
     use prixfixe::net::ModelSummary;
     use prixfixe::{DataKind, NetConfig};
     let config = match (&a.model, &a.config) {
-        (Some(name), _) => NetConfig::preset(name, DataKind::parse(&a.data).map_err(|e| e.to_string())?),
+        (Some(name), _) => {
+            NetConfig::preset(name, DataKind::parse(&a.data).map_err(|e| e.to_string())?)
+        }
         (None, Some(path)) => std::fs::read_to_string(path)
             .map_err(|e| prixfixe::Error::Other(format!("{}: {e}", path.display())))
             .and_then(|text| NetConfig::from_toml(&text)),
@@ -159,11 +459,23 @@ fn inspect(a: InspectArgs) -> Result<(), String> {
     let device = burn::tensor::Device::flex();
     let mut net = config.init(&device).map_err(|e| e.to_string())?;
     let counts = net.param_counts();
-    print!("{}", ModelSummary { config: &config, shapes, counts });
+    print!(
+        "{}",
+        ModelSummary {
+            config: &config,
+            shapes,
+            counts
+        }
+    );
     if let Some(path) = &a.weights {
         let map = prixfixe::weights::WeightMap::read(path).map_err(|e| e.to_string())?;
-        map.apply_to(&mut net, "", &device).map_err(|e| e.to_string())?;
-        println!("weights {}: all {} tensors loaded", path.display(), map.tensors.len());
+        map.apply_to(&mut net, "", &device)
+            .map_err(|e| e.to_string())?;
+        println!(
+            "weights {}: all {} tensors loaded",
+            path.display(),
+            map.tensors.len()
+        );
     }
     if a.show_config {
         println!("\n{}", config.to_toml());
@@ -182,8 +494,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo => demo(),
         Command::Simulate => not_yet("simulate", 6),
-        Command::Train => not_yet("train", 4),
-        Command::Predict => not_yet("predict", 4),
+        Command::Train(a) => train(a),
+        Command::Predict(a) => predict(a),
         Command::Score => not_yet("score", 5),
         Command::Ism => not_yet("ism", 8),
         Command::Design => not_yet("design", 8),

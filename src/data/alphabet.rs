@@ -102,7 +102,10 @@ pub fn reverse_complement(codes: &[u8]) -> Vec<u8> {
 
 /// Codes back to letters (`AGCTN`).
 pub fn decode(codes: &[u8]) -> String {
-    codes.iter().map(|&c| LETTERS[c.min(N) as usize] as char).collect()
+    codes
+        .iter()
+        .map(|&c| LETTERS[c.min(N) as usize] as char)
+        .collect()
 }
 
 #[cfg(test)]

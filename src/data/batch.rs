@@ -2,18 +2,18 @@
 //! parallel, on a producer thread that runs ahead of the consumer by a bounded number of
 //! batches. Memory is the dataset's compact codes plus `prefetch + 1` encoded batches.
 
-use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::dataset::SeqDataset;
 use super::encode::{Encoder, RowFlags};
-use super::soft_label::{soft_label, N_BINS};
+use super::soft_label::{N_BINS, soft_label};
 use crate::error::{Error, Result};
 
 /// One row of an epoch: a dataset row, maybe reverse-complemented. Packed in a `u32`
@@ -135,10 +135,7 @@ pub fn encode_batch(
             let t = ds.target(item.row());
             match targets {
                 Targets::SoftBins => out.copy_from_slice(&soft_label(t[0])),
-                Targets::Raw => out
-                    .iter_mut()
-                    .zip(t)
-                    .for_each(|(o, &v)| *o = v as f32),
+                Targets::Raw => out.iter_mut().zip(t).for_each(|(o, &v)| *o = v as f32),
                 Targets::None => {}
             }
         }
@@ -215,7 +212,9 @@ impl Iterator for BatchStream {
                 if let Some(h) = self.handle.take()
                     && h.join().is_err()
                 {
-                    return Some(Err(Error::Other("the batch encoder thread panicked".into())));
+                    return Some(Err(Error::Other(
+                        "the batch encoder thread panicked".into(),
+                    )));
                 }
                 None
             }
@@ -236,8 +235,8 @@ impl Drop for BatchStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::pad::Padding;
     use crate::data::encode::Channels;
+    use crate::data::pad::Padding;
 
     fn dataset(n: usize) -> SeqDataset {
         let mut ds = SeqDataset::default();
@@ -268,11 +267,23 @@ mod tests {
 
     #[test]
     fn shuffle_is_seeded_and_differs_by_epoch() {
-        assert_eq!(epoch_items(50, false, Some(1), 0), epoch_items(50, false, Some(1), 0));
-        assert_ne!(epoch_items(50, false, Some(1), 0), epoch_items(50, false, Some(1), 1));
-        assert_ne!(epoch_items(50, false, Some(1), 0), epoch_items(50, false, Some(2), 0));
+        assert_eq!(
+            epoch_items(50, false, Some(1), 0),
+            epoch_items(50, false, Some(1), 0)
+        );
+        assert_ne!(
+            epoch_items(50, false, Some(1), 0),
+            epoch_items(50, false, Some(1), 1)
+        );
+        assert_ne!(
+            epoch_items(50, false, Some(1), 0),
+            epoch_items(50, false, Some(2), 0)
+        );
         let plain = epoch_items(5, false, None, 0);
-        assert_eq!(plain.iter().map(|i| i.row()).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(
+            plain.iter().map(|i| i.row()).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4]
+        );
     }
 
     #[test]
@@ -280,11 +291,21 @@ mod tests {
         let ds = Arc::new(dataset(10));
         let items = epoch_items(10, true, Some(3), 0);
         let stream = BatchStream::spawn(
-            ds.clone(), encoder(), items.clone(), 4, false, Targets::SoftBins, Mode::Train, 2,
+            ds.clone(),
+            encoder(),
+            items.clone(),
+            4,
+            false,
+            Targets::SoftBins,
+            Mode::Train,
+            2,
         );
         assert_eq!(stream.remaining(), 5);
         let batches: Vec<Batch> = stream.map(|b| b.unwrap()).collect();
-        assert_eq!(batches.iter().map(Batch::size).collect::<Vec<_>>(), vec![4, 4, 4, 4, 4]);
+        assert_eq!(
+            batches.iter().map(Batch::size).collect::<Vec<_>>(),
+            vec![4, 4, 4, 4, 4]
+        );
         let all: Vec<Item> = batches.iter().flat_map(|b| b.items.clone()).collect();
         assert_eq!(all, items);
         let l = 10;
@@ -293,7 +314,11 @@ mod tests {
             for (k, item) in b.items.iter().enumerate() {
                 let row = &b.x[k * 6 * l..(k + 1) * 6 * l];
                 assert_eq!(row[4 * l], item.flip() as u8 as f32, "is_reverse");
-                assert_eq!(row[5 * l], (item.row() % 2 == 0) as u8 as f32, "is_singleton");
+                assert_eq!(
+                    row[5 * l],
+                    (item.row() % 2 == 0) as u8 as f32,
+                    "is_singleton"
+                );
                 let y = &b.y[k * N_BINS..(k + 1) * N_BINS];
                 assert_eq!(y, &soft_label(item.row() as f64));
             }
@@ -305,13 +330,24 @@ mod tests {
         let ds = Arc::new(dataset(10));
         let items = epoch_items(10, false, None, 0);
         let batches: Vec<Batch> = BatchStream::spawn(
-            ds, encoder(), items, 4, true, Targets::None, Mode::Predict, 1,
+            ds,
+            encoder(),
+            items,
+            4,
+            true,
+            Targets::None,
+            Mode::Predict,
+            1,
         )
         .map(|b| b.unwrap())
         .collect();
         assert_eq!(batches.len(), 2);
         assert!(batches[0].y.is_empty());
-        assert!(batches.iter().all(|b| b.x.chunks(10).skip(5).step_by(6).all(|p| p == [0.0; 10])));
+        assert!(
+            batches
+                .iter()
+                .all(|b| b.x.chunks(10).skip(5).step_by(6).all(|p| p == [0.0; 10]))
+        );
     }
 
     #[test]
@@ -332,7 +368,8 @@ mod tests {
     fn dropping_a_stream_early_does_not_hang() {
         let ds = Arc::new(dataset(1000));
         let items = epoch_items(1000, true, Some(1), 0);
-        let mut s = BatchStream::spawn(ds, encoder(), items, 8, false, Targets::Raw, Mode::Train, 2);
+        let mut s =
+            BatchStream::spawn(ds, encoder(), items, 8, false, Targets::Raw, Mode::Train, 2);
         assert!(s.next().is_some());
         drop(s);
     }

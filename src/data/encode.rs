@@ -106,7 +106,9 @@ impl Encoder {
         self.padder.apply(codes, scratch)?;
         if flip {
             scratch.reverse();
-            scratch.iter_mut().for_each(|c| *c = alphabet::complement(*c));
+            scratch
+                .iter_mut()
+                .for_each(|c| *c = alphabet::complement(*c));
         }
         let len = self.length();
         debug_assert_eq!(out.len(), self.row_len());
@@ -154,8 +156,14 @@ mod tests {
             is_reverse: false,
             is_singleton: true,
         };
-        enc.encode_row(&encode(b"AGCTN").unwrap(), false, flags, &mut Vec::new(), &mut out)
-            .unwrap();
+        enc.encode_row(
+            &encode(b"AGCTN").unwrap(),
+            false,
+            flags,
+            &mut Vec::new(),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(plane(&out, 5, 0), &[1.0, 0.0, 0.0, 0.0, 0.25]); // A
         assert_eq!(plane(&out, 5, 1), &[0.0, 1.0, 0.0, 0.0, 0.25]); // G
         assert_eq!(plane(&out, 5, 2), &[0.0, 0.0, 1.0, 0.0, 0.25]); // C
@@ -176,8 +184,10 @@ mod tests {
             is_singleton: false,
         };
         let mut s = Vec::new();
-        enc.encode_row(&codes, false, RowFlags::default(), &mut s, &mut fwd).unwrap();
-        enc.encode_row(&codes, true, flags, &mut s, &mut rev).unwrap();
+        enc.encode_row(&codes, false, RowFlags::default(), &mut s, &mut fwd)
+            .unwrap();
+        enc.encode_row(&codes, true, flags, &mut s, &mut rev)
+            .unwrap();
         let l = 150;
         for j in 0..l {
             // A at j forward is T at l-1-j reversed; G is C.
@@ -197,8 +207,14 @@ mod tests {
             is_reverse: true,
             is_singleton: true,
         };
-        enc.encode_row(&encode(b"ACG").unwrap(), false, flags, &mut Vec::new(), &mut out)
-            .unwrap();
+        enc.encode_row(
+            &encode(b"ACG").unwrap(),
+            false,
+            flags,
+            &mut Vec::new(),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(plane(&out, 3, 4), &[1.0; 3]);
     }
 

@@ -9,10 +9,10 @@ use serde::Serialize;
 use super::dataset::SeqDataset;
 use super::formats::table::sniff_header;
 use super::formats::{
-    read_dream, read_fasta, read_subset, read_table, DreamFile, ReadOptions, Subset, SubsetRows,
-    TableSpec,
+    DreamFile, ReadOptions, Subset, SubsetRows, TableSpec, read_dream, read_fasta, read_subset,
+    read_table,
 };
-use super::io::{is_blank, Lines};
+use super::io::{Lines, is_blank};
 use super::pad::{YEAST_ADAPTER_LEN, YEAST_INPUT_LEN};
 use crate::error::{Error, Result};
 
@@ -48,7 +48,10 @@ impl Format {
 pub fn detect_format(path: &Path) -> Result<Format> {
     let name = path.to_string_lossy().to_ascii_lowercase();
     let name = name.trim_end_matches(".gz");
-    if [".fa", ".fasta", ".fna", ".fas"].iter().any(|e| name.ends_with(e)) {
+    if [".fa", ".fasta", ".fna", ".fas"]
+        .iter()
+        .any(|e| name.ends_with(e))
+    {
         return Ok(Format::Fasta);
     }
     let mut lines = Lines::open(path)?;
@@ -231,7 +234,11 @@ impl fmt::Display for Summary {
         }
         if by_count.len() > 10 {
             let rest: usize = by_count[10..].iter().map(|x| x.1).sum();
-            writeln!(f, "    {:>6} other lengths: {rest} rows", by_count.len() - 10)?;
+            writeln!(
+                f,
+                "    {:>6} other lengths: {rest} rows",
+                by_count.len() - 10
+            )?;
         }
         if self.with_ambiguous > 0 {
             writeln!(f, "  with N/IUPAC    {}", self.with_ambiguous)?;

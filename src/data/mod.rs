@@ -11,12 +11,12 @@ pub mod io;
 pub mod pad;
 pub mod soft_label;
 
-pub use batch::{encode_batch, epoch_items, Batch, BatchStream, Item, Mode, Targets};
+pub use batch::{Batch, BatchStream, Item, Mode, Targets, encode_batch, epoch_items};
 pub use dataset::{ReadStats, SeqDataset, SeqStore};
-pub use encode::{is_singleton, Channels, Encoder, RowFlags};
+pub use encode::{Channels, Encoder, RowFlags, is_singleton};
 pub use formats::{
-    read_dream, read_fasta, read_subset, read_table, DreamFile, ReadOptions, ReverseRule, Subset,
-    SubsetRows, TableSpec,
+    DreamFile, ReadOptions, ReverseRule, Subset, SubsetRows, TableSpec, read_dream, read_fasta,
+    read_subset, read_table,
 };
 pub use pad::{Align, Padder, Padding, Trim};
-pub use soft_label::{expectation, soft_label, N_BINS};
+pub use soft_label::{N_BINS, expectation, soft_label};

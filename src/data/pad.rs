@@ -213,7 +213,10 @@ impl Padder {
                 out,
             ),
             Padding::Flanks {
-                length, align, trim, ..
+                length,
+                align,
+                trim,
+                ..
             } => fill(codes, &self.left, &self.right, *length, *align, *trim, out),
             Padding::Exact { .. } => out.extend_from_slice(codes),
         }
@@ -268,7 +271,9 @@ mod tests {
     fn pad(p: &Padding, s: &str) -> String {
         let mut out = Vec::new();
         let padder = p.prepare().unwrap();
-        padder.apply(&encode(s.as_bytes()).unwrap(), &mut out).unwrap();
+        padder
+            .apply(&encode(s.as_bytes()).unwrap(), &mut out)
+            .unwrap();
         decode(&out)
     }
 
@@ -328,7 +333,10 @@ mod tests {
         assert_eq!(pad(&p(Align::Right, Trim::Error), "AAA"), "NGGGGAAA");
         assert_eq!(pad(&p(Align::Left, Trim::Error), "AAA"), "AAACCCCN");
         assert_eq!(pad(&p(Align::Left, Trim::Center), "AAAATTTTG"), "AAAATTTT");
-        assert_eq!(pad(&p(Align::Left, Trim::FivePrime), "GAAAATTTT"), "AAAATTTT");
+        assert_eq!(
+            pad(&p(Align::Left, Trim::FivePrime), "GAAAATTTT"),
+            "AAAATTTT"
+        );
         assert_eq!(
             p(Align::Left, Trim::Error).check(9),
             Err(Problem::TooLong { length: 9, max: 8 })

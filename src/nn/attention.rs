@@ -8,7 +8,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
 use super::layers::linear;
-use super::visit::{join, NamedWeights, WeightVisitor};
+use super::visit::{NamedWeights, WeightVisitor, join};
 
 /// Multi-head self-attention.
 #[derive(Module, Debug)]
@@ -45,7 +45,9 @@ impl MultiHeadAttention {
         let [b, l, d] = x.dims();
         let h = self.heads;
         let dh = d / h;
-        let qkv = (x.reshape([b * l, d]).matmul(self.in_proj_weight.val().transpose())
+        let qkv = (x
+            .reshape([b * l, d])
+            .matmul(self.in_proj_weight.val().transpose())
             + self.in_proj_bias.val().unsqueeze_dim::<2>(0))
         .reshape([b, l, 3 * d]);
         let split = |t: Tensor<3>| t.reshape([b, l, h, dh]).swap_dims(1, 2); // [b, h, l, dh]
@@ -55,7 +57,8 @@ impl MultiHeadAttention {
         let v = split(parts.next().expect("v"));
         let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt());
         let attn = softmax(scores, 3).matmul(v); // [b, h, l, dh]
-        self.out_proj.forward(attn.swap_dims(1, 2).reshape([b, l, d]))
+        self.out_proj
+            .forward(attn.swap_dims(1, 2).reshape([b, l, d]))
     }
 }
 

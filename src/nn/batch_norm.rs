@@ -5,7 +5,7 @@ use burn::module::{Module, Param, RunningState};
 use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
 
-use super::visit::{join, NamedWeights, WeightVisitor};
+use super::visit::{NamedWeights, WeightVisitor, join};
 
 /// Batch normalisation over channels.
 #[derive(Module, Debug)]
@@ -50,12 +50,8 @@ impl BatchNorm1d {
         }
         let [b, _, l] = x.dims();
         let n = (b * l) as f64;
-        let out = burn::tensor::module::batch_norm_train(
-            x,
-            self.weight.val(),
-            self.bias.val(),
-            self.eps,
-        );
+        let out =
+            burn::tensor::module::batch_norm_train(x, self.weight.val(), self.bias.val(), self.eps);
         let m = self.momentum;
         let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
         let mean = self.running_mean.value_sync().to_device(&device);

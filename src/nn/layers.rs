@@ -1,6 +1,8 @@
 //! Constructors for burn's layers with the initialisations the blocks need.
 
-use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::conv::Conv1dConfig;
+
+use super::conv::Conv1d;
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig1d};
 use burn::tensor::Device;
 
@@ -28,7 +30,7 @@ pub fn conv1d(
         .with_groups(groups)
         .with_bias(bias)
         .with_padding(PaddingConfig1d::Same);
-    match init {
+    Conv1d::new(match init {
         ConvInit::Default => config.init(device),
         ConvInit::Autosome => {
             let std = (2.0 / (kernel * cout) as f64).sqrt();
@@ -40,11 +42,17 @@ pub fn conv1d(
             }
             conv
         }
-    }
+    })
 }
 
 /// A linear layer: PyTorch's default initialisation, or Normal(0, `std`) with zero bias.
-pub fn linear(din: usize, dout: usize, bias: bool, normal_std: Option<f64>, device: &Device) -> Linear {
+pub fn linear(
+    din: usize,
+    dout: usize,
+    bias: bool,
+    normal_std: Option<f64>,
+    device: &Device,
+) -> Linear {
     let config = LinearConfig::new(din, dout).with_bias(bias);
     match normal_std {
         None => config.init(device),

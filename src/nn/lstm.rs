@@ -45,7 +45,10 @@ impl LstmDirection {
         let h_dim = self.hidden;
         let bias = (self.bias_ih.val() + self.bias_hh.val()).unsqueeze_dim::<2>(0);
         // All time steps' input projections at once: [b*l, 4H] -> [b, l, 4H].
-        let xw = (x.reshape([b * l, c]).matmul(self.weight_ih.val().transpose()) + bias)
+        let xw = (x
+            .reshape([b * l, c])
+            .matmul(self.weight_ih.val().transpose())
+            + bias)
             .reshape([b, l, 4 * h_dim]);
         let w_hh = self.weight_hh.val().transpose();
         let device = xw.device();
@@ -66,7 +69,12 @@ impl LstmDirection {
             h = sigmoid(o) * tanh(c_state.clone());
             outs[t] = Some(h.clone());
         }
-        Tensor::stack(outs.into_iter().map(|o| o.expect("every step ran")).collect(), 1)
+        Tensor::stack(
+            outs.into_iter()
+                .map(|o| o.expect("every step ran"))
+                .collect(),
+            1,
+        )
     }
 }
 
@@ -98,9 +106,18 @@ impl BiLstm {
 
 impl NamedWeights for BiLstm {
     fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
-        for (dir, suffix) in [(&mut self.forward_dir, ""), (&mut self.backward_dir, "_reverse")] {
-            v.param(&format!("{prefix}.weight_ih_l0{suffix}"), &mut dir.weight_ih);
-            v.param(&format!("{prefix}.weight_hh_l0{suffix}"), &mut dir.weight_hh);
+        for (dir, suffix) in [
+            (&mut self.forward_dir, ""),
+            (&mut self.backward_dir, "_reverse"),
+        ] {
+            v.param(
+                &format!("{prefix}.weight_ih_l0{suffix}"),
+                &mut dir.weight_ih,
+            );
+            v.param(
+                &format!("{prefix}.weight_hh_l0{suffix}"),
+                &mut dir.weight_hh,
+            );
             v.param(&format!("{prefix}.bias_ih_l0{suffix}"), &mut dir.bias_ih);
             v.param(&format!("{prefix}.bias_hh_l0{suffix}"), &mut dir.bias_hh);
         }

@@ -4,12 +4,14 @@
 
 pub mod attention;
 pub mod batch_norm;
+pub mod conv;
 pub mod layers;
 pub mod lstm;
 pub mod visit;
 
 pub use attention::MultiHeadAttention;
 pub use batch_norm::BatchNorm1d;
-pub use layers::{conv1d, layer_norm, linear, ConvInit};
+pub use conv::Conv1d;
+pub use layers::{ConvInit, conv1d, layer_norm, linear};
 pub use lstm::{BiLstm, LstmDirection};
 pub use visit::{NamedWeights, WeightVisitor};

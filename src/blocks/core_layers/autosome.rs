@@ -4,14 +4,13 @@
 //! a k=7 convolution resizing to `s`. Convolutions have no bias; BatchNorm after each.
 
 use burn::module::Module;
-use burn::nn::conv::Conv1d;
 use burn::nn::Linear;
 use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::nn::visit::{NamedWeights, WeightVisitor};
-use crate::nn::{conv1d, linear, BatchNorm1d, ConvInit};
+use crate::nn::{BatchNorm1d, Conv1d, ConvInit, conv1d, linear};
 
 /// Linear layers of the Autosome blocks start at Normal(0, 0.001) (SPEC §3).
 const LINEAR_STD: f64 = 0.001;

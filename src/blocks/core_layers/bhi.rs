@@ -3,14 +3,13 @@
 //! Dropout 0.2) concatenated to 320 channels, then Dropout(0.5).
 
 use burn::module::Module;
-use burn::nn::conv::Conv1d;
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::nn::visit::{NamedWeights, WeightVisitor};
-use crate::nn::{conv1d, BiLstm, ConvInit};
+use crate::nn::{BiLstm, Conv1d, ConvInit, conv1d};
 
 /// Configuration of [`BhiCore`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

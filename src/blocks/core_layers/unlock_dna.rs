@@ -7,14 +7,13 @@
 //! 4. `x = x + 0.5 · FF2(x)`
 
 use burn::module::{Module, Param};
-use burn::nn::conv::Conv1d;
 use burn::nn::{Dropout, DropoutConfig, Initializer, LayerNorm, Linear};
 use burn::tensor::activation::{relu, silu};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::nn::visit::{join, NamedWeights, WeightVisitor};
-use crate::nn::{conv1d, layer_norm, linear, ConvInit, MultiHeadAttention};
+use crate::nn::visit::{NamedWeights, WeightVisitor, join};
+use crate::nn::{Conv1d, ConvInit, MultiHeadAttention, conv1d, layer_norm, linear};
 
 const LN_EPS: f64 = 1e-6;
 
@@ -91,7 +90,10 @@ impl UnlockDnaConfig {
             ));
         }
         if self.ff % 2 != 0 {
-            return Err(format!("core unlock-dna: ff = {} must be even (SwiGLU halves it)", self.ff));
+            return Err(format!(
+                "core unlock-dna: ff = {} must be even (SwiGLU halves it)",
+                self.ff
+            ));
         }
         Ok(())
     }
@@ -106,7 +108,11 @@ impl UnlockDnaConfig {
             dropout: DropoutConfig::new(self.dropout).init(),
         };
         UnlockDnaCore {
-            pos_embedding: Initializer::Normal { mean: 0.0, std: 1.0 }.init([length, d], device),
+            pos_embedding: Initializer::Normal {
+                mean: 0.0,
+                std: 1.0,
+            }
+            .init([length, d], device),
             layers: (0..self.layers)
                 .map(|_| ConformerLayer {
                     ff1: ff(),
@@ -170,7 +176,9 @@ impl ConformerLayer {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let x = x.clone() + self.ff1.forward(x).mul_scalar(0.5);
         let h = self.layernorm1.forward(x.clone());
-        let conv = self.pointwise.forward(self.depthwise.forward(h.clone().swap_dims(1, 2)));
+        let conv = self
+            .pointwise
+            .forward(self.depthwise.forward(h.clone().swap_dims(1, 2)));
         let h = h + self.conv_dropout.forward(relu(conv)).swap_dims(1, 2);
         let x = self.layernorm2.forward(x + h);
         let x = x.clone() + self.attn.forward(x);
@@ -189,7 +197,11 @@ impl UnlockDnaCore {
     /// `(batch, d, L) -> (batch, d, L)`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [_, _, l] = x.dims();
-        let pos = self.pos_embedding.val().narrow(0, 0, l).unsqueeze_dim::<3>(0);
+        let pos = self
+            .pos_embedding
+            .val()
+            .narrow(0, 0, l)
+            .unsqueeze_dim::<3>(0);
         let x = x.swap_dims(1, 2) + pos;
         self.layers
             .iter()
@@ -208,13 +220,20 @@ impl NamedWeights for UnlockDnaCore {
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let p = format!("{prefix}.blocks.{i}");
             layer.ff1.visit_weights(&format!("{p}.ff1"), v);
-            layer.layernorm1.visit_weights(&format!("{p}.layernorm1"), v);
+            layer
+                .layernorm1
+                .visit_weights(&format!("{p}.layernorm1"), v);
             layer.depthwise.visit_weights(&format!("{p}.conv.0"), v);
             layer.pointwise.visit_weights(&format!("{p}.conv.1"), v);
-            layer.layernorm2.visit_weights(&format!("{p}.layernorm2"), v);
+            layer
+                .layernorm2
+                .visit_weights(&format!("{p}.layernorm2"), v);
             layer.attn.visit_weights(&format!("{p}.attn"), v);
             layer.ff2.visit_weights(&format!("{p}.ff2"), v);
         }
-        v.param(&format!("{prefix}.pos_embedding.weight"), &mut self.pos_embedding);
+        v.param(
+            &format!("{prefix}.pos_embedding.weight"),
+            &mut self.pos_embedding,
+        );
     }
 }

@@ -5,13 +5,12 @@
 //! `final.heads.{t}.conv.*` and `final.heads.{t}.linear.*`.
 
 use burn::module::Module;
-use burn::nn::conv::Conv1d;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::nn::visit::{NamedWeights, WeightVisitor};
-use crate::nn::{conv1d, linear, ConvInit};
+use crate::nn::{Conv1d, ConvInit, conv1d, linear};
 
 /// Configuration of [`Regression`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,7 +88,11 @@ impl Regression {
     /// Sum over tasks of each task's mean squared error.
     pub fn loss(&self, pred: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
         let [b, _] = pred.dims();
-        (pred - target).powi_scalar(2).sum().div_scalar(b as f64).reshape([1])
+        (pred - target)
+            .powi_scalar(2)
+            .sum()
+            .div_scalar(b as f64)
+            .reshape([1])
     }
 }
 
@@ -97,7 +100,8 @@ impl NamedWeights for Regression {
     fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
         for (t, h) in self.heads.iter_mut().enumerate() {
             h.conv.visit_weights(&format!("{prefix}.heads.{t}.conv"), v);
-            h.linear.visit_weights(&format!("{prefix}.heads.{t}.linear"), v);
+            h.linear
+                .visit_weights(&format!("{prefix}.heads.{t}.linear"), v);
         }
     }
 }

@@ -3,14 +3,13 @@
 //! summed over classes and averaged over rows. Decoding: `Σ i · softmax(logits)_i`.
 
 use burn::module::Module;
-use burn::nn::conv::Conv1d;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::N_BINS;
 use crate::nn::visit::{NamedWeights, WeightVisitor};
-use crate::nn::{conv1d, ConvInit};
+use crate::nn::{Conv1d, ConvInit, conv1d};
 
 /// Configuration of [`SoftClass`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,7 +77,10 @@ impl SoftClass {
         let log_q = log_softmax(logits, 1);
         // p·log p is 0 where p is 0; clamping keeps log finite there.
         let log_p = soft_labels.clone().clamp_min(1e-30).log();
-        (soft_labels * (log_p - log_q)).sum().div_scalar(b as f64).reshape([1])
+        (soft_labels * (log_p - log_q))
+            .sum()
+            .div_scalar(b as f64)
+            .reshape([1])
     }
 }
 

@@ -1,13 +1,12 @@
 //! Autosome first block (`in → 256`): Conv(k=7, no bias) → BatchNorm → SiLU.
 
 use burn::module::Module;
-use burn::nn::conv::Conv1d;
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::nn::visit::{NamedWeights, WeightVisitor};
-use crate::nn::{conv1d, BatchNorm1d, ConvInit};
+use crate::nn::{BatchNorm1d, Conv1d, ConvInit, conv1d};
 
 /// Configuration of [`AutosomeFirst`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,7 +40,15 @@ impl AutosomeFirstConfig {
     /// Build the block for `cin` input channels.
     pub fn init(&self, cin: usize, device: &Device) -> AutosomeFirst {
         AutosomeFirst {
-            conv: conv1d(cin, self.out_channels, self.kernel, 1, false, ConvInit::Autosome, device),
+            conv: conv1d(
+                cin,
+                self.out_channels,
+                self.kernel,
+                1,
+                false,
+                ConvInit::Autosome,
+                device,
+            ),
             bn: BatchNorm1d::new(self.out_channels, device),
         }
     }

@@ -2,14 +2,13 @@
 //! ReLU and Dropout(0.2), concatenated.
 
 use burn::module::Module;
-use burn::nn::conv::Conv1d;
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::nn::visit::{NamedWeights, WeightVisitor};
-use crate::nn::{conv1d, ConvInit};
+use crate::nn::{Conv1d, ConvInit, conv1d};
 
 /// Configuration of [`BhiFirst`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

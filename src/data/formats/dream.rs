@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use super::{empty_file, parse_fold, parse_label, push_sequence, ReadOptions};
+use super::{ReadOptions, empty_file, parse_fold, parse_label, push_sequence};
 use crate::data::dataset::SeqDataset;
 use crate::data::encode::is_singleton;
-use crate::data::io::{is_blank, Lines};
+use crate::data::io::{Lines, is_blank};
 use crate::error::{Error, Problem, Result};
 
 /// Which DREAM file is being read.
@@ -137,7 +137,10 @@ mod tests {
 
     #[test]
     fn reads_rows_labels_and_singletons() {
-        let (_d, p) = file("t.txt", &format!("{READ}\t15.18\n\n{READ}\t12\r\nacgtn\t0\n"));
+        let (_d, p) = file(
+            "t.txt",
+            &format!("{READ}\t15.18\n\n{READ}\t12\r\nacgtn\t0\n"),
+        );
         let ds = read_dream(&p, DreamFile::Train, &ReadOptions::default()).unwrap();
         assert_eq!(ds.len(), 3);
         assert_eq!(ds.targets, vec![15.18, 12.0, 0.0]);
@@ -158,15 +161,27 @@ mod tests {
     fn bad_base_names_the_line() {
         let e = err(&format!("{READ}\t1\nACGTXACGT\t2\n"));
         assert_eq!(e.line(), Some(2));
-        assert!(matches!(e.problem(), Some(Problem::BadBase { ch: 'X', position: 4 })));
-        assert!(e.to_string().contains("train.txt:2: invalid base 'X'"), "{e}");
+        assert!(matches!(
+            e.problem(),
+            Some(Problem::BadBase {
+                ch: 'X',
+                position: 4
+            })
+        ));
+        assert!(
+            e.to_string().contains("train.txt:2: invalid base 'X'"),
+            "{e}"
+        );
     }
 
     #[test]
     fn wrong_column_count_names_the_line() {
         let e = err(&format!("{READ}\t1\n{READ}\t1\t2\t3\n"));
         assert_eq!(e.line(), Some(2));
-        assert!(matches!(e.problem(), Some(Problem::ColumnCount { found: 4, .. })));
+        assert!(matches!(
+            e.problem(),
+            Some(Problem::ColumnCount { found: 4, .. })
+        ));
         let e = err(&format!("{READ}\t1\t0\n{READ}\t1\n"));
         assert_eq!(e.line(), Some(2));
         let e = err(&format!("{READ}\n"));
@@ -180,7 +195,10 @@ mod tests {
         assert!(e.to_string().contains("\"high\" is not a number"), "{e}");
         // A header line gets a hint.
         let e = err(&format!("sequence\texpression\n{READ}\t1\n"));
-        assert!(e.line() == Some(1) && e.to_string().contains("no header"), "{e}");
+        assert!(
+            e.line() == Some(1) && e.to_string().contains("no header"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -188,7 +206,10 @@ mod tests {
         for bad in ["nan", "inf", "-inf", "NaN"] {
             let e = err(&format!("{READ}\t1\n{READ}\t{bad}\n"));
             assert_eq!(e.line(), Some(2), "{bad}");
-            assert!(matches!(e.problem(), Some(Problem::NonFinite { .. })), "{bad}");
+            assert!(
+                matches!(e.problem(), Some(Problem::NonFinite { .. })),
+                "{bad}"
+            );
         }
     }
 
@@ -227,18 +248,22 @@ mod tests {
         for content in ["", "\n\n  \n"] {
             let e = err(content);
             assert_eq!(e.problem(), Some(&Problem::EmptyFile));
-            assert!(e.to_string().contains("train.txt: the file holds no records"));
+            assert!(
+                e.to_string()
+                    .contains("train.txt: the file holds no records")
+            );
         }
     }
 
     #[test]
     fn gzip_is_read_transparently() {
-        use flate2::{write::GzEncoder, Compression};
+        use flate2::{Compression, write::GzEncoder};
         use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("train.txt.gz");
         let mut gz = GzEncoder::new(std::fs::File::create(&path).unwrap(), Compression::fast());
-        gz.write_all(format!("{READ}\t3.5\n{READ}\t4\n").as_bytes()).unwrap();
+        gz.write_all(format!("{READ}\t3.5\n{READ}\t4\n").as_bytes())
+            .unwrap();
         gz.finish().unwrap();
         let ds = read_dream(&path, DreamFile::Train, &ReadOptions::default()).unwrap();
         assert_eq!(ds.targets, vec![3.5, 4.0]);

@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{empty_file, ReadOptions};
+use super::{ReadOptions, empty_file};
 use crate::data::dataset::SeqDataset;
-use crate::data::io::{is_blank, Lines};
+use crate::data::io::{Lines, is_blank};
 use crate::error::{Error, Problem, Result};
 
 /// Read a FASTA file. Ids (the first word after `>`) must be unique; records are unlabelled.

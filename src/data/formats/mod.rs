@@ -6,10 +6,10 @@ mod fasta;
 mod subset;
 pub(crate) mod table;
 
-pub use dream::{read_dream, DreamFile};
+pub use dream::{DreamFile, read_dream};
 pub use fasta::read_fasta;
-pub use subset::{read_subset, Subset, SubsetRows};
-pub use table::{read_table, ReverseRule, TableSpec};
+pub use subset::{Subset, SubsetRows, read_subset};
+pub use table::{ReverseRule, TableSpec, read_table};
 
 use std::path::Path;
 

@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::table::{column_index, csv_error, csv_reader, record_line, sniff_header};
 use super::empty_file;
+use super::table::{column_index, csv_error, csv_reader, record_line, sniff_header};
 use crate::data::dataset::SeqDataset;
 use crate::error::{Error, Problem, Result};
 
@@ -126,7 +126,10 @@ pub fn read_subset(path: &Path) -> Result<Subset> {
     let mut sequences = Vec::new();
     let mut repeats = 0;
     let mut rows = 0;
-    while rdr.read_byte_record(&mut rec).map_err(|e| csv_error(path, e))? {
+    while rdr
+        .read_byte_record(&mut rec)
+        .map_err(|e| csv_error(path, e))?
+    {
         let line = record_line(&rec);
         if rec.len() != header.len() {
             return Err(Error::data(

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{empty_file, parse_fold, parse_label, push_sequence, ReadOptions};
+use super::{ReadOptions, empty_file, parse_fold, parse_label, push_sequence};
 use crate::data::dataset::SeqDataset;
 use crate::data::io::open_text;
 use crate::error::{Error, Problem, Result};
@@ -98,7 +98,10 @@ pub(crate) fn sniff_header(path: &Path) -> Result<(u8, Vec<String>)> {
 
 /// Open a table as a `csv` reader with the given delimiter; rows may vary in length so that
 /// a wrong count becomes our error with its line, not the crate's.
-pub(crate) fn csv_reader(path: &Path, delim: u8) -> Result<csv::Reader<Box<dyn std::io::BufRead + Send>>> {
+pub(crate) fn csv_reader(
+    path: &Path,
+    delim: u8,
+) -> Result<csv::Reader<Box<dyn std::io::BufRead + Send>>> {
     Ok(csv::ReaderBuilder::new()
         .delimiter(delim)
         .has_headers(true)
@@ -170,7 +173,10 @@ pub fn read_table(path: &Path, spec: &TableSpec, opts: &ReadOptions) -> Result<S
     let mut rdr = csv_reader(path, delim)?;
     let mut rec = csv::ByteRecord::new();
     let sep = if delim == b'\t' { "tab" } else { "comma" };
-    while rdr.read_byte_record(&mut rec).map_err(|e| csv_error(path, e))? {
+    while rdr
+        .read_byte_record(&mut rec)
+        .map_err(|e| csv_error(path, e))?
+    {
         let line = record_line(&rec);
         if rec.len() == 1 && rec[0].iter().all(u8::is_ascii_whitespace) {
             ds.stats.blank_lines += 1;
@@ -248,7 +254,10 @@ mod tests {
 
     #[test]
     fn human_orientation_and_folds() {
-        let ds = human(&format!("{H}s1\tACGT\t-0.5\t0\ns1_Reversed:\tACGT\t0.25\t3\n")).unwrap();
+        let ds = human(&format!(
+            "{H}s1\tACGT\t-0.5\t0\ns1_Reversed:\tACGT\t0.25\t3\n"
+        ))
+        .unwrap();
         assert_eq!(ds.is_reverse, vec![false, true]);
         assert_eq!(ds.folds, Some(vec![0, 3]));
         assert_eq!(ds.targets, vec![-0.5, 0.25]);
@@ -267,13 +276,19 @@ mod tests {
     fn row_errors_name_the_line() {
         let e = human(&format!("{H}s1\tACGT\t1\t0\ns2\tACGT\t1\n")).unwrap_err();
         assert_eq!(e.line(), Some(3));
-        assert!(matches!(e.problem(), Some(Problem::ColumnCount { found: 3, .. })));
+        assert!(matches!(
+            e.problem(),
+            Some(Problem::ColumnCount { found: 3, .. })
+        ));
         let e = human(&format!("{H}s1\tACGT\tx\t0\n")).unwrap_err();
         assert_eq!(e.line(), Some(2));
         let e = human(&format!("{H}s1\tACGT\t1\t0\ns2\tAC#T\t1\t0\n")).unwrap_err();
         assert_eq!(e.line(), Some(3));
         let e = human(&format!("{H}s1\tACGT\t1\t0\ns1\tACGT\t1\t0\n")).unwrap_err();
-        assert!(matches!(e.problem(), Some(Problem::DuplicateId { first_line: 2, .. })));
+        assert!(matches!(
+            e.problem(),
+            Some(Problem::DuplicateId { first_line: 2, .. })
+        ));
         let e = human(&format!("{H}s1\t\t1\t0\n")).unwrap_err();
         assert_eq!(e.problem(), Some(&Problem::EmptySequence));
         let e = human(&format!("{H}s1\tACGT\tinf\t0\n")).unwrap_err();

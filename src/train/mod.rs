@@ -1,0 +1,489 @@
+//! Where training happens: the DREAM-optimised recipe (SPEC §4) for any Prix Fixe model.
+//!
+//! AdamW with a one-cycle schedule stepped per batch, reverse-complement doubling, validation
+//! after each epoch (MSE, Pearson r, Spearman ρ), the best checkpoint kept, and a run directory
+//! from which a killed run resumes to the same result as an uninterrupted one.
+
+pub mod config;
+pub mod optim;
+pub mod plot;
+pub mod run_dir;
+pub mod schedule;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+pub use config::{DataSection, Recipe, TrainConfig};
+pub use optim::{AdamW, AdamWConfig};
+pub use run_dir::{EpochRecord, RunDir, TrainerState};
+pub use schedule::OneCycle;
+
+use crate::PrixFixeNet;
+use crate::blocks::FinalConfig;
+use crate::data::inspect::{Format, detect_format, read_any};
+use crate::data::{BatchStream, Item, Mode, ReadOptions, SeqDataset, Targets, epoch_items};
+use crate::device::parse_device;
+use crate::error::{Error, Result};
+use crate::eval::{mse, pearson, spearman};
+use crate::predict::{CONFIG_KEY, Model, VERSION_KEY};
+use crate::weights::WeightMap;
+
+/// How a run is driven (not part of its config).
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Continue the run in the output directory.
+    pub resume: bool,
+    /// Overwrite a run in the output directory.
+    pub force: bool,
+    /// No progress bars; one line per epoch.
+    pub quiet: bool,
+    /// The command line, for the manifest.
+    pub command_line: String,
+    /// Stop after this many epochs of this invocation (tests of resuming use it).
+    pub stop_after: Option<usize>,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    /// Every epoch.
+    pub history: Vec<EpochRecord>,
+    /// The best epoch, 1-based.
+    pub best_epoch: Option<usize>,
+}
+
+/// Training and validation sets, read and checked against the model.
+pub struct RunData {
+    /// Rows trained on.
+    pub train: Arc<SeqDataset>,
+    /// Rows validated on.
+    pub valid: Arc<SeqDataset>,
+}
+
+/// Read the data of a run and check it fits the model.
+pub fn load_data(config: &TrainConfig) -> Result<RunData> {
+    let d = &config.data;
+    let opts = ReadOptions {
+        padding: Some(config.model.input.padding.clone()),
+    };
+    let read = |path: &Path| -> Result<SeqDataset> {
+        let format = match &d.table {
+            Some(spec) => Format::Table(spec.clone()),
+            None => detect_format(path)?,
+        };
+        let ds = read_any(path, &format, &opts)?;
+        check_fits(&ds, &config.model.final_block)?;
+        Ok(ds)
+    };
+    let train = read(&d.train)?;
+    let (train, valid) = match &d.valid {
+        Some(v) => (train, read(v)?),
+        None => split(train, d, config.recipe.seed)?,
+    };
+    Ok(RunData {
+        train: Arc::new(train),
+        valid: Arc::new(valid),
+    })
+}
+
+fn check_fits(ds: &SeqDataset, head: &FinalConfig) -> Result<()> {
+    let (want, what) = match head {
+        FinalConfig::SoftClass(_) => (1, "one expression value (0–17) per row".to_string()),
+        FinalConfig::Regression(r) => (r.tasks, format!("{} label column(s)", r.tasks)),
+    };
+    if ds.n_tasks() != want {
+        return Err(Error::Config(format!(
+            "{}: the model needs {what} but the file has {} ({})",
+            ds.path.display(),
+            ds.n_tasks(),
+            if ds.task_names.is_empty() {
+                "none".into()
+            } else {
+                ds.task_names.join(", ")
+            }
+        )));
+    }
+    if let FinalConfig::SoftClass(_) = head
+        && let Some(i) = (0..ds.len()).find(|&i| !(0.0..=17.0).contains(&ds.target(i)[0]))
+    {
+        return Err(Error::data(
+            &ds.path,
+            ds.lines[i] as usize,
+            crate::Problem::Other(format!(
+                "value {} is outside the 18 sort bins (0–17) a soft-classification head needs",
+                ds.target(i)[0]
+            )),
+        ));
+    }
+    Ok(())
+}
+
+/// Hold out a fold, or a seeded random fraction of the rows.
+fn split(ds: SeqDataset, d: &DataSection, seed: u64) -> Result<(SeqDataset, SeqDataset)> {
+    let (train_rows, valid_rows): (Vec<usize>, Vec<usize>) = match (d.valid_fold, &ds.folds) {
+        (Some(k), Some(folds)) => (0..ds.len()).partition(|&i| folds[i] != k),
+        (Some(_), None) => {
+            return Err(Error::Config(format!(
+                "valid_fold was given but {} has no fold column",
+                ds.path.display()
+            )));
+        }
+        (None, _) => {
+            if !(d.valid_fraction > 0.0 && d.valid_fraction < 1.0) {
+                return Err(Error::Config(format!(
+                    "valid_fraction {} must be between 0 and 1 (or give a validation file)",
+                    d.valid_fraction
+                )));
+            }
+            let mut rows: Vec<usize> = (0..ds.len()).collect();
+            rows.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_5EED));
+            let n_valid = ((ds.len() as f64 * d.valid_fraction).round() as usize).max(1);
+            let mut valid = rows.split_off(ds.len() - n_valid);
+            rows.sort_unstable();
+            valid.sort_unstable();
+            (rows, valid)
+        }
+    };
+    if train_rows.is_empty() || valid_rows.is_empty() {
+        return Err(Error::Config(format!(
+            "{}: {} training and {} validation rows after the split; both need rows",
+            ds.path.display(),
+            train_rows.len(),
+            valid_rows.len()
+        )));
+    }
+    Ok((ds.select(&train_rows), ds.select(&valid_rows)))
+}
+
+/// The items of epoch `epoch` (0-based). With `batch_per_epoch`, epochs are windows of one
+/// shuffled stream that runs on across passes over the data.
+fn items_for_epoch(n: usize, recipe: &Recipe, epoch: usize) -> Vec<Item> {
+    let Some(k) = recipe.batch_per_epoch else {
+        return epoch_items(n, recipe.rc_double, Some(recipe.seed), epoch as u64);
+    };
+    let per_pass = n * if recipe.rc_double { 2 } else { 1 };
+    let want = k * recipe.batch_size;
+    let start = epoch * want;
+    let mut out = Vec::with_capacity(want);
+    let mut pos = start;
+    while out.len() < want {
+        let pass = pos / per_pass;
+        let items = epoch_items(n, recipe.rc_double, Some(recipe.seed), pass as u64);
+        let from = pos % per_pass;
+        let take = (want - out.len()).min(per_pass - from);
+        out.extend_from_slice(&items[from..from + take]);
+        pos += take;
+    }
+    out
+}
+
+fn batches_per_epoch(n: usize, recipe: &Recipe) -> usize {
+    recipe.batch_per_epoch.unwrap_or_else(|| {
+        let items = n * if recipe.rc_double { 2 } else { 1 };
+        items.div_ceil(recipe.batch_size)
+    })
+}
+
+/// Validation figures: MSE, Pearson and Spearman per task, averaged over tasks; each
+/// orientation is its own row with its real singleton flag, as in the reference.
+pub fn validate(
+    model: &Model,
+    ds: Arc<SeqDataset>,
+    recipe: &Recipe,
+) -> Result<(f64, Option<f64>, Option<f64>)> {
+    let (items, preds) = model.predict_items(ds.clone(), recipe.rc_double, recipe.batch_size)?;
+    let tasks = model.config.final_block.tasks();
+    let (mut m, mut p, mut s) = (0.0, Some(0.0), Some(0.0));
+    for t in 0..tasks {
+        let pred: Vec<f64> = (0..items.len())
+            .map(|i| preds[i * tasks + t] as f64)
+            .collect();
+        let truth: Vec<f64> = items.iter().map(|it| ds.target(it.row())[t]).collect();
+        m += mse(&pred, &truth) / tasks as f64;
+        p = p
+            .zip(pearson(&pred, &truth))
+            .map(|(a, b)| a + b / tasks as f64);
+        s = s
+            .zip(spearman(&pred, &truth))
+            .map(|(a, b)| a + b / tasks as f64);
+    }
+    Ok((m, p, s))
+}
+
+/// Higher is better: Pearson r, or −MSE for multi-task regression (SPEC §4).
+fn score_of(head: &FinalConfig, mse: f64, pearson: Option<f64>) -> f64 {
+    match head {
+        FinalConfig::Regression(r) if r.tasks > 1 => -mse,
+        _ => pearson.unwrap_or(f64::NEG_INFINITY),
+    }
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    prixfixe_version: &'a str,
+    burn_version: &'a str,
+    command_line: &'a str,
+    seed: u64,
+    device: &'a str,
+    started_unix: u64,
+    train_rows: usize,
+    valid_rows: usize,
+    data_files: Vec<(String, String)>,
+}
+
+fn checkpoint(net: &mut PrixFixeNet, config: &TrainConfig, epoch: usize) -> WeightMap {
+    let mut map = WeightMap::from_model(net, "");
+    map.metadata
+        .insert(CONFIG_KEY.into(), config.model.to_toml());
+    map.metadata
+        .insert(VERSION_KEY.into(), env!("CARGO_PKG_VERSION").into());
+    map.metadata.insert("epoch".into(), epoch.to_string());
+    map
+}
+
+/// Train as the config says, writing the run into `out_dir`.
+pub fn train(config: &TrainConfig, out_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
+    config.recipe.check()?;
+    config.model.check()?;
+    let (run, state) = RunDir::open(out_dir, opts.resume, opts.force)?;
+    // A resumed run continues with the config it started with.
+    let config = if opts.resume {
+        let path = run.file("config.toml");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        TrainConfig::from_toml(&text)?
+    } else {
+        config.clone()
+    };
+    let recipe = &config.recipe;
+    let data = load_data(&config)?;
+    let device = parse_device(&recipe.device)?;
+    let ad = device.clone().autodiff();
+
+    if state.is_none() {
+        run.write_atomic("config.toml", config.to_toml().as_bytes())?;
+        let mut files = vec![config.data.train.clone()];
+        files.extend(config.data.valid.clone());
+        let data_files = files
+            .iter()
+            .map(|f| Ok((f.display().to_string(), run_dir::sha256_file(f)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let manifest = Manifest {
+            prixfixe_version: env!("CARGO_PKG_VERSION"),
+            burn_version: "0.22.1",
+            command_line: &opts.command_line,
+            seed: recipe.seed,
+            device: &recipe.device,
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            train_rows: data.train.len(),
+            valid_rows: data.valid.len(),
+            data_files,
+        };
+        run.write_atomic(
+            "manifest.json",
+            serde_json::to_string_pretty(&manifest)
+                .expect("json")
+                .as_bytes(),
+        )?;
+        run.write_atomic("batches.csv", b"step,epoch,batch,loss,lr,beta1\n")?;
+        run.write_atomic("epochs.jsonl", b"")?;
+    }
+
+    ad.seed(recipe.seed);
+    let mut net = config.model.init(&ad)?;
+    let mut optim = AdamW::new(recipe.optimizer);
+    let mut state = match state {
+        Some(s) => {
+            let last = WeightMap::read(&run.file("last.safetensors"))?;
+            last.apply_to(&mut net, "", &ad)?;
+            let moments = WeightMap::read(&run.file("last_optimizer.safetensors"))?;
+            optim = AdamW::load_weight_map(recipe.optimizer, &moments, &mut net, &ad);
+            let (step, epoch) = (s.step, s.epochs_done);
+            run.truncate_log("batches.csv", |l| {
+                l.starts_with("step")
+                    || l.split(',')
+                        .next()
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .is_some_and(|v| v < step)
+            })?;
+            run.truncate_log("epochs.jsonl", |l| {
+                serde_json::from_str::<EpochRecord>(l).is_ok_and(|r| r.epoch <= epoch)
+            })?;
+            s
+        }
+        None => TrainerState {
+            epochs_done: 0,
+            step: 0,
+            best: None,
+            history: Vec::new(),
+        },
+    };
+
+    let n_batches = batches_per_epoch(data.train.len(), recipe);
+    let schedule = OneCycle::new(recipe.max_lr_for(&config.model), n_batches * recipe.epochs);
+    let encoder = config.model.input.encoder()?;
+    let targets = match config.model.final_block {
+        FinalConfig::SoftClass(_) => Targets::SoftBins,
+        FinalConfig::Regression(_) => Targets::Raw,
+    };
+    let channels = encoder.channels().count();
+    let length = encoder.length();
+    let mut epochs_run = 0;
+
+    while state.epochs_done < recipe.epochs {
+        if opts.stop_after.is_some_and(|k| epochs_run >= k) {
+            break;
+        }
+        let epoch = state.epochs_done;
+        // Dropout draws depend only on (seed, epoch): a resumed run repeats them exactly.
+        ad.seed(
+            recipe
+                .seed
+                .wrapping_mul(0x9E37_79B9)
+                .wrapping_add(epoch as u64 + 1),
+        );
+        let items = items_for_epoch(data.train.len(), recipe, epoch);
+        let stream = BatchStream::spawn(
+            data.train.clone(),
+            encoder.clone(),
+            items,
+            recipe.batch_size,
+            false,
+            targets,
+            Mode::Train,
+            2,
+        );
+        let bar = if opts.quiet {
+            ProgressBar::hidden()
+        } else {
+            let b = ProgressBar::new(stream.remaining() as u64);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} batches · {msg} · ETA {eta}",
+                )
+                .expect("template")
+                .progress_chars("=> "),
+            );
+            b.set_prefix(format!("{}/{}", epoch + 1, recipe.epochs));
+            b
+        };
+        let started = Instant::now();
+        let (mut loss_sum, mut seen, mut lr) = (0.0, 0usize, 0.0);
+        let mut log = String::new();
+        for (i, batch) in stream.enumerate() {
+            let batch = batch?;
+            let b = batch.size();
+            let (step_lr, beta1) = schedule.at(state.step);
+            lr = step_lr;
+            let x = Tensor::<3>::from_data(TensorData::new(batch.x, [b, channels, length]), &ad);
+            let width = batch.y.len() / b;
+            let y = Tensor::<2>::from_data(TensorData::new(batch.y, [b, width]), &ad);
+            let out = net.forward(x);
+            let mut loss = net.head().loss(out.out, y);
+            if let Some(aux) = out.aux_loss {
+                loss = loss + aux;
+            }
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            if !value.is_finite() {
+                return Err(Error::Other(format!(
+                    "the training loss became {value} at epoch {}, batch {}; try a lower max_lr",
+                    epoch + 1,
+                    i + 1
+                )));
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(lr, beta1, net, grads);
+            loss_sum += value * b as f64;
+            seen += b;
+            log.push_str(&format!(
+                "{},{},{},{value:.6},{lr:.6e},{beta1:.6}\n",
+                state.step,
+                epoch + 1,
+                i + 1
+            ));
+            state.step += 1;
+            bar.inc(1);
+            let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "loss {:.4} · {rate:.0} seq/s",
+                loss_sum / seen as f64
+            ));
+        }
+        bar.finish_and_clear();
+        let seconds = started.elapsed().as_secs_f64();
+        run.append("batches.csv", &log)?;
+
+        let model = Model::new(config.model.clone(), net.valid(), device.clone())?;
+        let (val_mse, val_pearson, val_spearman) = validate(&model, data.valid.clone(), recipe)?;
+        let score = score_of(&config.model.final_block, val_mse, val_pearson);
+        let is_best = state.best.is_none_or(|(b, _)| score > b);
+        let mut inner = model.net;
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            train_loss: loss_sum / seen.max(1) as f64,
+            val_mse,
+            val_pearson,
+            val_spearman,
+            lr,
+            seconds,
+            seqs_per_sec: seen as f64 / seconds.max(1e-9),
+            best: is_best,
+        };
+        let weights = checkpoint(&mut inner, &config, epoch + 1);
+        if is_best {
+            state.best = Some((score, epoch + 1));
+            weights.write_safetensors(&run.file("best.safetensors"))?;
+        }
+        weights.write_safetensors(&run.file("last.safetensors"))?;
+        optim
+            .to_weight_map(&mut net)
+            .write_safetensors(&run.file("last_optimizer.safetensors"))?;
+        run.append(
+            "epochs.jsonl",
+            &format!("{}\n", serde_json::to_string(&record).expect("json")),
+        )?;
+        state.history.push(record.clone());
+        state.epochs_done += 1;
+        run.save_state(&state)?;
+        plot::plot_curves(&state.history, &run.file("curves.svg"))?;
+        epochs_run += 1;
+
+        let fmt = |v: Option<f64>| v.map_or("undefined".into(), |x| format!("{x:.4}"));
+        let line = format!(
+            "epoch {:>3}/{}  loss {:.4}  val MSE {:.4}  Pearson {}  Spearman {}  {:.0} seq/s{}",
+            epoch + 1,
+            recipe.epochs,
+            record.train_loss,
+            val_mse,
+            fmt(val_pearson),
+            fmt(val_spearman),
+            record.seqs_per_sec,
+            if is_best { "  (best)" } else { "" }
+        );
+        if opts.quiet {
+            println!("{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+    Ok(TrainSummary {
+        best_epoch: state.best.map(|b| b.1),
+        history: state.history,
+    })
+}
+
+/// The device a run's config names, for callers that predict after training.
+pub fn run_device(config: &TrainConfig) -> Result<Device> {
+    parse_device(&config.recipe.device)
+}

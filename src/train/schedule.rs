@@ -1,0 +1,89 @@
+//! The one-cycle schedule (SPEC §4), as PyTorch's `OneCycleLR` computes it (cosine annealing,
+//! two phases, momentum cycling): stepped once per batch.
+
+use serde::{Deserialize, Serialize};
+
+/// One-cycle learning rate and beta1 over `total_steps` batches.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OneCycle {
+    /// Peak learning rate.
+    pub max_lr: f64,
+    /// Batches in the whole run.
+    pub total_steps: usize,
+    /// Fraction of steps spent rising.
+    pub pct_start: f64,
+    /// `initial_lr = max_lr / div_factor`.
+    pub div_factor: f64,
+    /// `min_lr = initial_lr / final_div_factor`.
+    pub final_div_factor: f64,
+    /// Beta1 at the peak learning rate.
+    pub base_momentum: f64,
+    /// Beta1 at the start and the end.
+    pub max_momentum: f64,
+}
+
+fn anneal_cos(start: f64, end: f64, pct: f64) -> f64 {
+    end + (start - end) / 2.0 * ((std::f64::consts::PI * pct).cos() + 1.0)
+}
+
+impl OneCycle {
+    /// PyTorch's defaults (pct 0.3, div 25, final div 1e4, beta1 0.95 → 0.85 → 0.95).
+    pub fn new(max_lr: f64, total_steps: usize) -> Self {
+        OneCycle {
+            max_lr,
+            total_steps,
+            pct_start: 0.3,
+            div_factor: 25.0,
+            final_div_factor: 1e4,
+            base_momentum: 0.85,
+            max_momentum: 0.95,
+        }
+    }
+
+    /// `(learning rate, beta1)` for the batch at 0-based `step`.
+    pub fn at(&self, step: usize) -> (f64, f64) {
+        let initial = self.max_lr / self.div_factor;
+        let min = initial / self.final_div_factor;
+        let rise_end = self.pct_start * self.total_steps as f64 - 1.0;
+        let fall_end = self.total_steps as f64 - 1.0;
+        let s = step as f64;
+        if s <= rise_end {
+            let pct = s / rise_end;
+            (
+                anneal_cos(initial, self.max_lr, pct),
+                anneal_cos(self.max_momentum, self.base_momentum, pct),
+            )
+        } else {
+            let pct = (s - rise_end) / (fall_end - rise_end);
+            (
+                anneal_cos(self.max_lr, min, pct),
+                anneal_cos(self.base_momentum, self.max_momentum, pct),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values printed by PyTorch 2's `OneCycleLR(max_lr=0.005, total_steps=100)` on AdamW.
+    #[test]
+    fn matches_pytorch_one_cycle() {
+        let s = OneCycle::new(0.005, 100);
+        let expect = [
+            (0, 0.00019999999999999966, 0.95),
+            (1, 0.00021406890282953638, 0.9497068978577179),
+            (15, 0.002729933380605002, 0.897293054570729),
+            (29, 0.005, 0.85),
+            (30, 0.004997482676422621, 0.8500503466729342),
+            (50, 0.00396946725287866, 0.8706107373853763),
+            (99, 2e-08, 0.95),
+        ];
+        for (step, lr, beta1) in expect {
+            let (l, b) = s.at(step);
+            assert!((l - lr).abs() < 1e-15, "lr at {step}: {l} vs {lr}");
+            assert!((b - beta1).abs() < 1e-12, "beta1 at {step}: {b} vs {beta1}");
+        }
+    }
+}

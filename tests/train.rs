@@ -1,0 +1,238 @@
+//! Training at a tiny size: the loss falls, a seed fixes the result, an interrupted run
+//! resumes to the same result, and bad set-ups are refused clearly.
+
+use std::path::{Path, PathBuf};
+
+use prixfixe::blocks::core_layers::autosome::AutosomeCoreConfig;
+use prixfixe::blocks::first_layers::bhi::BhiFirstConfig;
+use prixfixe::blocks::{CoreConfig, FirstConfig};
+use prixfixe::train::{self, DataSection, Recipe, TrainConfig, TrainOptions};
+use prixfixe::weights::WeightMap;
+use prixfixe::{DataKind, NetConfig};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// The first `rows` rows of the real yeast sample, in a temporary file.
+fn yeast_rows(dir: &Path, rows: usize) -> PathBuf {
+    let text = std::fs::read_to_string(fixture("yeast_demo_train.txt")).unwrap();
+    let path = dir.join("train.txt");
+    let head: Vec<&str> = text.lines().take(rows).collect();
+    std::fs::write(&path, head.join("\n") + "\n").unwrap();
+    path
+}
+
+fn tiny_config(train: PathBuf, epochs: usize) -> TrainConfig {
+    let mut model = NetConfig::preset("dream-cnn", DataKind::Yeast).unwrap();
+    model.first = FirstConfig::Bhi(BhiFirstConfig {
+        out_channels: 16,
+        ..Default::default()
+    });
+    model.core = CoreConfig::Autosome(AutosomeCoreConfig {
+        widths: vec![8, 8],
+        ..Default::default()
+    });
+    TrainConfig {
+        model,
+        data: DataSection {
+            train,
+            valid: None,
+            valid_fraction: 0.2,
+            valid_fold: None,
+            table: None,
+        },
+        recipe: Recipe {
+            epochs,
+            batch_size: 32,
+            seed: 11,
+            ..Default::default()
+        },
+    }
+}
+
+/// Training draws dropout masks from the device's generator, which is shared by the whole
+/// process: runs in parallel test threads would interleave their draws. One at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn quiet() -> TrainOptions {
+    TrainOptions {
+        quiet: true,
+        ..Default::default()
+    }
+}
+
+fn history(dir: &Path) -> Vec<String> {
+    // Everything but the wall-clock figures.
+    std::fs::read_to_string(dir.join("epochs.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("seconds");
+            v.as_object_mut().unwrap().remove("seqs_per_sec");
+            v.to_string()
+        })
+        .collect()
+}
+
+fn weights(dir: &Path, name: &str) -> WeightMap {
+    WeightMap::read(&dir.join(name)).unwrap()
+}
+
+fn batch_losses(dir: &Path) -> Vec<f64> {
+    std::fs::read_to_string(dir.join("batches.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn loss_falls_and_the_run_directory_is_complete() {
+    let _one = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tiny_config(yeast_rows(tmp.path(), 300), 6);
+    let out = tmp.path().join("run");
+    let summary = train::train(&config, &out, &quiet()).unwrap();
+    assert_eq!(summary.history.len(), 6);
+    let losses = batch_losses(&out);
+    let per_epoch = losses.len() / 6;
+    let first: f64 = losses[..per_epoch].iter().sum::<f64>() / per_epoch as f64;
+    let last: f64 = losses[losses.len() - per_epoch..].iter().sum::<f64>() / per_epoch as f64;
+    assert!(last < 0.9 * first, "loss did not fall: {first} -> {last}");
+    for f in [
+        "config.toml",
+        "manifest.json",
+        "batches.csv",
+        "epochs.jsonl",
+        "best.safetensors",
+        "last.safetensors",
+        "last_optimizer.safetensors",
+        "state.json",
+        "curves.svg",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["seed"], 11);
+    assert_eq!(manifest["data_files"][0][1].as_str().unwrap().len(), 64);
+    // The best checkpoint predicts on its own: its config travels in its metadata.
+    let model = prixfixe::predict::Model::from_checkpoint(
+        &out.join("best.safetensors"),
+        &burn::tensor::Device::flex(),
+    )
+    .unwrap();
+    assert_eq!(model.config, config.model);
+}
+
+#[test]
+fn same_seed_same_result() {
+    let _one = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tiny_config(yeast_rows(tmp.path(), 120), 2);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    train::train(&config, &a, &quiet()).unwrap();
+    train::train(&config, &b, &quiet()).unwrap();
+    assert_eq!(history(&a), history(&b));
+    assert_eq!(
+        weights(&a, "last.safetensors").tensors,
+        weights(&b, "last.safetensors").tensors
+    );
+    let mut other = config.clone();
+    other.recipe.seed = 12;
+    let c = tmp.path().join("c");
+    train::train(&other, &c, &quiet()).unwrap();
+    assert_ne!(
+        weights(&a, "last.safetensors").tensors,
+        weights(&c, "last.safetensors").tensors
+    );
+}
+
+#[test]
+fn interrupted_run_resumes_to_the_same_result() {
+    let _one = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tiny_config(yeast_rows(tmp.path(), 120), 3);
+    let whole = tmp.path().join("whole");
+    train::train(&config, &whole, &quiet()).unwrap();
+
+    let parts = tmp.path().join("parts");
+    let stop = TrainOptions {
+        stop_after: Some(1),
+        ..quiet()
+    };
+    train::train(&config, &parts, &stop).unwrap();
+    // What a kill in the middle of the next epoch leaves: logged batches of the unfinished
+    // epoch and a half-written checkpoint.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(parts.join("batches.csv"))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"99,2,1,0.5,0.001,0.9\n99,2,2,0.4"))
+        .unwrap();
+    std::fs::write(parts.join(".last.safetensors.partial"), b"half").unwrap();
+
+    let resume = TrainOptions {
+        resume: true,
+        ..quiet()
+    };
+    train::train(&config, &parts, &resume).unwrap();
+    assert_eq!(history(&whole), history(&parts));
+    assert_eq!(
+        weights(&whole, "last.safetensors").tensors,
+        weights(&parts, "last.safetensors").tensors
+    );
+    assert_eq!(batch_losses(&whole), batch_losses(&parts));
+}
+
+#[test]
+fn a_directory_holding_a_run_is_refused() {
+    let _one = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tiny_config(yeast_rows(tmp.path(), 60), 1);
+    let out = tmp.path().join("run");
+    train::train(&config, &out, &quiet()).unwrap();
+    let e = train::train(&config, &out, &quiet())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("already holds a run") && e.contains("--resume") && e.contains("--force"),
+        "{e}"
+    );
+    let force = TrainOptions {
+        force: true,
+        ..quiet()
+    };
+    train::train(&config, &out, &force).unwrap();
+}
+
+#[test]
+fn data_that_does_not_fit_the_model_is_refused() {
+    let _one = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    // A human table (one regression target, 230 nt) for a yeast soft-classification model.
+    let config = tiny_config(fixture("human_train_200.txt"), 1);
+    let e = train::train(&config, &tmp.path().join("run"), &quiet())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("human_train_200.txt"), "{e}");
+    // Drosophila (two tasks) for a one-task regression model.
+    let mut config = tiny_config(fixture("drosophila_train_200.txt"), 1);
+    config.model = NetConfig::preset("dream-cnn", DataKind::Human).unwrap();
+    config.model.input = prixfixe::net::InputConfig::drosophila();
+    let e = train::train(&config, &tmp.path().join("run2"), &quiet())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("needs 1 label column(s) but the file has 2"),
+        "{e}"
+    );
+}
