@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::PrixFixeNet;
-use crate::data::{BatchStream, Encoder, Item, Mode, SeqDataset, Targets, epoch_items};
+use crate::data::{BatchStream, Encoder, Item, Mode, SeqDataset, StreamSpec, Targets, epoch_items};
 use crate::error::{Error, Result};
 use crate::net::NetConfig;
 use crate::weights::WeightMap;
@@ -89,16 +89,8 @@ impl Model {
         let items: Vec<Item> = (0..ds.len())
             .flat_map(|r| [Item::new(r, false), Item::new(r, true)])
             .collect();
-        let stream = BatchStream::spawn(
-            ds,
-            self.encoder.clone(),
-            items,
-            2 * batch_size.max(1),
-            false,
-            Targets::None,
-            Mode::Predict,
-            2,
-        );
+        let spec = StreamSpec::new(2 * batch_size.max(1), Targets::None, Mode::Predict);
+        let stream = BatchStream::spawn(ds, self.encoder.clone(), items, spec);
         let tasks = self.tasks();
         let mut out = Vec::new();
         for batch in stream {
@@ -123,16 +115,8 @@ impl Model {
         batch_size: usize,
     ) -> Result<(Vec<Item>, Vec<f32>)> {
         let items = epoch_items(ds.len(), rc, None, 0);
-        let stream = BatchStream::spawn(
-            ds,
-            self.encoder.clone(),
-            items.clone(),
-            batch_size,
-            false,
-            Targets::None,
-            Mode::Train,
-            2,
-        );
+        let spec = StreamSpec::new(batch_size, Targets::None, Mode::Train);
+        let stream = BatchStream::spawn(ds, self.encoder.clone(), items.clone(), spec);
         let mut out = Vec::with_capacity(items.len() * self.tasks());
         for batch in stream {
             let batch = batch?;

@@ -45,7 +45,7 @@ impl WeightMap {
         let bad = |msg: String| Error::Other(format!("{}: {msg}", path.display()));
         let is_pickle = bytes.starts_with(b"PK") || bytes.first() == Some(&0x80);
         if is_pickle {
-            return Self::read_pytorch(path).map_err(|e| bad(e));
+            return Self::read_pytorch(path).map_err(&bad);
         }
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
             bad(format!(

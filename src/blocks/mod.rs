@@ -175,6 +175,8 @@ impl FinalConfig {
 }
 
 /// A built first layers block.
+// Built once per model; boxing the variants would buy nothing and complicate the derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum FirstBlock {
     /// BHI.
@@ -184,6 +186,8 @@ pub enum FirstBlock {
 }
 
 /// A built core layers block.
+// Built once per model; boxing the variants would buy nothing and complicate the derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum CoreBlock {
     /// Autosome.
@@ -195,6 +199,8 @@ pub enum CoreBlock {
 }
 
 /// A built final layers block.
+// Built once per model; boxing the variants would buy nothing and complicate the derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum FinalBlock {
     /// Soft classification.

@@ -149,6 +149,34 @@ pub fn encode_batch(
     })
 }
 
+/// How a stream cuts and fills its batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSpec {
+    /// Items per batch.
+    pub batch_size: usize,
+    /// Drop a last, smaller batch.
+    pub drop_last: bool,
+    /// What `y` holds.
+    pub targets: Targets,
+    /// How the flag channels are filled.
+    pub mode: Mode,
+    /// Batches encoded ahead of use.
+    pub prefetch: usize,
+}
+
+impl StreamSpec {
+    /// Batches of `batch_size`, the last one possibly smaller, two encoded ahead.
+    pub fn new(batch_size: usize, targets: Targets, mode: Mode) -> Self {
+        StreamSpec {
+            batch_size,
+            drop_last: false,
+            targets,
+            mode,
+            prefetch: 2,
+        }
+    }
+}
+
 /// Batches of a list of items, encoded on a producer thread ahead of use.
 pub struct BatchStream {
     rx: Receiver<Result<Batch>>,
@@ -157,18 +185,20 @@ pub struct BatchStream {
 }
 
 impl BatchStream {
-    /// Start encoding `items` in batches of `batch_size` (the last one may be smaller unless
-    /// `drop_last`), keeping at most `prefetch` batches ready.
+    /// Start encoding `items` in batches as `spec` says.
     pub fn spawn(
         ds: Arc<SeqDataset>,
         encoder: Encoder,
         items: Vec<Item>,
-        batch_size: usize,
-        drop_last: bool,
-        targets: Targets,
-        mode: Mode,
-        prefetch: usize,
+        spec: StreamSpec,
     ) -> Self {
+        let StreamSpec {
+            batch_size,
+            drop_last,
+            targets,
+            mode,
+            prefetch,
+        } = spec;
         let batch_size = batch_size.max(1);
         let n_batches = if drop_last {
             items.len() / batch_size
@@ -239,8 +269,10 @@ mod tests {
     use crate::data::pad::Padding;
 
     fn dataset(n: usize) -> SeqDataset {
-        let mut ds = SeqDataset::default();
-        ds.task_names = vec!["expression".into()];
+        let mut ds = SeqDataset {
+            task_names: vec!["expression".into()],
+            ..Default::default()
+        };
         for i in 0..n {
             ds.seqs.push_letters(b"ACGTACGTAA").unwrap();
             ds.targets.push(i as f64);
@@ -290,16 +322,8 @@ mod tests {
     fn stream_covers_all_items_with_flags_and_soft_labels() {
         let ds = Arc::new(dataset(10));
         let items = epoch_items(10, true, Some(3), 0);
-        let stream = BatchStream::spawn(
-            ds.clone(),
-            encoder(),
-            items.clone(),
-            4,
-            false,
-            Targets::SoftBins,
-            Mode::Train,
-            2,
-        );
+        let spec = StreamSpec::new(4, Targets::SoftBins, Mode::Train);
+        let stream = BatchStream::spawn(ds.clone(), encoder(), items.clone(), spec);
         assert_eq!(stream.remaining(), 5);
         let batches: Vec<Batch> = stream.map(|b| b.unwrap()).collect();
         assert_eq!(
@@ -329,18 +353,14 @@ mod tests {
     fn predict_mode_zeroes_singleton_and_drop_last_drops() {
         let ds = Arc::new(dataset(10));
         let items = epoch_items(10, false, None, 0);
-        let batches: Vec<Batch> = BatchStream::spawn(
-            ds,
-            encoder(),
-            items,
-            4,
-            true,
-            Targets::None,
-            Mode::Predict,
-            1,
-        )
-        .map(|b| b.unwrap())
-        .collect();
+        let spec = StreamSpec {
+            drop_last: true,
+            prefetch: 1,
+            ..StreamSpec::new(4, Targets::None, Mode::Predict)
+        };
+        let batches: Vec<Batch> = BatchStream::spawn(ds, encoder(), items, spec)
+            .map(|b| b.unwrap())
+            .collect();
         assert_eq!(batches.len(), 2);
         assert!(batches[0].y.is_empty());
         assert!(
@@ -368,8 +388,8 @@ mod tests {
     fn dropping_a_stream_early_does_not_hang() {
         let ds = Arc::new(dataset(1000));
         let items = epoch_items(1000, true, Some(1), 0);
-        let mut s =
-            BatchStream::spawn(ds, encoder(), items, 8, false, Targets::Raw, Mode::Train, 2);
+        let spec = StreamSpec::new(8, Targets::Raw, Mode::Train);
+        let mut s = BatchStream::spawn(ds, encoder(), items, spec);
         assert!(s.next().is_some());
         drop(s);
     }

@@ -11,7 +11,7 @@ pub mod io;
 pub mod pad;
 pub mod soft_label;
 
-pub use batch::{Batch, BatchStream, Item, Mode, Targets, encode_batch, epoch_items};
+pub use batch::{Batch, BatchStream, Item, Mode, StreamSpec, Targets, encode_batch, epoch_items};
 pub use dataset::{ReadStats, SeqDataset, SeqStore};
 pub use encode::{Channels, Encoder, RowFlags, is_singleton};
 pub use formats::{

@@ -31,7 +31,9 @@ pub use schedule::OneCycle;
 use crate::PrixFixeNet;
 use crate::blocks::FinalConfig;
 use crate::data::inspect::{Format, detect_format, read_any};
-use crate::data::{BatchStream, Item, Mode, ReadOptions, SeqDataset, Targets, epoch_items};
+use crate::data::{
+    BatchStream, Item, Mode, ReadOptions, SeqDataset, StreamSpec, Targets, epoch_items,
+};
 use crate::device::parse_device;
 use crate::error::{Error, Result};
 use crate::eval::{mse, pearson, spearman};
@@ -354,16 +356,8 @@ pub fn train(config: &TrainConfig, out_dir: &Path, opts: &TrainOptions) -> Resul
                 .wrapping_add(epoch as u64 + 1),
         );
         let items = items_for_epoch(data.train.len(), recipe, epoch);
-        let stream = BatchStream::spawn(
-            data.train.clone(),
-            encoder.clone(),
-            items,
-            recipe.batch_size,
-            false,
-            targets,
-            Mode::Train,
-            2,
-        );
+        let spec = StreamSpec::new(recipe.batch_size, targets, Mode::Train);
+        let stream = BatchStream::spawn(data.train.clone(), encoder.clone(), items, spec);
         let bar = if opts.quiet {
             ProgressBar::hidden()
         } else {

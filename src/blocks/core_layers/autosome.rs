@@ -64,7 +64,7 @@ impl AutosomeCoreConfig {
         let mut p = cin;
         for (i, &s) in self.widths.iter().enumerate() {
             let e = self.expand * s;
-            if e % 2 != 0 || p < 4 {
+            if !e.is_multiple_of(2) || p < 4 {
                 return Err(format!(
                     "core autosome stage {i}: {p} → {s} channels does not fit (the grouped \
                      convolution needs an even expansion and squeeze-excitation at least 4 input channels)"

@@ -60,7 +60,7 @@ impl Default for BhiCoreConfig {
 impl BhiCoreConfig {
     /// Whether the configuration can be built.
     pub fn check(&self) -> Result<(), String> {
-        if self.kernels.is_empty() || self.out_channels % self.kernels.len() != 0 {
+        if self.kernels.is_empty() || !self.out_channels.is_multiple_of(self.kernels.len()) {
             return Err(format!(
                 "core bhi: out_channels {} must split evenly over {} kernel(s)",
                 self.out_channels,

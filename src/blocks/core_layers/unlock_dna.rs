@@ -83,13 +83,13 @@ impl UnlockDnaConfig {
                 self.d, self.d
             ));
         }
-        if self.heads == 0 || self.d % self.heads != 0 {
+        if self.heads == 0 || !self.d.is_multiple_of(self.heads) {
             return Err(format!(
                 "core unlock-dna: d = {} must divide into {} heads",
                 self.d, self.heads
             ));
         }
-        if self.ff % 2 != 0 {
+        if !self.ff.is_multiple_of(2) {
             return Err(format!(
                 "core unlock-dna: ff = {} must be even (SwiGLU halves it)",
                 self.ff
