@@ -1,13 +1,13 @@
-//! Rough per-layer timings on the CPU backend (development aid).
+//! Rough timings of a whole model on the CPU backend (development aid).
 use std::time::Instant;
 
 use burn::tensor::{Device, Distribution, Tensor};
-use prixfixe::nn::{ConvInit, conv1d};
+use prixfixe::{DataKind, NetConfig};
 
 fn time<F: FnMut()>(name: &str, mut f: F) {
     f();
     let t = Instant::now();
-    let n = 3;
+    let n = 2;
     for _ in 0..n {
         f();
     }
@@ -18,41 +18,24 @@ fn time<F: FnMut()>(name: &str, mut f: F) {
 }
 
 fn main() {
+    let name = std::env::args().nth(1).unwrap_or("dream-cnn".into());
+    let b: usize = std::env::args().nth(2).map_or(128, |s| s.parse().unwrap());
     let d = Device::flex();
+    let config = NetConfig::preset(&name, DataKind::Yeast).unwrap();
+    let net = config.init(&d).unwrap();
+    let x = Tensor::<3>::random([b, 6, 150], Distribution::Default, &d);
+    time(&format!("{name} inference fwd b{b}"), || {
+        let _ = net.predict(x.clone()).into_data();
+    });
     let ad = d.clone().autodiff();
-    let b = 128;
-    for (cin, cout, k, g) in [(512, 512, 7, 512), (512, 512, 7, 256)] {
-        let conv = conv1d(cin, cout, k, g, false, ConvInit::Default, &ad);
-        let x = Tensor::<3>::random([b, cin, 150], Distribution::Default, &ad).require_grad();
-        time(&format!("fwd+bwd conv {cin}->{cout} k{k} g{g}"), || {
-            let y = conv.forward(x.clone());
-            let g = y.sum().backward();
-            let _ = x.grad(&g).unwrap().into_data();
-        });
-    }
-    // 1x1 conv as a matmul in (B*L, C) layout.
-    let w = Tensor::<2>::random([320, 512], Distribution::Default, &ad).require_grad();
-    let x = Tensor::<3>::random([b, 320, 150], Distribution::Default, &ad).require_grad();
-    time("fwd+bwd 1x1 as matmul 320->512", || {
-        let y = x
-            .clone()
-            .swap_dims(1, 2)
-            .reshape([b * 150, 320])
-            .matmul(w.clone());
-        let y = y.reshape([b, 150, 512]).swap_dims(1, 2);
-        let g = y.sum().backward();
-        let _ = x.grad(&g).unwrap().into_data();
+    let net = config.init(&ad).unwrap();
+    let x = Tensor::<3>::random([b, 6, 150], Distribution::Default, &ad);
+    time(&format!("{name} train fwd only b{b}"), || {
+        let _ = net.forward(x.clone()).out.into_data();
     });
-    let x2 = Tensor::<3>::random([b, 150, 320], Distribution::Default, &ad).require_grad();
-    time("fwd+bwd 1x1 matmul, (B,L,C) layout", || {
-        let y = x2.clone().reshape([b * 150, 320]).matmul(w.clone());
-        let g = y.sum().backward();
-        let _ = x2.grad(&g).unwrap().into_data();
-    });
-    let a = Tensor::<3>::random([b, 512, 150], Distribution::Default, &ad).require_grad();
-    time("fwd+bwd elementwise silu 512x150", || {
-        let y = burn::tensor::activation::silu(a.clone());
-        let g = y.sum().backward();
-        let _ = a.grad(&g).unwrap().into_data();
+    time(&format!("{name} train fwd+bwd b{b}"), || {
+        let out = net.forward(x.clone()).out;
+        let g = out.sum().backward();
+        drop(g);
     });
 }

@@ -28,7 +28,7 @@ enum Command {
     /// Predict expression for sequences with a trained model.
     Predict(PredictArgs),
     /// Score predictions with the DREAM Challenge's weighted metrics.
-    Score,
+    Score(ScoreArgs),
     /// In-silico mutagenesis: the predicted effect of every single-base substitution.
     Ism,
     /// Design sequences with a genetic algorithm driven by trained models.
@@ -128,6 +128,37 @@ struct PredictArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    /// The DREAM test file (sequence<TAB>measured; row number = id).
+    #[arg(long)]
+    test: PathBuf,
+    /// Directory of subset CSVs (high_exp_seqs.csv, all_SNVs_seqs.csv, …).
+    #[arg(long)]
+    subsets: Option<PathBuf>,
+    /// Prediction files: `prixfixe predict` output, one value per line, or {"id": value} JSON.
+    #[arg(long, num_args = 1.., required = true)]
+    predictions: Vec<PathBuf>,
+    /// Test-row ids to leave out (one per line), as the reference does for the public leaderboard.
+    #[arg(long)]
+    exclude: Option<PathBuf>,
+    /// Write every figure as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Bootstrap model ranks with this many replicates (the paper used 10000).
+    #[arg(long)]
+    bootstrap: Option<usize>,
+    /// Fraction of the test rows per bootstrap replicate.
+    #[arg(long, default_value_t = 0.1)]
+    fraction: f64,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Plot the bootstrap rank histograms (SVG).
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -442,6 +473,37 @@ fn predict(a: PredictArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn score(a: ScoreArgs) -> Result<(), String> {
+    use prixfixe::eval::report::{
+        BootstrapSpec, load_test_set, plot_ranks, score_files, subset_files,
+    };
+    if !(a.fraction > 0.0 && a.fraction <= 1.0) {
+        return Err(format!("--fraction {} must be in (0, 1]", a.fraction));
+    }
+    let subsets = match &a.subsets {
+        Some(dir) => subset_files(dir).map_err(err)?,
+        None => Vec::new(),
+    };
+    let test = load_test_set(&a.test, &subsets, a.exclude.as_deref()).map_err(err)?;
+    let boot = a.bootstrap.map(|replicates| BootstrapSpec {
+        replicates,
+        fraction: a.fraction,
+        seed: a.seed,
+    });
+    let report = score_files(&test, &a.predictions, boot).map_err(err)?;
+    print!("{}", report.table());
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let (Some(path), Some(b)) = (&a.plot, &report.bootstrap) {
+        plot_ranks(b, path).map_err(err)?;
+    } else if a.plot.is_some() {
+        return Err("--plot draws bootstrap ranks: add --bootstrap N".into());
+    }
+    Ok(())
+}
+
 fn inspect(a: InspectArgs) -> Result<(), String> {
     use prixfixe::net::ModelSummary;
     use prixfixe::{DataKind, NetConfig};
@@ -496,7 +558,7 @@ pub fn main() -> ExitCode {
         Command::Simulate => not_yet("simulate", 6),
         Command::Train(a) => train(a),
         Command::Predict(a) => predict(a),
-        Command::Score => not_yet("score", 5),
+        Command::Score(a) => score(a),
         Command::Ism => not_yet("ism", 8),
         Command::Design => not_yet("design", 8),
         Command::Inspect(a) => inspect(a),
