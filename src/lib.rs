@@ -17,6 +17,7 @@
 
 pub mod blocks;
 pub mod data;
+pub mod demo;
 pub mod device;
 pub mod error;
 pub mod eval;

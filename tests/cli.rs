@@ -99,3 +99,210 @@ fn missing_file_is_a_clear_error() {
     assert!(!ok);
     assert!(err.contains("/no/such/file.txt"), "{err}");
 }
+
+fn tiny_train_config(dir: &std::path::Path, rows: usize) -> PathBuf {
+    let text = std::fs::read_to_string(fixture("yeast_demo_train.txt")).unwrap();
+    let train = dir.join("train.txt");
+    std::fs::write(
+        &train,
+        text.lines().take(rows).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    let config = dir.join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[model.input]
+padding = {{ kind = "plasmid", length = 150 }}
+channels = {{ is_reverse = true, is_singleton = true }}
+[model.first]
+block = "bhi"
+out_channels = 16
+[model.core]
+block = "autosome"
+widths = [8, 8]
+[model.final]
+block = "soft-class"
+[data]
+train = "{}"
+valid_fraction = 0.2
+[recipe]
+epochs = 1
+batch_size = 32
+"#,
+            train.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn train_then_predict_then_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_train_config(dir.path(), 80);
+    let run = dir.path().join("run");
+    let (ok, out, err) = prixfixe(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("epoch   1/1"), "{out}");
+    // The same directory again is refused, with the way out named.
+    let (ok, _, err) = prixfixe(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(!ok && err.contains("--resume"), "{err}");
+
+    let test = dir.path().join("test.txt");
+    let rows: Vec<String> = std::fs::read_to_string(fixture("yeast_demo_train.txt"))
+        .unwrap()
+        .lines()
+        .skip(100)
+        .take(30)
+        .map(String::from)
+        .collect();
+    std::fs::write(&test, rows.join("\n") + "\n").unwrap();
+    let preds = dir.path().join("pred.tsv");
+    let (ok, _, err) = prixfixe(&[
+        "predict",
+        "--model-dir",
+        run.to_str().unwrap(),
+        "--input",
+        test.to_str().unwrap(),
+        "--output",
+        preds.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&preds).unwrap();
+    assert_eq!(text.lines().count(), 31);
+    assert!(text.starts_with("sequence\tprediction\n"));
+    let (ok, out, err) = prixfixe(&[
+        "score",
+        "--test",
+        test.to_str().unwrap(),
+        "--predictions",
+        preds.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Pearson score"), "{out}");
+}
+
+#[test]
+fn predict_with_pytorch_weights_and_a_named_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let fasta = dir.path().join("x.fa");
+    std::fs::write(&fasta, ">a\nTGCATTTTTTTCACATCAAAACCCGGGTTTGGTTACGGCTGTT\n>b\nTGCATTTTTTTCACATCGGGGGGGGGTTACGGCTGTT\n").unwrap();
+    let out = dir.path().join("p.tsv");
+    let weights =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_dream-rnn.pth");
+    // The tiny weights do not fit the full-size preset: a clear error naming the file.
+    let (ok, _, err) = prixfixe(&[
+        "predict",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--model",
+        "dream-rnn",
+        "--input",
+        fasta.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        !ok && err.contains("tiny_dream-rnn.pth") && err.contains("do not fit"),
+        "{err}"
+    );
+    // Without a model name, weights alone are refused with the way out named.
+    let (ok, _, err) = prixfixe(&[
+        "predict",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--input",
+        fasta.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("--model"), "{err}");
+    // With the config the weights were made for, predictions come out, one row per record.
+    let config = dir.path().join("tiny_rnn.toml");
+    std::fs::write(
+        &config,
+        r#"[input]
+padding = { kind = "plasmid", length = 150 }
+channels = { is_reverse = true, is_singleton = true }
+[first]
+block = "bhi"
+out_channels = 16
+[core]
+block = "bhi"
+hidden = 8
+out_channels = 16
+[final]
+block = "soft-class"
+"#,
+    )
+    .unwrap();
+    let (ok, _, err) = prixfixe(&[
+        "predict",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--input",
+        fasta.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "id\tsequence\tprediction");
+    assert_eq!(lines.len(), 3);
+    let v: f64 = lines[1].split('\t').nth(2).unwrap().parse().unwrap();
+    assert!((0.0..=17.0).contains(&v), "{v}");
+}
+
+#[test]
+fn unknown_model_and_device_are_clear_errors() {
+    let (ok, _, err) = prixfixe(&["inspect", "--model", "dream-gpt"]);
+    assert!(
+        !ok && err.contains("dream-cnn, dream-rnn, dream-attn, legnet"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_train_config(dir.path(), 40);
+    let run = dir.path().join("run");
+    let (ok, _, err) = prixfixe(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--device",
+        "cuda",
+    ]);
+    if !cfg!(feature = "cuda") {
+        assert!(!ok && err.contains("--features cuda"), "{err}");
+    }
+}
+
+#[test]
+fn inspect_prints_parameter_counts() {
+    let (ok, out, err) = prixfixe(&["inspect", "--model", "dream-rnn"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("4,130,578"), "{out}");
+    let (ok, out, _) = prixfixe(&["inspect", "--model", "dream-attn", "--data", "human"]);
+    assert!(ok && out.contains("4,619,521"), "{out}");
+}

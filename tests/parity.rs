@@ -351,3 +351,53 @@ fn not_a_weight_file_is_a_clear_error() {
         "{e}"
     );
 }
+
+#[test]
+fn predict_averages_forward_and_reverse_complement_with_singleton_zero() {
+    use prixfixe::data::SeqDataset;
+    use prixfixe::predict::{Model, Predictor};
+    let device = Device::flex();
+    let model = Model::from_weights(
+        tiny_config("dream-attn"),
+        &fixture_path("tiny_dream-attn.safetensors"),
+        &device,
+    )
+    .unwrap();
+    let f = fixture("tiny_dream-attn.json");
+    let mut ds = SeqDataset::default();
+    for row in f.rows.iter().take(3) {
+        ds.seqs.push_letters(row.read.as_bytes()).unwrap();
+        ds.is_reverse.push(false);
+        // A singleton flag in the data must not reach the model at prediction.
+        ds.is_singleton.push(true);
+        ds.lines.push(1);
+    }
+    let preds = model
+        .predict(std::sync::Arc::new(ds.clone()), 2, |_| {})
+        .unwrap();
+    let enc = model.encoder();
+    for i in 0..3 {
+        let mut both = vec![0f32; 2 * enc.row_len()];
+        let (fwd, rev) = both.split_at_mut(enc.row_len());
+        let codes = ds.seqs.get(i);
+        let flags = |r| RowFlags {
+            is_reverse: r,
+            is_singleton: false,
+        };
+        enc.encode_row(codes, false, flags(false), &mut Vec::new(), fwd)
+            .unwrap();
+        enc.encode_row(codes, true, flags(true), &mut Vec::new(), rev)
+            .unwrap();
+        let p = model.predict_encoded(both, 2);
+        let want = (p[0] + p[1]) / 2.0;
+        assert!(
+            (preds[i] - want).abs() < 1e-5,
+            "row {i}: {} vs {want}",
+            preds[i]
+        );
+        assert!(
+            (p[0] - p[1]).abs() > 1e-6,
+            "forward and reverse should differ"
+        );
+    }
+}

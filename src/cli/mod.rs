@@ -19,8 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the small end-to-end job on built-in defaults: simulate → train → predict → score.
-    Demo,
+    /// Run the small end-to-end job on built-in defaults: data → train → predict → score.
+    Demo(DemoArgs),
     /// Simulate the random-promoter experiment and the DREAM test set, with known truth.
     Simulate,
     /// Train a Prix Fixe model (DREAM-CNN, DREAM-RNN, DREAM-Attn or any block combination).
@@ -126,6 +126,22 @@ struct PredictArgs {
     #[arg(long, default_value = "cpu")]
     device: String,
     /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Working directory for the demo's data, run, predictions and score.
+    #[arg(long, default_value = "prixfixe-demo")]
+    out: PathBuf,
+    /// Epochs of training.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// No progress bars.
     #[arg(long)]
     quiet: bool,
 }
@@ -545,16 +561,35 @@ fn inspect(a: InspectArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn demo() -> Result<(), String> {
-    println!("prixfixe demo: simulate → train → predict → score on built-in defaults");
-    not_yet("demo", 6)
+fn demo(a: DemoArgs) -> Result<(), String> {
+    use prixfixe::demo::{DemoOptions, run_demo};
+    let started = std::time::Instant::now();
+    println!(
+        "prixfixe demo: data → train → predict → score, in {}",
+        a.out.display()
+    );
+    let opts = DemoOptions {
+        out: a.out.clone(),
+        epochs: a.epochs,
+        seed: a.seed,
+        quiet: a.quiet,
+    };
+    let report = run_demo(&opts, |line| println!("{line}")).map_err(err)?;
+    print!("{}", report.table());
+    println!(
+        "done in {:.0} s; run directory {}, predictions {}",
+        started.elapsed().as_secs_f64(),
+        a.out.join("run").display(),
+        a.out.join("predictions.tsv").display()
+    );
+    Ok(())
 }
 
 /// Parse the command line and run it; errors print as `error: …` with exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo => demo(),
+        Command::Demo(a) => demo(a),
         Command::Simulate => not_yet("simulate", 6),
         Command::Train(a) => train(a),
         Command::Predict(a) => predict(a),
