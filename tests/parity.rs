@@ -376,7 +376,7 @@ fn predict_averages_forward_and_reverse_complement_with_singleton_zero() {
         .predict(std::sync::Arc::new(ds.clone()), 2, |_| {})
         .unwrap();
     let enc = model.encoder();
-    for i in 0..3 {
+    for (i, &pred) in preds.iter().enumerate() {
         let mut both = vec![0f32; 2 * enc.row_len()];
         let (fwd, rev) = both.split_at_mut(enc.row_len());
         let codes = ds.seqs.get(i);
