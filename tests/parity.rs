@@ -390,11 +390,7 @@ fn predict_averages_forward_and_reverse_complement_with_singleton_zero() {
             .unwrap();
         let p = model.predict_encoded(both, 2);
         let want = (p[0] + p[1]) / 2.0;
-        assert!(
-            (preds[i] - want).abs() < 1e-5,
-            "row {i}: {} vs {want}",
-            preds[i]
-        );
+        assert!((pred - want).abs() < 1e-5, "row {i}: {pred} vs {want}");
         assert!(
             (p[0] - p[1]).abs() > 1e-6,
             "forward and reverse should differ"
