@@ -10,7 +10,7 @@ use crate::PrixFixeNet;
 use crate::data::{BatchStream, Encoder, Item, Mode, SeqDataset, StreamSpec, Targets, epoch_items};
 use crate::error::{Error, Result};
 use crate::net::NetConfig;
-use crate::weights::WeightMap;
+use crate::weights::{WeightMap, tensor_values};
 
 /// Metadata key under which a checkpoint stores its model config (TOML).
 pub const CONFIG_KEY: &str = "prixfixe.model";
@@ -139,11 +139,6 @@ impl Predictor for Model {
     fn predict_encoded(&self, x: Vec<f32>, rows: usize) -> Vec<f32> {
         let shape = [rows, self.encoder.channels().count(), self.encoder.length()];
         let x = Tensor::<3>::from_data(TensorData::new(x, shape), &self.device);
-        self.net
-            .predict(x)
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("f32 predictions")
+        tensor_values(self.net.predict(x))
     }
 }

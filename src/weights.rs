@@ -254,7 +254,8 @@ fn half_to_f32(h: u16) -> f32 {
     f32::from_bits(bits)
 }
 
-fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+/// A tensor's values, row-major, as `f32`.
+pub fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()

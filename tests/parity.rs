@@ -169,12 +169,7 @@ fn run(net: &PrixFixeNet, f: &Fixture, device: &Device) -> (Vec<f32>, Vec<f32>) 
     let out = net.forward(x).out;
     assert_eq!(out.dims(), f.output_shape);
     let expr = net.head().decode(out.clone());
-    let v = |t: Tensor<2>| {
-        t.into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap()
-    };
+    let v = prixfixe::weights::tensor_values::<2>;
     (v(out), v(expr))
 }
 

@@ -10,7 +10,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::nn::visit::{NamedWeights, WeightVisitor};
-use crate::weights::{WeightMap, WeightTensor};
+use crate::weights::{WeightMap, WeightTensor, tensor_values};
 
 /// AdamW hyper-parameters (SPEC §4 defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -82,12 +82,7 @@ impl AdamW {
         for (name, id) in names.0 {
             if let Some(mo) = self.moments.get(&id) {
                 for (key, t) in [("m", &mo.m), ("v", &mo.v)] {
-                    let data = t
-                        .clone()
-                        .into_data()
-                        .convert::<f32>()
-                        .try_into_vec::<f32>()
-                        .expect("f32");
+                    let data = tensor_values(t.clone());
                     map.tensors.insert(
                         format!("{key}.{name}"),
                         WeightTensor {

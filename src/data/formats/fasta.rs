@@ -3,10 +3,9 @@
 //! Written here rather than with noodles-fasta because errors must name the line of a bad base
 //! inside a multi-line record, which that reader does not report.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use super::{ReadOptions, empty_file};
+use super::{ReadOptions, UniqueIds, empty_file};
 use crate::data::dataset::SeqDataset;
 use crate::data::io::{Lines, is_blank};
 use crate::error::{Error, Problem, Result};
@@ -19,7 +18,7 @@ pub fn read_fasta(path: &Path, opts: &ReadOptions) -> Result<SeqDataset> {
         ..Default::default()
     };
     let mut ids = Vec::new();
-    let mut first_line: HashMap<String, usize> = HashMap::new();
+    let mut seen = UniqueIds::default();
     // The record being read: its header line and letters so far.
     let mut current: Option<usize> = None;
     let mut letters: Vec<u8> = Vec::new();
@@ -56,17 +55,7 @@ pub fn read_fasta(path: &Path, opts: &ReadOptions) -> Result<SeqDataset> {
                     Problem::Other("record header has no id after '>'".into()),
                 ));
             }
-            if let Some(&first) = first_line.get(&id) {
-                return Err(Error::data(
-                    path,
-                    line,
-                    Problem::DuplicateId {
-                        id,
-                        first_line: first,
-                    },
-                ));
-            }
-            first_line.insert(id.clone(), line);
+            seen.insert(path, line, &id)?;
             ids.push(id);
             current = Some(line);
         } else if is_blank(text) {

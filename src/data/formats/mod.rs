@@ -94,6 +94,27 @@ fn parse_fold(path: &Path, line: usize, column: &str, field: &[u8]) -> Result<u1
     })
 }
 
+/// Ids seen so far with the line of each, refusing a repeat.
+#[derive(Default)]
+struct UniqueIds(std::collections::HashMap<String, usize>);
+
+impl UniqueIds {
+    fn insert(&mut self, path: &Path, line: usize, id: &str) -> Result<()> {
+        if let Some(&first_line) = self.0.get(id) {
+            return Err(Error::data(
+                path,
+                line,
+                Problem::DuplicateId {
+                    id: id.to_string(),
+                    first_line,
+                },
+            ));
+        }
+        self.0.insert(id.to_string(), line);
+        Ok(())
+    }
+}
+
 fn empty_file(path: &Path) -> Error {
     Error::data(path, 0, Problem::EmptyFile)
 }

@@ -2,12 +2,11 @@
 //! Drosophila STARR-seq and human lentiMPRA files (SPEC §2.7) and any similar file.
 //! Tab or comma is detected from the header line.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ReadOptions, empty_file, parse_fold, parse_label, push_sequence};
+use super::{ReadOptions, UniqueIds, empty_file, parse_fold, parse_label, push_sequence};
 use crate::data::dataset::SeqDataset;
 use crate::data::io::open_text;
 use crate::error::{Error, Problem, Result};
@@ -168,7 +167,7 @@ pub fn read_table(path: &Path, spec: &TableSpec, opts: &ReadOptions) -> Result<S
         ..Default::default()
     };
     let mut ids = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen = UniqueIds::default();
     let mut folds = Vec::new();
     let mut rdr = csv_reader(path, delim)?;
     let mut rec = csv::ByteRecord::new();
@@ -199,22 +198,12 @@ pub fn read_table(path: &Path, spec: &TableSpec, opts: &ReadOptions) -> Result<S
         let is_reverse = match id_col {
             Some(c) => {
                 let id = String::from_utf8_lossy(&rec[c]).into_owned();
-                if let Some(&first) = seen.get(&id) {
-                    return Err(Error::data(
-                        path,
-                        line,
-                        Problem::DuplicateId {
-                            id,
-                            first_line: first,
-                        },
-                    ));
-                }
+                seen.insert(path, line, &id)?;
                 let rev = match &spec.reverse {
                     ReverseRule::None => false,
                     ReverseRule::IdContains(t) => id.contains(t.as_str()),
                     ReverseRule::IdEndsWith(t) => id.ends_with(t.as_str()),
                 };
-                seen.insert(id.clone(), line);
                 ids.push(id);
                 rev
             }
