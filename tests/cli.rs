@@ -94,6 +94,35 @@ fn inspect_data_custom_table_columns() {
 }
 
 #[test]
+fn inspect_data_checks_lengths_against_a_model() {
+    // Drosophila sequences (249 nt) for a human model (230 nt): the line is named.
+    let (ok, _, err) = prixfixe(&[
+        "inspect-data",
+        &fixture("drosophila_train_200.txt"),
+        "--model",
+        "dream-cnn",
+        "--data",
+        "human",
+    ]);
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains(
+            "drosophila_train_200.txt:2: sequence of 249 nt is longer than the model input (230 nt)"
+        ),
+        "{err}"
+    );
+    let (ok, _, err) = prixfixe(&[
+        "inspect-data",
+        &fixture("drosophila_train_200.txt"),
+        "--model",
+        "dream-cnn",
+        "--data",
+        "drosophila",
+    ]);
+    assert!(ok, "{err}");
+}
+
+#[test]
 fn missing_file_is_a_clear_error() {
     let (ok, _, err) = prixfixe(&["inspect-data", "/no/such/file.txt"]);
     assert!(!ok);

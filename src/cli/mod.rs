@@ -233,6 +233,12 @@ struct InspectDataArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Also check every sequence against this named model's input (length, padding).
+    #[arg(long)]
+    model: Option<String>,
+    /// Data kind of --model: yeast, human, drosophila.
+    #[arg(long, default_value = "yeast")]
+    data: String,
 }
 
 fn not_yet(what: &str, issue: u32) -> Result<(), String> {
@@ -262,6 +268,9 @@ fn inspect_data(a: InspectDataArgs) -> Result<(), String> {
             }))
         }
     };
+    let opts = prixfixe::data::ReadOptions {
+        padding: model_config(&a.model, &a.data, &None)?.map(|c| c.input.padding),
+    };
     if a.json {
         let format = match format {
             Some(f) => f,
@@ -270,7 +279,7 @@ fn inspect_data(a: InspectDataArgs) -> Result<(), String> {
         if format == Format::Subset {
             return Err("--json is for sequence files, not subset files".into());
         }
-        let ds = prixfixe::data::inspect::read_any(&a.file, &format, &Default::default())
+        let ds = prixfixe::data::inspect::read_any(&a.file, &format, &opts)
             .map_err(|e| e.to_string())?;
         let summary = prixfixe::data::inspect::summarize(&ds, &format);
         println!(
@@ -280,7 +289,7 @@ fn inspect_data(a: InspectDataArgs) -> Result<(), String> {
     } else {
         print!(
             "{}",
-            inspect_file(&a.file, format).map_err(|e| e.to_string())?
+            inspect_file(&a.file, format, &opts).map_err(|e| e.to_string())?
         );
     }
     Ok(())

@@ -296,8 +296,9 @@ pub fn describe_subset(s: &Subset) -> String {
     )
 }
 
-/// Read and describe any file: the library side of `prixfixe inspect-data`.
-pub fn inspect_file(path: &Path, format: Option<Format>) -> Result<String> {
+/// Read and describe any file: the library side of `prixfixe inspect-data`. With `opts`
+/// carrying a model's padding, every sequence is also checked against the model's input.
+pub fn inspect_file(path: &Path, format: Option<Format>, opts: &ReadOptions) -> Result<String> {
     let format = match format {
         Some(f) => f,
         None => detect_format(path)?,
@@ -305,6 +306,6 @@ pub fn inspect_file(path: &Path, format: Option<Format>) -> Result<String> {
     if format == Format::Subset {
         return Ok(describe_subset(&read_subset(path)?));
     }
-    let ds = read_any(path, &format, &ReadOptions::default())?;
+    let ds = read_any(path, &format, opts)?;
     Ok(summarize(&ds, &format).to_string())
 }
