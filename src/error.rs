@@ -27,7 +27,12 @@ pub enum Problem {
     /// An empty sequence field.
     EmptySequence,
     /// A sequence longer than the model accepts.
-    TooLong { length: usize, max: usize },
+    TooLong {
+        /// Its length.
+        length: usize,
+        /// The model's input length.
+        max: usize,
+    },
     /// The file holds no records at all.
     EmptyFile,
     /// An id seen before in a file whose ids must be unique.
@@ -86,14 +91,19 @@ pub enum Error {
     /// A problem in an input file, with where it is. `line` is 1-based; 0 means the whole file.
     #[error("{}{}: {problem}", path.display(), if *line > 0 { format!(":{line}") } else { String::new() })]
     Data {
+        /// The file.
         path: PathBuf,
+        /// 1-based line; 0 for the whole file.
         line: usize,
+        /// What is wrong.
         problem: Problem,
     },
     /// An I/O error on a named file.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },

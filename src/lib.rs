@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # prixfixe
 //!
 //! Sequence-to-expression deep learning for gene regulation: the system of the Random Promoter

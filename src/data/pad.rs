@@ -82,21 +82,32 @@ pub enum Trim {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Padding {
     /// Yeast DREAM reads in their plasmid context (SPEC §2.2).
-    Plasmid { length: usize },
+    Plasmid {
+        /// Model input length.
+        length: usize,
+    },
     /// Fill from the given flanks (letters), aligned as asked; trim as asked.
     Flanks {
+        /// Model input length.
         length: usize,
+        /// Sequence before the insert; its 3' end is used.
         #[serde(default)]
         left: String,
+        /// Sequence after the insert; its 5' end is used.
         #[serde(default)]
         right: String,
+        /// Where a short sequence sits.
         #[serde(default)]
         align: Align,
+        /// What happens to a long one.
         #[serde(default)]
         trim: Trim,
     },
     /// The sequence must already be `length` long.
-    Exact { length: usize },
+    Exact {
+        /// Model input length.
+        length: usize,
+    },
 }
 
 impl Padding {
