@@ -13,17 +13,35 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Problem {
     /// A character that is neither a base (ACGT), `N` nor an IUPAC ambiguity code.
-    BadBase { ch: char, position: usize },
+    BadBase {
+        /// The character.
+        ch: char,
+        /// Its 0-based position in the sequence.
+        position: usize,
+    },
     /// The line has the wrong number of fields.
-    ColumnCount { expected: String, found: usize },
+    ColumnCount {
+        /// What was expected, in words.
+        expected: String,
+        /// Fields found.
+        found: usize,
+    },
     /// A label that does not parse as a number.
     NonNumeric {
+        /// The column.
         column: String,
+        /// The text found.
         value: String,
+        /// A hint appended to the message (may be empty).
         hint: &'static str,
     },
     /// A label that parses but is NaN or infinite.
-    NonFinite { column: String, value: String },
+    NonFinite {
+        /// The column.
+        column: String,
+        /// The text found.
+        value: String,
+    },
     /// An empty sequence field.
     EmptySequence,
     /// A sequence longer than the model accepts.
@@ -36,10 +54,17 @@ pub enum Problem {
     /// The file holds no records at all.
     EmptyFile,
     /// An id seen before in a file whose ids must be unique.
-    DuplicateId { id: String, first_line: usize },
+    DuplicateId {
+        /// The id.
+        id: String,
+        /// Where it was first seen.
+        first_line: usize,
+    },
     /// A header that lacks a needed column.
     MissingColumn {
+        /// The column asked for.
         column: String,
+        /// The columns the header has.
         available: Vec<String>,
     },
     /// Anything else, in words.
