@@ -287,7 +287,7 @@ pub fn plot_ranks(b: &Bootstrap, path: &Path) -> Result<()> {
             .caption(name, ("sans-serif", 14))
             .margin(8)
             .x_label_area_size(28)
-            .y_label_area_size(40)
+            .y_label_area_size(60)
             .build_cartesian_2d(0.5..(m as f64 + 0.5), 0.0..top.max(1.0))
             .map_err(|e| err(e.to_string()))?;
         chart

@@ -2,27 +2,77 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::run_dir::EpochRecord;
 use crate::error::{Error, Result};
 
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// One labelled line.
+fn line(
+    chart: &mut Chart<'_, '_>,
+    data: Vec<(f64, f64)>,
+    color: RGBColor,
+    label: &str,
+) -> Result<(), String> {
+    chart
+        .draw_series(LineSeries::new(data, color))
+        .map_err(|e| e.to_string())?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color));
+    Ok(())
+}
+
+/// A panel with a caption, epochs on x and the given y range.
+fn panel<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    caption: &str,
+    epochs: f64,
+    y: std::ops::Range<f64>,
+) -> Result<Chart<'a, 'b>, String> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(1.0..epochs, y)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(chart)
+}
+
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 /// Draw `curves.svg`: training loss and validation MSE (left), Pearson r and Spearman ρ (right).
 pub fn plot_curves(history: &[EpochRecord], path: &Path) -> Result<()> {
-    let err = |e: String| Error::Other(format!("{}: {e}", path.display()));
+    draw(history, path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))
+}
+
+fn draw(history: &[EpochRecord], path: &Path) -> Result<(), String> {
     let root = SVGBackend::new(path, (960, 400)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (left, right) = root.split_horizontally(480);
     let epochs = history.len().max(2) as f64;
-
-    let losses: Vec<(f64, f64)> = history
-        .iter()
-        .map(|r| (r.epoch as f64, r.train_loss))
-        .collect();
-    let mses: Vec<(f64, f64)> = history
-        .iter()
-        .map(|r| (r.epoch as f64, r.val_mse))
-        .collect();
+    let series = |f: fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .filter_map(|r| f(r).map(|v| (r.epoch as f64, v)))
+            .collect()
+    };
+    let losses = series(|r| Some(r.train_loss));
+    let mses = series(|r| Some(r.val_mse));
     let top = losses
         .iter()
         .chain(&mses)
@@ -30,66 +80,21 @@ pub fn plot_curves(history: &[EpochRecord], path: &Path) -> Result<()> {
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max)
         * 1.1;
-    let mut chart = ChartBuilder::on(&left)
-        .caption("loss", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(50)
-        .build_cartesian_2d(1.0..epochs, 0.0..top.max(1e-6))
-        .map_err(|e| err(e.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    chart
-        .draw_series(LineSeries::new(losses, &BLUE))
-        .map_err(|e| err(e.to_string()))?
-        .label("train loss")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLUE));
-    chart
-        .draw_series(LineSeries::new(mses, &RED))
-        .map_err(|e| err(e.to_string()))?
-        .label("validation MSE")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], RED));
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
 
-    let series = |f: fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
-        history
-            .iter()
-            .filter_map(|r| f(r).map(|v| (r.epoch as f64, v)))
-            .collect()
-    };
-    let mut chart = ChartBuilder::on(&right)
-        .caption("validation correlation", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(50)
-        .build_cartesian_2d(1.0..epochs, -0.1..1.0)
-        .map_err(|e| err(e.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    chart
-        .draw_series(LineSeries::new(series(|r| r.val_pearson), &BLUE))
-        .map_err(|e| err(e.to_string()))?
-        .label("Pearson r")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLUE));
-    chart
-        .draw_series(LineSeries::new(series(|r| r.val_spearman), &GREEN))
-        .map_err(|e| err(e.to_string()))?
-        .label("Spearman ρ")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], GREEN));
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))
+    let mut chart = panel(&left, "loss", epochs, 0.0..top.max(1e-6))?;
+    line(&mut chart, losses, BLUE, "train loss")?;
+    line(&mut chart, mses, RED, "validation MSE")?;
+    legend(&mut chart)?;
+
+    let (pearson, spearman) = (series(|r| r.val_pearson), series(|r| r.val_spearman));
+    let low = pearson
+        .iter()
+        .chain(&spearman)
+        .map(|p| p.1 - 0.05)
+        .fold(-0.1f64, f64::min);
+    let mut chart = panel(&right, "validation correlation", epochs, low..1.0)?;
+    line(&mut chart, pearson, BLUE, "Pearson r")?;
+    line(&mut chart, spearman, GREEN, "Spearman ρ")?;
+    legend(&mut chart)?;
+    root.present().map_err(|e| e.to_string())
 }

@@ -57,7 +57,7 @@ pub struct RunDir {
     pub path: PathBuf,
 }
 
-const RUN_FILES: [&str; 10] = [
+const RUN_FILES: [&str; 9] = [
     "config.toml",
     "manifest.json",
     "batches.csv",
@@ -67,7 +67,6 @@ const RUN_FILES: [&str; 10] = [
     "last_optimizer.safetensors",
     "state.json",
     "curves.svg",
-    "predictions.tsv",
 ];
 
 impl RunDir {
