@@ -191,6 +191,25 @@ fn train_then_predict_then_score() {
         "--quiet",
     ]);
     assert!(!ok && err.contains("--resume"), "{err}");
+    // Resuming takes the stored config; a changed recipe is refused, not silently ignored.
+    let (ok, _, err) = prixfixe(&[
+        "train",
+        "--out",
+        run.to_str().unwrap(),
+        "--resume",
+        "--epochs",
+        "5",
+    ]);
+    assert!(!ok && err.contains("drop --epochs"), "{err}");
+    let (ok, out, err) = prixfixe(&[
+        "train",
+        "--out",
+        run.to_str().unwrap(),
+        "--resume",
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("best epoch 1"), "{out}");
 
     let test = dir.path().join("test.txt");
     let rows: Vec<String> = std::fs::read_to_string(fixture("yeast_demo_train.txt"))

@@ -320,6 +320,33 @@ fn model_config(
 
 fn train(a: TrainArgs) -> Result<(), String> {
     use prixfixe::train::{self, DataSection, Recipe, TrainConfig, TrainOptions};
+    if a.resume {
+        let given: Vec<&str> = [
+            ("--train", a.train.is_some()),
+            ("--valid", a.valid.is_some()),
+            ("--valid-fraction", a.valid_fraction.is_some()),
+            ("--model", a.model.is_some()),
+            ("--data", a.data.is_some()),
+            ("--epochs", a.epochs.is_some()),
+            ("--batch-size", a.batch_size.is_some()),
+            ("--max-lr", a.max_lr.is_some()),
+            ("--batch-per-epoch", a.batch_per_epoch.is_some()),
+            ("--seed", a.seed.is_some()),
+            ("--device", a.device.is_some()),
+            ("--config", a.config.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, set)| set.then_some(flag))
+        .collect();
+        if !given.is_empty() {
+            return Err(format!(
+                "--resume continues the run with the config stored in {}; drop {} (a changed \
+                 recipe would not reproduce the uninterrupted run)",
+                a.out.join("config.toml").display(),
+                given.join(", ")
+            ));
+        }
+    }
     let mut config = match &a.config {
         Some(path) => {
             let text =
