@@ -16,6 +16,7 @@
 //! - [`weights`] — PyTorch `.pth` and safetensors weights, by the reference's names.
 //! - [`error`] — errors that name the file, the line and the problem.
 
+pub mod bench;
 pub mod blocks;
 pub mod data;
 pub mod demo;

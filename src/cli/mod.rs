@@ -36,7 +36,7 @@ enum Command {
     /// Show a model's blocks and parameter counts; check that a weight file fits it.
     Inspect(InspectArgs),
     /// Measure training and inference speed and memory.
-    Bench,
+    Bench(BenchArgs),
     /// Validate a data file and summarise it (rows, lengths, singletons, label range).
     InspectData(InspectDataArgs),
 }
@@ -175,6 +175,34 @@ struct ScoreArgs {
     /// Plot the bootstrap rank histograms (SVG).
     #[arg(long)]
     plot: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// A named model: dream-cnn, dream-rnn, dream-attn, legnet.
+    #[arg(long, default_value = "dream-cnn", conflicts_with = "config")]
+    model: String,
+    /// Data kind of --model: yeast, human, drosophila.
+    #[arg(long, default_value = "yeast")]
+    data: String,
+    /// A model config (TOML) instead of a named model.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Batch sizes of the timed training step.
+    #[arg(long, value_delimiter = ',', default_value = "32,64")]
+    train_batches: Vec<usize>,
+    /// Timed repetitions per training batch size (after one warm-up).
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Largest inference batch tried (doubling from 32).
+    #[arg(long, default_value_t = 1024)]
+    max_infer_batch: usize,
+    /// Device: cpu, cuda[:N], wgpu[:N], vulkan[:N].
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Write the figures as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -556,6 +584,46 @@ fn score(a: ScoreArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn bench(a: BenchArgs) -> Result<(), String> {
+    use prixfixe::bench::{BenchSpec, bench};
+    let config = model_config(
+        &if a.config.is_some() {
+            None
+        } else {
+            Some(a.model.clone())
+        },
+        &a.data,
+        &a.config,
+    )?
+    .expect("a model or a config");
+    let device = prixfixe::device::parse_device(&a.device).map_err(err)?;
+    let spec = BenchSpec {
+        train_batches: a.train_batches.clone(),
+        reps: a.reps.max(1),
+        max_infer_batch: a.max_infer_batch,
+        ..Default::default()
+    };
+    println!(
+        "benchmark on {}: {} threads",
+        a.device,
+        rayon::current_num_threads()
+    );
+    let report = bench(&config, &device, &spec, |line| println!("{line}")).map_err(err)?;
+    println!(
+        "parameters {}; best inference {:.1} seq/s; peak memory {}",
+        report.params,
+        report.best_seqs_per_sec,
+        report
+            .peak_rss_mib
+            .map_or("unknown".into(), |m| format!("{m:.0} MiB"))
+    );
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn inspect(a: InspectArgs) -> Result<(), String> {
     use prixfixe::net::ModelSummary;
     use prixfixe::{DataKind, NetConfig};
@@ -633,7 +701,7 @@ pub fn main() -> ExitCode {
         Command::Ism => not_yet("ism", 8),
         Command::Design => not_yet("design", 8),
         Command::Inspect(a) => inspect(a),
-        Command::Bench => not_yet("bench", 7),
+        Command::Bench(a) => bench(a),
         Command::InspectData(a) => inspect_data(a),
     };
     match result {

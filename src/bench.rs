@@ -1,0 +1,220 @@
+//! Speed and memory of a model, measured as the paper does (SPEC §7): parameter count,
+//! training time per batch (forward + backward + AdamW step) as median and spread over
+//! repetitions, and inference throughput (no gradients) with the batch doubled from 32 until a
+//! limit, reporting the best rate. Peak memory is the process's high-water mark.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Distribution, Tensor};
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::net::NetConfig;
+use crate::train::{AdamW, AdamWConfig};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchSpec {
+    /// Batch sizes for the training step.
+    pub train_batches: Vec<usize>,
+    /// Timed repetitions per training batch size (after one warm-up).
+    pub reps: usize,
+    /// Largest inference batch tried.
+    pub max_infer_batch: usize,
+    /// Stop doubling once one inference pass takes longer than this (seconds).
+    pub max_infer_seconds: f64,
+}
+
+impl Default for BenchSpec {
+    fn default() -> Self {
+        BenchSpec {
+            train_batches: vec![32, 64],
+            reps: 5,
+            max_infer_batch: 1024,
+            max_infer_seconds: 20.0,
+        }
+    }
+}
+
+/// Training step timings at one batch size, in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainTiming {
+    /// Batch size.
+    pub batch: usize,
+    /// Median over the repetitions.
+    pub median_ms: f64,
+    /// Fastest.
+    pub min_ms: f64,
+    /// Slowest.
+    pub max_ms: f64,
+}
+
+/// Inference throughput at one batch size.
+#[derive(Debug, Clone, Serialize)]
+pub struct InferTiming {
+    /// Batch size.
+    pub batch: usize,
+    /// Sequences per second.
+    pub seqs_per_sec: f64,
+}
+
+/// A model's benchmark.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// Trained parameters.
+    pub params: usize,
+    /// Input shape `(channels, length)`.
+    pub input: (usize, usize),
+    /// Per training batch size.
+    pub train: Vec<TrainTiming>,
+    /// Per inference batch size tried.
+    pub inference: Vec<InferTiming>,
+    /// The best inference rate.
+    pub best_seqs_per_sec: f64,
+    /// Peak resident memory of the process, in MiB (Linux), if known.
+    pub peak_rss_mib: Option<f64>,
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Measure `config` on `device` (inputs are random one-hot-sized values; speed does not depend
+/// on them).
+pub fn bench(
+    config: &NetConfig,
+    device: &Device,
+    spec: &BenchSpec,
+    mut say: impl FnMut(&str),
+) -> Result<BenchReport> {
+    let shapes = config.check()?;
+    let (c, l) = (shapes.input_channels, shapes.length);
+    let ad = device.clone().autodiff();
+    let mut net = config.init(&ad)?;
+    let params = net.param_counts().total();
+    let width = match config.final_block {
+        crate::blocks::FinalConfig::SoftClass(_) => crate::data::N_BINS,
+        crate::blocks::FinalConfig::Regression(ref r) => r.tasks,
+    };
+    let mut optim = AdamW::new(AdamWConfig::default());
+    let mut train = Vec::new();
+    for &b in &spec.train_batches {
+        let x = Tensor::<3>::random([b, c, l], Distribution::Default, &ad);
+        let y = Tensor::<2>::random([b, width], Distribution::Default, &ad);
+        let mut times = Vec::new();
+        for rep in 0..=spec.reps {
+            let t = Instant::now();
+            let out = net.forward(x.clone());
+            let loss = net.head().loss(out.out, y.clone());
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(1e-4, 0.9, net, grads);
+            // Wait for the device before stopping the clock (GPU backends run asynchronously).
+            ad.sync()
+                .map_err(|e| crate::Error::Other(format!("device: {e:?}")))?;
+            if rep > 0 {
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        let (min, max) = times
+            .iter()
+            .fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        let med = median(&mut times);
+        say(&format!(
+            "train step, batch {b:>5}: median {med:>9.1} ms (min {min:.1}, max {max:.1})"
+        ));
+        train.push(TrainTiming {
+            batch: b,
+            median_ms: med,
+            min_ms: min,
+            max_ms: max,
+        });
+    }
+    let inner = net.valid();
+    let mut inference = Vec::new();
+    let mut b = 32;
+    while b <= spec.max_infer_batch {
+        let x = Tensor::<3>::random([b, c, l], Distribution::Default, device);
+        // One warm-up pass, then one timed pass; reading the result back waits for the device.
+        let _ = inner.predict(x.clone()).into_data();
+        let t = Instant::now();
+        let _ = inner.predict(x).into_data();
+        let secs = t.elapsed().as_secs_f64();
+        let rate = b as f64 / secs;
+        say(&format!("inference, batch {b:>5}: {rate:>9.1} seq/s"));
+        inference.push(InferTiming {
+            batch: b,
+            seqs_per_sec: rate,
+        });
+        if secs > spec.max_infer_seconds {
+            break;
+        }
+        b *= 2;
+    }
+    let best = inference.iter().map(|i| i.seqs_per_sec).fold(0.0, f64::max);
+    Ok(BenchReport {
+        params,
+        input: (c, l),
+        train,
+        inference,
+        best_seqs_per_sec: best,
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DataKind;
+    use crate::blocks::core_layers::autosome::AutosomeCoreConfig;
+    use crate::blocks::first_layers::bhi::BhiFirstConfig;
+    use crate::blocks::{CoreConfig, FirstConfig};
+
+    #[test]
+    fn reports_every_figure_for_a_small_model() {
+        let mut config = NetConfig::preset("dream-cnn", DataKind::Yeast).unwrap();
+        config.first = FirstConfig::Bhi(BhiFirstConfig {
+            out_channels: 8,
+            ..Default::default()
+        });
+        config.core = CoreConfig::Autosome(AutosomeCoreConfig {
+            widths: vec![8],
+            ..Default::default()
+        });
+        let spec = BenchSpec {
+            train_batches: vec![4, 8],
+            reps: 2,
+            max_infer_batch: 64,
+            max_infer_seconds: 10.0,
+        };
+        let mut lines = 0;
+        let r = bench(&config, &Device::flex(), &spec, |_| lines += 1).unwrap();
+        assert_eq!(r.train.len(), 2);
+        assert!(
+            r.train
+                .iter()
+                .all(|t| t.min_ms > 0.0 && t.min_ms <= t.median_ms && t.median_ms <= t.max_ms)
+        );
+        assert_eq!(
+            r.inference.iter().map(|i| i.batch).collect::<Vec<_>>(),
+            vec![32, 64]
+        );
+        assert!(r.best_seqs_per_sec > 0.0);
+        assert_eq!(lines, 4);
+        assert_eq!(r.input, (6, 150));
+    }
+}
