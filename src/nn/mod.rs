@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod batch_norm;
 pub mod conv;
+pub mod conv_branches;
 pub mod layers;
 pub mod lstm;
 pub mod visit;
@@ -12,6 +13,7 @@ pub mod visit;
 pub use attention::MultiHeadAttention;
 pub use batch_norm::BatchNorm1d;
 pub use conv::Conv1d;
+pub use conv_branches::ConvBranches;
 pub use layers::{ConvInit, conv1d, layer_norm, linear};
 pub use lstm::{BiLstm, LstmDirection};
 pub use visit::{NamedWeights, WeightVisitor};

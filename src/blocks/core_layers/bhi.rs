@@ -4,12 +4,11 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::nn::visit::{NamedWeights, WeightVisitor};
-use crate::nn::{BiLstm, Conv1d, ConvInit, conv1d};
+use crate::nn::{BiLstm, ConvBranches};
 
 /// Configuration of [`BhiCore`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,27 +59,20 @@ impl Default for BhiCoreConfig {
 impl BhiCoreConfig {
     /// Whether the configuration can be built.
     pub fn check(&self) -> Result<(), String> {
-        if self.kernels.is_empty() || !self.out_channels.is_multiple_of(self.kernels.len()) {
-            return Err(format!(
-                "core bhi: out_channels {} must split evenly over {} kernel(s)",
-                self.out_channels,
-                self.kernels.len()
-            ));
-        }
-        Ok(())
+        ConvBranches::check("core bhi", self.out_channels, &self.kernels)
     }
 
     /// Build the block for `cin` input channels.
     pub fn init(&self, cin: usize, device: &Device) -> BhiCore {
-        let each = self.out_channels / self.kernels.len();
         BhiCore {
             lstm: BiLstm::new(cin, self.hidden, device),
-            convs: self
-                .kernels
-                .iter()
-                .map(|&k| conv1d(2 * self.hidden, each, k, 1, true, ConvInit::Default, device))
-                .collect(),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            branches: ConvBranches::new(
+                2 * self.hidden,
+                self.out_channels,
+                &self.kernels,
+                self.dropout,
+                device,
+            ),
             final_dropout: DropoutConfig::new(self.final_dropout).init(),
         }
     }
@@ -90,8 +82,7 @@ impl BhiCoreConfig {
 #[derive(Module, Debug)]
 pub struct BhiCore {
     lstm: BiLstm,
-    convs: Vec<Conv1d>,
-    dropout: Dropout,
+    branches: ConvBranches,
     final_dropout: Dropout,
 }
 
@@ -99,20 +90,13 @@ impl BhiCore {
     /// `(batch, C1, L) -> (batch, out_channels, L)`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let h = self.lstm.forward(x.swap_dims(1, 2)).swap_dims(1, 2);
-        let branches = self
-            .convs
-            .iter()
-            .map(|c| self.dropout.forward(relu(c.forward(h.clone()))))
-            .collect();
-        self.final_dropout.forward(Tensor::cat(branches, 1))
+        self.final_dropout.forward(self.branches.forward(h))
     }
 }
 
 impl NamedWeights for BhiCore {
     fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
         self.lstm.visit_weights(&format!("{prefix}.lstm"), v);
-        for (i, c) in self.convs.iter_mut().enumerate() {
-            c.visit_weights(&format!("{prefix}.conv_list.{i}.conv"), v);
-        }
+        self.branches.visit_weights(prefix, v);
     }
 }

@@ -2,13 +2,11 @@
 //! ReLU and Dropout(0.2), concatenated.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::nn::ConvBranches;
 use crate::nn::visit::{NamedWeights, WeightVisitor};
-use crate::nn::{Conv1d, ConvInit, conv1d};
 
 /// Configuration of [`BhiFirst`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,26 +46,19 @@ impl Default for BhiFirstConfig {
 impl BhiFirstConfig {
     /// Whether the configuration can be built.
     pub fn check(&self) -> Result<(), String> {
-        if self.kernels.is_empty() || !self.out_channels.is_multiple_of(self.kernels.len()) {
-            return Err(format!(
-                "first block bhi: out_channels {} must split evenly over {} kernel(s)",
-                self.out_channels,
-                self.kernels.len()
-            ));
-        }
-        Ok(())
+        ConvBranches::check("first block bhi", self.out_channels, &self.kernels)
     }
 
     /// Build the block for `cin` input channels.
     pub fn init(&self, cin: usize, device: &Device) -> BhiFirst {
-        let each = self.out_channels / self.kernels.len();
         BhiFirst {
-            convs: self
-                .kernels
-                .iter()
-                .map(|&k| conv1d(cin, each, k, 1, true, ConvInit::Default, device))
-                .collect(),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            branches: ConvBranches::new(
+                cin,
+                self.out_channels,
+                &self.kernels,
+                self.dropout,
+                device,
+            ),
         }
     }
 }
@@ -75,26 +66,18 @@ impl BhiFirstConfig {
 /// The BHI first block.
 #[derive(Module, Debug)]
 pub struct BhiFirst {
-    convs: Vec<Conv1d>,
-    dropout: Dropout,
+    branches: ConvBranches,
 }
 
 impl BhiFirst {
     /// `(batch, in, L) -> (batch, out, L)`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let branches = self
-            .convs
-            .iter()
-            .map(|c| self.dropout.forward(relu(c.forward(x.clone()))))
-            .collect();
-        Tensor::cat(branches, 1)
+        self.branches.forward(x)
     }
 }
 
 impl NamedWeights for BhiFirst {
     fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
-        for (i, c) in self.convs.iter_mut().enumerate() {
-            c.visit_weights(&format!("{prefix}.conv_list.{i}.conv"), v);
-        }
+        self.branches.visit_weights(prefix, v);
     }
 }
