@@ -118,14 +118,7 @@ pub fn run_demo(opts: &DemoOptions, mut say: impl FnMut(&str)) -> Result<ScoreRe
     )?);
     let preds = model.predict(ds.clone(), 256, |_| {})?;
     let pred_path = opts.out.join("predictions.tsv");
-    let mut text = String::from("sequence\tprediction\n");
-    for (i, p) in preds.iter().enumerate() {
-        text.push_str(&format!(
-            "{}\t{p}\n",
-            crate::data::alphabet::decode(ds.seqs.get(i))
-        ));
-    }
-    write(&pred_path, &text)?;
+    model.write_predictions(&pred_path, &ds, &preds)?;
 
     say("4/4 score: Pearson and Spearman on the held-out rows (DREAM scorer, subset `all`)");
     let test_set = load_test_set(&test_path, &[], None)?;

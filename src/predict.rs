@@ -127,6 +127,42 @@ impl Model {
     }
 }
 
+impl Model {
+    /// The prediction columns: `prediction`, or `prediction_0`, `prediction_1`, … per task.
+    pub fn prediction_columns(&self) -> Vec<String> {
+        match &self.config.final_block {
+            crate::blocks::FinalConfig::SoftClass(_) => vec!["prediction".into()],
+            crate::blocks::FinalConfig::Regression(r) => {
+                (0..r.tasks).map(|t| format!("prediction_{t}")).collect()
+            }
+        }
+    }
+
+    /// Write `[id<TAB>]sequence<TAB>prediction…` for every row of `ds`, in order (what
+    /// `prixfixe score` reads back).
+    pub fn write_predictions(&self, path: &Path, ds: &SeqDataset, preds: &[f32]) -> Result<()> {
+        use std::io::Write;
+        let io = |e: std::io::Error| Error::io(path, e);
+        let columns = self.prediction_columns();
+        let tasks = columns.len();
+        let file = std::fs::File::create(path).map_err(io)?;
+        let mut w = std::io::BufWriter::new(file);
+        let id = if ds.ids.is_some() { "id\t" } else { "" };
+        writeln!(w, "{id}sequence\t{}", columns.join("\t")).map_err(io)?;
+        for (i, row) in preds.chunks(tasks).enumerate().take(ds.len()) {
+            if let Some(ids) = &ds.ids {
+                write!(w, "{}\t", ids[i]).map_err(io)?;
+            }
+            write!(w, "{}", crate::data::alphabet::decode(ds.seqs.get(i))).map_err(io)?;
+            for v in row {
+                write!(w, "\t{v}").map_err(io)?;
+            }
+            writeln!(w).map_err(io)?;
+        }
+        w.flush().map_err(io)
+    }
+}
+
 impl Predictor for Model {
     fn encoder(&self) -> &Encoder {
         &self.encoder

@@ -482,10 +482,9 @@ fn train(a: TrainArgs) -> Result<(), String> {
 }
 
 fn predict(a: PredictArgs) -> Result<(), String> {
+    use prixfixe::data::ReadOptions;
     use prixfixe::data::inspect::{detect_format, read_any};
-    use prixfixe::data::{ReadOptions, alphabet};
     use prixfixe::predict::Model;
-    use std::io::Write;
     let device = prixfixe::device::parse_device(&a.device).map_err(err)?;
     let model = match (&a.model_dir, &a.weights) {
         (Some(dir), _) => {
@@ -524,36 +523,9 @@ fn predict(a: PredictArgs) -> Result<(), String> {
         .predict(ds.clone(), a.batch_size, |n| bar.inc(n as u64))
         .map_err(err)?;
     bar.finish_and_clear();
-    let tasks = preds.len() / ds.len().max(1);
-    let file =
-        std::fs::File::create(&a.output).map_err(|e| format!("{}: {e}", a.output.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    let names: Vec<String> = match &model.config.final_block {
-        prixfixe::blocks::FinalConfig::SoftClass(_) => vec!["prediction".into()],
-        prixfixe::blocks::FinalConfig::Regression(_) => {
-            (0..tasks).map(|t| format!("prediction_{t}")).collect()
-        }
-    };
-    let io = |e: std::io::Error| format!("{}: {e}", a.output.display());
-    let id_col = ds.ids.is_some();
-    writeln!(
-        w,
-        "{}sequence\t{}",
-        if id_col { "id\t" } else { "" },
-        names.join("\t")
-    )
-    .map_err(io)?;
-    for i in 0..ds.len() {
-        if let Some(ids) = &ds.ids {
-            write!(w, "{}\t", ids[i]).map_err(io)?;
-        }
-        write!(w, "{}", alphabet::decode(ds.seqs.get(i))).map_err(io)?;
-        for v in &preds[i * tasks..(i + 1) * tasks] {
-            write!(w, "\t{v}").map_err(io)?;
-        }
-        writeln!(w).map_err(io)?;
-    }
-    w.flush().map_err(io)?;
+    model
+        .write_predictions(&a.output, &ds, &preds)
+        .map_err(err)?;
     if !a.quiet {
         eprintln!("{} predictions written to {}", ds.len(), a.output.display());
     }
