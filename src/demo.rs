@@ -1,28 +1,23 @@
-//! The small end-to-end job behind `prixfixe demo`: data → train → predict → score, on
+//! The small end-to-end job behind `prixfixe demo`: simulate → train → predict → score, on
 //! built-in defaults, in a few minutes on two CPU cores.
 //!
-//! Until the simulator lands, the data are the 6,370 real yeast rows bundled with prixfixe
-//! (reference release, MIT licence), split into training and held-out rows by a seed.
+//! The data come from the simulator (a small training library and a test set with all eight
+//! subsets), so the score can be read against the replicate ceiling of the noise-free truth.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 
 use crate::blocks::core_layers::autosome::AutosomeCoreConfig;
 use crate::blocks::first_layers::bhi::BhiFirstConfig;
 use crate::blocks::{CoreConfig, FirstConfig};
 use crate::data::{DreamFile, ReadOptions, read_dream};
 use crate::error::{Error, Result};
-use crate::eval::report::{ScoreReport, load_test_set, score_files};
+use crate::eval::report::{ScoreReport, load_test_set, score_files, subset_files};
 use crate::predict::Model;
+use crate::sim::testset::TestSizes;
+use crate::sim::{SimConfig, Stage, simulate};
 use crate::train::{self, DataSection, Recipe, TrainConfig, TrainOptions};
 use crate::{DataKind, NetConfig};
-
-/// The bundled real yeast sample (`sequence<TAB>expression`).
-const SAMPLE: &str = include_str!("../tests/data/yeast_demo_train.txt");
 
 /// Settings of the demo.
 #[derive(Debug, Clone)]
@@ -31,6 +26,8 @@ pub struct DemoOptions {
     pub out: PathBuf,
     /// Epochs.
     pub epochs: usize,
+    /// Simulated training rows.
+    pub train_rows: usize,
     /// Seed.
     pub seed: u64,
     /// No progress bars.
@@ -42,11 +39,11 @@ pub struct DemoOptions {
 pub fn demo_model() -> NetConfig {
     let mut m = NetConfig::preset("dream-cnn", DataKind::Yeast).expect("preset");
     m.first = FirstConfig::Bhi(BhiFirstConfig {
-        out_channels: 64,
+        out_channels: 32,
         ..Default::default()
     });
     m.core = CoreConfig::Autosome(AutosomeCoreConfig {
-        widths: vec![32, 32, 16, 16],
+        widths: vec![16, 16],
         ..Default::default()
     });
     m
@@ -61,22 +58,34 @@ pub fn run_demo(opts: &DemoOptions, mut say: impl FnMut(&str)) -> Result<ScoreRe
     let data_dir = opts.out.join("data");
     std::fs::create_dir_all(&data_dir).map_err(|e| Error::io(&data_dir, e))?;
 
-    say(
-        "1/4 data: the simulator is not yet available in this build; using the bundled 6,370 real yeast rows",
-    );
-    let mut rows: Vec<&str> = SAMPLE.lines().filter(|l| !l.trim().is_empty()).collect();
-    rows.shuffle(&mut ChaCha8Rng::seed_from_u64(opts.seed));
-    let n_test = rows.len() / 10;
-    let (test, train_rows) = rows.split_at(n_test);
-    let train_path = data_dir.join("train.txt");
-    let test_path = data_dir.join("test.txt");
-    write(&train_path, &(train_rows.join("\n") + "\n"))?;
-    write(&test_path, &(test.join("\n") + "\n"))?;
+    let mut sim = SimConfig::small();
+    sim.seed = opts.seed;
+    sim.train_rows = opts.train_rows;
+    sim.test.sizes = TestSizes {
+        random: 500,
+        high: 100,
+        low: 100,
+        native: 100,
+        challenging: 100,
+        snv: 1000,
+        motif_perturbation: 200,
+        motif_tiling: 200,
+        total: 0,
+    };
     say(&format!(
-        "    {} training rows ({}), {} held-out test rows ({})",
-        train_rows.len(),
-        train_path.display(),
-        test.len(),
+        "1/4 simulate: {} training rows and a test set with all eight subsets, known truth",
+        sim.train_rows
+    ));
+    let summary = simulate(&data_dir, &sim, true, &mut |s| {
+        if let Stage::Message(m) = s {
+            say(&format!("    {m}"))
+        }
+    })?;
+    let train_path = summary.train.clone();
+    let test_path = summary.test.clone();
+    say(&format!(
+        "    {} test rows ({})",
+        summary.test_rows,
         test_path.display()
     ));
 
@@ -106,7 +115,7 @@ pub fn run_demo(opts: &DemoOptions, mut say: impl FnMut(&str)) -> Result<ScoreRe
     };
     train::train(&config, &run, &train_opts)?;
 
-    say("3/4 predict: the held-out rows, forward and reverse complement averaged");
+    say("3/4 predict: the test set, forward and reverse complement averaged");
     let device = train::run_device(&config)?;
     let model = Model::from_checkpoint(&run.join("best.safetensors"), &device)?;
     let ds = Arc::new(read_dream(
@@ -120,9 +129,17 @@ pub fn run_demo(opts: &DemoOptions, mut say: impl FnMut(&str)) -> Result<ScoreRe
     let pred_path = opts.out.join("predictions.tsv");
     model.write_predictions(&pred_path, &ds, &preds)?;
 
-    say("4/4 score: Pearson and Spearman on the held-out rows (DREAM scorer, subset `all`)");
-    let test_set = load_test_set(&test_path, &[], None)?;
-    let report = score_files(&test_set, &[pred_path], None)?;
+    say("4/4 score: the DREAM score of the model and, for reference, of the noise-free truth");
+    let test_set = load_test_set(
+        &test_path,
+        &subset_files(&data_dir.join("test_subsets"))?,
+        None,
+    )?;
+    let report = score_files(
+        &test_set,
+        &[pred_path, data_dir.join("test_truth.tsv")],
+        None,
+    )?;
     let json = serde_json::to_string_pretty(&report).expect("json");
     write(&opts.out.join("score.json"), &json)?;
     Ok(report)

@@ -12,6 +12,9 @@
 //! - [`train`] — where training happens: the DREAM recipe, checkpoints, resuming.
 //! - [`predict`] — prediction (forward + reverse complement) and the `Predictor` interface.
 //! - [`eval`] — where a score is computed: Pearson, Spearman, MSE.
+//! - [`sim`] — the simulated experiment and test set, with known truth.
+//! - [`design`] — the genetic algorithm for sequence design.
+//! - [`interpret`] — in-silico mutagenesis and variant effects.
 //! - [`device`] — CPU or GPU, never a silent fall-back.
 //! - [`weights`] — PyTorch `.pth` and safetensors weights, by the reference's names.
 //! - [`error`] — errors that name the file, the line and the problem.
@@ -20,12 +23,15 @@ pub mod bench;
 pub mod blocks;
 pub mod data;
 pub mod demo;
+pub mod design;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod interpret;
 pub mod net;
 pub mod nn;
 pub mod predict;
+pub mod sim;
 pub mod train;
 pub mod weights;
 

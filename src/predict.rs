@@ -72,6 +72,18 @@ impl Model {
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
     }
 
+    /// Save as a prixfixe checkpoint: safetensors with the model config in its metadata (so
+    /// that `--model-dir`/[`Model::from_checkpoint`] can load it), e.g. to convert PyTorch
+    /// weights once.
+    pub fn save(&mut self, path: &Path) -> Result<()> {
+        let mut map = WeightMap::from_model(&mut self.net, "");
+        map.metadata
+            .insert(CONFIG_KEY.into(), self.config.to_toml());
+        map.metadata
+            .insert(VERSION_KEY.into(), env!("CARGO_PKG_VERSION").into());
+        map.write_safetensors(path)
+    }
+
     fn with_weights(config: NetConfig, map: &WeightMap, device: &Device) -> Result<Self> {
         let mut net = config.init(device)?;
         map.apply_to(&mut net, "", device)?;
@@ -177,4 +189,112 @@ impl Predictor for Model {
         let x = Tensor::<3>::from_data(TensorData::new(x, shape), &self.device);
         tensor_values(self.net.predict(x))
     }
+}
+
+/// Several models of the same input averaged (fold ensembles): one [`Predictor`].
+pub struct Ensemble {
+    models: Vec<Model>,
+}
+
+impl Ensemble {
+    /// Models must share their input (padding, channels, length) and number of tasks.
+    pub fn new(models: Vec<Model>) -> Result<Self> {
+        let first = models
+            .first()
+            .ok_or_else(|| Error::Config("an ensemble needs at least one model".into()))?;
+        for (i, m) in models.iter().enumerate().skip(1) {
+            if m.encoder.padding() != first.encoder.padding()
+                || m.encoder.channels() != first.encoder.channels()
+                || m.tasks() != first.tasks()
+            {
+                return Err(Error::Config(format!(
+                    "model {} of the ensemble takes other inputs or gives other outputs than \
+                     model 1 ({} × {} → {} vs {} × {} → {})",
+                    i + 1,
+                    m.encoder.channels().count(),
+                    m.encoder.length(),
+                    m.tasks(),
+                    first.encoder.channels().count(),
+                    first.encoder.length(),
+                    first.tasks()
+                )));
+            }
+        }
+        Ok(Self { models })
+    }
+
+    /// The members.
+    pub fn models(&self) -> &[Model] {
+        &self.models
+    }
+}
+
+impl Predictor for Ensemble {
+    fn encoder(&self) -> &Encoder {
+        &self.models[0].encoder
+    }
+
+    fn tasks(&self) -> usize {
+        self.models[0].tasks()
+    }
+
+    fn predict_encoded(&self, x: Vec<f32>, rows: usize) -> Vec<f32> {
+        let n = self.models.len() as f32;
+        let mut sum: Option<Vec<f32>> = None;
+        for m in &self.models {
+            let p = m.predict_encoded(x.clone(), rows);
+            match &mut sum {
+                None => sum = Some(p),
+                Some(s) => s.iter_mut().zip(p).for_each(|(a, b)| *a += b),
+            }
+        }
+        let mut s = sum.expect("at least one model");
+        s.iter_mut().for_each(|v| *v /= n);
+        s
+    }
+}
+
+/// Encode sequences (base codes) forward and reverse-complemented, singleton 0, into
+/// `2 × seqs` rows; rows are encoded in parallel.
+pub fn encode_both_strands(enc: &Encoder, seqs: &[&[u8]]) -> Result<Vec<f32>> {
+    use rayon::prelude::*;
+    let row = enc.row_len();
+    let mut x = vec![0.0f32; 2 * seqs.len() * row];
+    x.par_chunks_mut(2 * row)
+        .zip(seqs.par_iter())
+        .enumerate()
+        .try_for_each_init(Vec::new, |scratch, (i, (out, s))| {
+            let (fwd, rev) = out.split_at_mut(row);
+            for (flip, o) in [(false, fwd), (true, rev)] {
+                let flags = crate::data::RowFlags {
+                    is_reverse: flip,
+                    is_singleton: false,
+                };
+                enc.encode_row(s, flip, flags, scratch, o)
+                    .map_err(|p| Error::Config(format!("sequence {} of the batch: {p}", i + 1)))?;
+            }
+            Ok(())
+        })?;
+    Ok(x)
+}
+
+/// Predictions (`seqs × tasks`) for sequences given as base codes: the mean of forward and
+/// reverse complement with singleton 0 — what [`Model::predict`] gives for a file — with
+/// `batch` sequences per call of the predictor.
+pub fn predict_codes(
+    p: &(impl Predictor + ?Sized),
+    seqs: &[&[u8]],
+    batch: usize,
+) -> Result<Vec<f32>> {
+    let tasks = p.tasks();
+    let mut out = Vec::with_capacity(seqs.len() * tasks);
+    for chunk in seqs.chunks(batch.max(1)) {
+        let x = encode_both_strands(p.encoder(), chunk)?;
+        let y = p.predict_encoded(x, 2 * chunk.len());
+        for pair in y.chunks(2 * tasks) {
+            let (fwd, rev) = pair.split_at(tasks);
+            out.extend(fwd.iter().zip(rev).map(|(a, b)| (a + b) / 2.0));
+        }
+    }
+    Ok(out)
 }

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod interpret;
+mod simulate;
+
 use prixfixe::data::inspect::{Format, inspect_file};
 use prixfixe::data::{ReverseRule, TableSpec};
 
@@ -22,7 +25,7 @@ enum Command {
     /// Run the small end-to-end job on built-in defaults: data → train → predict → score.
     Demo(DemoArgs),
     /// Simulate the random-promoter experiment and the DREAM test set, with known truth.
-    Simulate,
+    Simulate(simulate::SimulateArgs),
     /// Train a Prix Fixe model (DREAM-CNN, DREAM-RNN, DREAM-Attn or any block combination).
     Train(TrainArgs),
     /// Predict expression for sequences with a trained model.
@@ -30,9 +33,11 @@ enum Command {
     /// Score predictions with the DREAM Challenge's weighted metrics.
     Score(ScoreArgs),
     /// In-silico mutagenesis: the predicted effect of every single-base substitution.
-    Ism,
+    Ism(interpret::IsmArgs),
+    /// Variant effects: predicted alt − ref for sequence pairs or VCF records.
+    Variants(interpret::VariantsArgs),
     /// Design sequences with a genetic algorithm driven by trained models.
-    Design,
+    Design(interpret::DesignArgs),
     /// Show a model's blocks and parameter counts; check that a weight file fits it.
     Inspect(InspectArgs),
     /// Measure training and inference speed and memory.
@@ -95,24 +100,8 @@ struct TrainArgs {
 
 #[derive(Args)]
 struct PredictArgs {
-    /// A run directory written by `prixfixe train`.
-    #[arg(long, conflicts_with = "weights")]
-    model_dir: Option<PathBuf>,
-    /// Which checkpoint of the run: best or last.
-    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
-    checkpoint: String,
-    /// Weights from elsewhere (.pth, .pt, .safetensors), with --model or --config.
-    #[arg(long)]
-    weights: Option<PathBuf>,
-    /// The named model of --weights.
-    #[arg(long)]
-    model: Option<String>,
-    /// Data kind of --model: yeast, human, drosophila.
-    #[arg(long, default_value = "yeast")]
-    data: String,
-    /// A model config (TOML) for --weights.
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    model: interpret::ModelArgs,
     /// Sequences to predict: DREAM train/test file, FASTA or table.
     #[arg(long)]
     input: PathBuf,
@@ -122,9 +111,6 @@ struct PredictArgs {
     /// Sequences per batch.
     #[arg(long, default_value_t = 1024)]
     batch_size: usize,
-    /// Device: cpu, cuda[:N], wgpu[:N], vulkan[:N].
-    #[arg(long, default_value = "cpu")]
-    device: String,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -138,6 +124,9 @@ struct DemoArgs {
     /// Epochs of training.
     #[arg(long, default_value_t = 3)]
     epochs: usize,
+    /// Simulated training rows.
+    #[arg(long, default_value_t = 10_000)]
+    train_rows: usize,
     /// Seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -267,12 +256,6 @@ struct InspectDataArgs {
     /// Data kind of --model: yeast, human, drosophila.
     #[arg(long, default_value = "yeast")]
     data: String,
-}
-
-fn not_yet(what: &str, issue: u32) -> Result<(), String> {
-    Err(format!(
-        "`prixfixe {what}` is not yet available in this build (tracked as issue {issue})"
-    ))
 }
 
 fn inspect_data(a: InspectDataArgs) -> Result<(), String> {
@@ -482,30 +465,12 @@ fn train(a: TrainArgs) -> Result<(), String> {
 }
 
 fn predict(a: PredictArgs) -> Result<(), String> {
-    use prixfixe::data::ReadOptions;
-    use prixfixe::data::inspect::{detect_format, read_any};
-    use prixfixe::predict::Model;
-    let device = prixfixe::device::parse_device(&a.device).map_err(err)?;
-    let model = match (&a.model_dir, &a.weights) {
-        (Some(dir), _) => {
-            Model::from_checkpoint(&dir.join(format!("{}.safetensors", a.checkpoint)), &device)
-        }
-        (None, Some(w)) => {
-            let config = model_config(&a.model, &a.data, &a.config)?.ok_or(
-                "--weights needs --model NAME or --config FILE to say which model they are",
-            )?;
-            Model::from_weights(config, w, &device)
-        }
-        (None, None) => {
-            return Err("give --model-dir RUN, or --weights FILE with --model NAME".into());
-        }
+    let mut models = a.model.load()?;
+    if models.len() != 1 {
+        return Err("predict takes one model; use `prixfixe variants` or average the prediction files for ensembles".into());
     }
-    .map_err(err)?;
-    let format = detect_format(&a.input).map_err(err)?;
-    let opts = ReadOptions {
-        padding: Some(model.config.input.padding.clone()),
-    };
-    let ds = std::sync::Arc::new(read_any(&a.input, &format, &opts).map_err(err)?);
+    let model = models.remove(0);
+    let ds = interpret::read_input(&a.input, &model.config.input.padding)?;
     let bar = if a.quiet {
         indicatif::ProgressBar::hidden()
     } else {
@@ -648,12 +613,13 @@ fn demo(a: DemoArgs) -> Result<(), String> {
     use prixfixe::demo::{DemoOptions, run_demo};
     let started = std::time::Instant::now();
     println!(
-        "prixfixe demo: data → train → predict → score, in {}",
+        "prixfixe demo: simulate → train → predict → score, in {}",
         a.out.display()
     );
     let opts = DemoOptions {
         out: a.out.clone(),
         epochs: a.epochs,
+        train_rows: a.train_rows,
         seed: a.seed,
         quiet: a.quiet,
     };
@@ -673,12 +639,13 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(a) => demo(a),
-        Command::Simulate => not_yet("simulate", 6),
+        Command::Simulate(a) => simulate::run(a),
         Command::Train(a) => train(a),
         Command::Predict(a) => predict(a),
         Command::Score(a) => score(a),
-        Command::Ism => not_yet("ism", 8),
-        Command::Design => not_yet("design", 8),
+        Command::Ism(a) => interpret::run_ism(a),
+        Command::Variants(a) => interpret::run_variants(a),
+        Command::Design(a) => interpret::run_design(a),
         Command::Inspect(a) => inspect(a),
         Command::Bench(a) => bench(a),
         Command::InspectData(a) => inspect_data(a),

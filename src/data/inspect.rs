@@ -72,7 +72,12 @@ pub fn detect_format(path: &Path) -> Result<Format> {
         && !fields[0].is_empty()
         && super::alphabet::encode(fields[0]).is_ok()
     {
-        return Ok(Format::Dream);
+        // One column: a plain list of sequences (the DREAM test layout without values).
+        return Ok(if fields.len() == 1 {
+            Format::DreamTest
+        } else {
+            Format::Dream
+        });
     }
     let (_, header) = sniff_header(path)?;
     if header.iter().any(|h| h == "pos" || h == "alt_pos") {
@@ -308,4 +313,14 @@ pub fn inspect_file(path: &Path, format: Option<Format>, opts: &ReadOptions) -> 
     }
     let ds = read_any(path, &format, opts)?;
     Ok(summarize(&ds, &format).to_string())
+}
+
+/// Read sequences to predict from, whatever their format: labels are not needed, so a DREAM
+/// file is read as a test file (values optional, on any scale).
+pub fn read_sequences(path: &Path, opts: &ReadOptions) -> Result<SeqDataset> {
+    let format = match detect_format(path)? {
+        Format::Dream => Format::DreamTest,
+        f => f,
+    };
+    read_any(path, &format, opts)
 }

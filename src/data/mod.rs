@@ -20,3 +20,7 @@ pub use formats::{
 };
 pub use pad::{Align, Padder, Padding, Trim};
 pub use soft_label::{N_BINS, expectation, soft_label};
+
+/// 6,370 real yeast training rows (`sequence<TAB>expression`) from the reference release (MIT
+/// licence), built into the binary: the demo's fallback data and the simulator's yardstick.
+pub const YEAST_SAMPLE: &str = include_str!("../../tests/data/yeast_demo_train.txt");

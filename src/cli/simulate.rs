@@ -1,0 +1,195 @@
+//! `prixfixe simulate`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use prixfixe::sim::{self, SimConfig, Stage};
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// Output directory (train.txt, test.txt, test_truth.tsv, test_subsets/, simulation.json).
+    #[arg(long, default_value = "sim")]
+    out: PathBuf,
+    /// Small preset: 100,000 training rows and a test set of ~4,400 rows (seconds).
+    #[arg(long)]
+    small: bool,
+    /// Seed of everything; the same seed gives byte-identical files.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Training rows (default 6,739,258, or 100,000 with --small).
+    #[arg(long)]
+    train: Option<usize>,
+    /// Random test sequences.
+    #[arg(long)]
+    random: Option<usize>,
+    /// High-expression designs.
+    #[arg(long)]
+    high: Option<usize>,
+    /// Low-expression designs.
+    #[arg(long)]
+    low: Option<usize>,
+    /// Native-like sequences.
+    #[arg(long)]
+    native: Option<usize>,
+    /// Challenging designs.
+    #[arg(long)]
+    challenging: Option<usize>,
+    /// SNV pairs.
+    #[arg(long)]
+    snv: Option<usize>,
+    /// Motif-perturbation pairs.
+    #[arg(long)]
+    motif_perturbation: Option<usize>,
+    /// Motif-tiling pairs.
+    #[arg(long)]
+    motif_tiling: Option<usize>,
+    /// Test rows in all, filled with random sequences outside the subsets (default 71,103;
+    /// 0 with --small).
+    #[arg(long)]
+    test_total: Option<usize>,
+    /// Population of the high/low GA (paper: 100,000).
+    #[arg(long)]
+    ga_population: Option<usize>,
+    /// Generations of the high/low GA (paper: 10).
+    #[arg(long)]
+    ga_generations: Option<usize>,
+    /// Base composition of the training library's random regions, `A,G,C,T` (default: the
+    /// real sample's, 0.225,0.281,0.192,0.301), or `uniform`.
+    #[arg(long)]
+    composition: Option<String>,
+    /// Parameters of the truth and measurement models as TOML (`[truth]`, `[measure]`);
+    /// see simulation.json of any run for every field.
+    #[arg(long)]
+    params: Option<PathBuf>,
+    /// Also print and write the calibration report (report.json).
+    #[arg(long)]
+    report: bool,
+    /// Training rows the report's k-mer ridge baseline is fitted on.
+    #[arg(long, default_value_t = 200_000)]
+    baseline_rows: usize,
+    /// Overwrite an earlier simulation in --out.
+    #[arg(long)]
+    force: bool,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParamsFile {
+    truth: Option<sim::truth::TruthParams>,
+    measure: Option<sim::measure::MeasureParams>,
+}
+
+fn config(a: &SimulateArgs) -> Result<SimConfig, String> {
+    let mut c = if a.small {
+        SimConfig::small()
+    } else {
+        SimConfig::full()
+    };
+    c.seed = a.seed;
+    let s = &mut c.test.sizes;
+    for (flag, field) in [
+        (a.train, &mut c.train_rows),
+        (a.random, &mut s.random),
+        (a.high, &mut s.high),
+        (a.low, &mut s.low),
+        (a.native, &mut s.native),
+        (a.challenging, &mut s.challenging),
+        (a.snv, &mut s.snv),
+        (a.motif_perturbation, &mut s.motif_perturbation),
+        (a.motif_tiling, &mut s.motif_tiling),
+        (a.test_total, &mut s.total),
+        (a.ga_population, &mut c.test.ga.population),
+        (a.ga_generations, &mut c.test.ga.generations),
+    ] {
+        if let Some(v) = flag {
+            *field = v;
+        }
+    }
+    if let Some(comp) = &a.composition {
+        c.library.composition = if comp == "uniform" {
+            [0.25; 4]
+        } else {
+            let v: Vec<f64> = comp
+                .split(',')
+                .map(|x| x.trim().parse::<f64>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| format!("--composition {comp:?}: expected four numbers A,G,C,T"))?;
+            <[f64; 4]>::try_from(v)
+                .map_err(|_| format!("--composition {comp:?}: expected four numbers A,G,C,T"))?
+        };
+    }
+    if let Some(p) = &a.params {
+        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let f: ParamsFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+        if let Some(t) = f.truth {
+            c.truth = t;
+        }
+        if let Some(m) = f.measure {
+            c.measure = m;
+        }
+    }
+    Ok(c)
+}
+
+pub fn run(a: SimulateArgs) -> Result<(), String> {
+    let cfg = config(&a)?;
+    let started = std::time::Instant::now();
+    let bar = ProgressBar::hidden();
+    let quiet = a.quiet;
+    let mut on = |s: Stage| match s {
+        Stage::Message(m) => {
+            if !quiet {
+                eprintln!("{m}");
+            }
+        }
+        Stage::TrainRows { done, total } => {
+            if !quiet && bar.is_hidden() {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar.set_length(total as u64);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "train.txt [{bar:30}] {pos}/{len} rows · {per_sec} · ETA {eta}",
+                    )
+                    .expect("template")
+                    .progress_chars("=> "),
+                );
+            }
+            bar.set_position(done as u64);
+            if done == total {
+                bar.finish_and_clear();
+            }
+        }
+        Stage::Generation(g) => {
+            if !quiet {
+                eprintln!(
+                    "      generation {:>3}: best {:.3}, mean {:.3} ({} evaluated)",
+                    g.generation, g.best, g.mean, g.evaluated
+                );
+            }
+        }
+    };
+    let summary = sim::simulate(&a.out, &cfg, a.force, &mut on).map_err(super::err)?;
+    println!(
+        "simulated {} training rows ({:.1}% singletons) in {:.1} s and {} test rows in {:.1} s → {}",
+        cfg.train_rows,
+        100.0 * summary.train_singletons as f64 / cfg.train_rows.max(1) as f64,
+        summary.train_seconds,
+        summary.test_rows,
+        summary.test_seconds,
+        a.out.display()
+    );
+    for (name, n) in &summary.subsets {
+        println!("  {name:<24} {n:>7}");
+    }
+    if a.report {
+        let rep = sim::report::calibrate(&a.out, &summary, a.baseline_rows).map_err(super::err)?;
+        print!("\n{}", rep.table());
+    }
+    println!("done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}

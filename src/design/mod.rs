@@ -1,0 +1,6 @@
+//! Sequence design (SPEC §6): the genetic algorithm, driven by any fitness function — the
+//! simulator's proxy models or trained models.
+
+pub mod ga;
+
+pub use ga::{GaConfig, GenerationStats, Individual, Seq, best_distinct, evolve};

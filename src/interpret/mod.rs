@@ -1,0 +1,10 @@
+//! Interpretation (SPEC §6): in-silico mutagenesis and variant effects, written against the
+//! [`Predictor`](crate::predict::Predictor) interface so they work with every Prix Fixe model,
+//! imported PyTorch weights and fold ensembles alike.
+
+pub mod ism;
+pub mod plot;
+pub mod variants;
+
+pub use ism::{IsmMap, ism};
+pub use variants::{VariantPair, read_pairs, read_vcf};

@@ -1,0 +1,327 @@
+//! Variant effects (SPEC §6): `pred(alt) − pred(ref)` for sequence pairs, given directly or
+//! cut from a genome around the records of a VCF.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::data::alphabet;
+use crate::data::formats::table::{column_index, csv_error, csv_reader, record_line, sniff_header};
+use crate::data::io::{Lines, is_blank};
+use crate::data::{ReadOptions, read_fasta};
+use crate::error::{Error, Problem, Result};
+use crate::predict::{Predictor, predict_codes};
+
+/// A reference / alternative pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantPair {
+    /// Name (a column of the pairs file, or `chrom:pos:ref>alt` from a VCF).
+    pub id: String,
+    /// Reference sequence (base codes).
+    pub reference: Vec<u8>,
+    /// Alternative sequence (base codes).
+    pub alternative: Vec<u8>,
+}
+
+fn codes(path: &Path, line: usize, field: &[u8]) -> Result<Vec<u8>> {
+    if field.is_empty() {
+        return Err(Error::data(path, line, Problem::EmptySequence));
+    }
+    alphabet::encode(field)
+        .map_err(|(position, ch)| Error::data(path, line, Problem::BadBase { ch, position }))
+}
+
+/// Read pairs from a table (tab- or comma-separated, with a header) holding `ref` and `alt`
+/// columns — or `ref_sequence` and `alt_sequence`, as in the DREAM pair subsets — and an
+/// optional `id` (or `alt_tag`) column.
+pub fn read_pairs(path: &Path) -> Result<Vec<VariantPair>> {
+    let (delim, header) = sniff_header(path)?;
+    let pick = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|n| header.iter().position(|h| h == n))
+            .map_or_else(|| column_index(path, &header, names[0]), Ok)
+    };
+    let r = pick(["ref", "ref_sequence"])?;
+    let a = pick(["alt", "alt_sequence"])?;
+    let id = ["id", "alt_tag", "name"]
+        .iter()
+        .find_map(|n| header.iter().position(|h| h == n));
+    let mut reader = csv_reader(path, delim)?;
+    let mut out = Vec::new();
+    for rec in reader.byte_records() {
+        let rec = rec.map_err(|e| csv_error(path, e))?;
+        let line = record_line(&rec);
+        if rec.len() != header.len() {
+            return Err(Error::data(
+                path,
+                line,
+                Problem::ColumnCount {
+                    expected: header.len().to_string(),
+                    found: rec.len(),
+                },
+            ));
+        }
+        let name = id.map_or_else(
+            || format!("line{line}"),
+            |i| String::from_utf8_lossy(&rec[i]).into_owned(),
+        );
+        out.push(VariantPair {
+            id: name,
+            reference: codes(path, line, &rec[r])?,
+            alternative: codes(path, line, &rec[a])?,
+        });
+    }
+    if out.is_empty() {
+        return Err(Error::data(path, 0, Problem::EmptyFile));
+    }
+    Ok(out)
+}
+
+/// What [`read_vcf`] left out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VcfSkips {
+    /// Records whose REF differs from the genome, when allowed: `(line, message)`.
+    pub mismatches: Vec<(usize, String)>,
+    /// Symbolic or missing alleles (`<DEL>`, `*`, `.`).
+    pub symbolic: usize,
+}
+
+/// Cut `window`-nt reference sequences centred on each VCF record from `fasta`, check REF
+/// against the genome, and apply each ALT allele. A REF mismatch is an error naming the VCF
+/// line, the position and both alleles — unless `allow_mismatch`, when such records are skipped
+/// and listed.
+pub fn read_vcf(
+    vcf: &Path,
+    fasta: &Path,
+    window: usize,
+    allow_mismatch: bool,
+) -> Result<(Vec<VariantPair>, VcfSkips)> {
+    let genome = read_fasta(fasta, &ReadOptions::default())?;
+    let ids = genome.ids.clone().unwrap_or_default();
+    let chrom: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
+    let mut lines = Lines::open(vcf)?;
+    let mut out = Vec::new();
+    let mut skips = VcfSkips::default();
+    let bad = |line: usize, msg: String| Error::data(vcf, line, Problem::Other(msg));
+    while let Some((n, l)) = lines.next_line()? {
+        if is_blank(l) || l.starts_with(b"#") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(l);
+        let cols: Vec<&str> = text.trim_end().split('\t').collect();
+        if cols.len() < 5 {
+            return Err(Error::data(
+                vcf,
+                n,
+                Problem::ColumnCount {
+                    expected: "at least 5 (CHROM POS ID REF ALT)".into(),
+                    found: cols.len(),
+                },
+            ));
+        }
+        let (c, pos, id, r, alts) = (cols[0], cols[1], cols[2], cols[3], cols[4]);
+        let &row = chrom.get(c).ok_or_else(|| {
+            bad(
+                n,
+                format!(
+                    "chromosome {c:?} is not in {} (it has {})",
+                    fasta.display(),
+                    preview(&ids)
+                ),
+            )
+        })?;
+        let seq = genome.seqs.get(row);
+        let pos: usize = pos
+            .parse()
+            .ok()
+            .filter(|&p| p >= 1)
+            .ok_or_else(|| bad(n, format!("POS {pos:?} is not a 1-based position")))?;
+        let start = pos - 1;
+        let ref_codes = codes(vcf, n, r.as_bytes())?;
+        if start + ref_codes.len() > seq.len() {
+            return Err(bad(
+                n,
+                format!("{c}:{pos} {r} runs past the end of {c} ({} nt)", seq.len()),
+            ));
+        }
+        let found = &seq[start..start + ref_codes.len()];
+        if found != ref_codes.as_slice() {
+            let msg = format!(
+                "REF {r} at {c}:{pos} does not match the genome, which has {} there ({})",
+                alphabet::decode(found),
+                fasta.display()
+            );
+            if allow_mismatch {
+                skips.mismatches.push((n, msg));
+                continue;
+            }
+            return Err(bad(
+                n,
+                format!("{msg}; pass --skip-mismatches to leave such records out"),
+            ));
+        }
+        // Window centred on the REF allele, clamped to the chromosome.
+        let centre = start + ref_codes.len() / 2;
+        let w_start = centre
+            .saturating_sub(window / 2)
+            .min(seq.len().saturating_sub(window));
+        let w_end = (w_start + window).min(seq.len());
+        let reference = seq[w_start..w_end].to_vec();
+        for alt in alts.split(',') {
+            if alt.starts_with('<') || alt == "*" || alt == "." {
+                skips.symbolic += 1;
+                continue;
+            }
+            let alt_codes = codes(vcf, n, alt.as_bytes())?;
+            let mut alternative = seq[w_start..start].to_vec();
+            alternative.extend_from_slice(&alt_codes);
+            alternative.extend_from_slice(&seq[start + ref_codes.len()..w_end]);
+            let name = if id != "." {
+                id.to_string()
+            } else {
+                format!("{c}:{pos}:{r}>{alt}")
+            };
+            out.push(VariantPair {
+                id: name,
+                reference: reference.clone(),
+                alternative,
+            });
+        }
+    }
+    Ok((out, skips))
+}
+
+fn preview(ids: &[String]) -> String {
+    let mut s = ids.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    if ids.len() > 5 {
+        let _ = write!(s, ", … {} in all", ids.len());
+    }
+    s
+}
+
+/// Predictions of every model for references and alternatives: `[model](ref, alt)`, each
+/// `pairs × tasks`.
+pub fn predict_pairs(
+    models: &[&dyn Predictor],
+    pairs: &[VariantPair],
+    batch: usize,
+) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+    let refs: Vec<&[u8]> = pairs.iter().map(|p| p.reference.as_slice()).collect();
+    let alts: Vec<&[u8]> = pairs.iter().map(|p| p.alternative.as_slice()).collect();
+    models
+        .iter()
+        .map(|m| {
+            Ok((
+                predict_codes(*m, &refs, batch)?,
+                predict_codes(*m, &alts, batch)?,
+            ))
+        })
+        .collect()
+}
+
+/// The output table: `id`, then per task `ref_pred`, `alt_pred`, `effect` (means over the
+/// models), and with several models each model's `effect_m{k}`.
+pub fn effects_table(
+    pairs: &[VariantPair],
+    preds: &[(Vec<f32>, Vec<f32>)],
+    tasks: usize,
+) -> String {
+    let suffix = |t: usize| {
+        if tasks > 1 {
+            format!("_{t}")
+        } else {
+            String::new()
+        }
+    };
+    let mut s = String::from("id");
+    for t in 0..tasks {
+        let x = suffix(t);
+        let _ = write!(s, "\tref_pred{x}\talt_pred{x}\teffect{x}");
+        if preds.len() > 1 {
+            for k in 0..preds.len() {
+                let _ = write!(s, "\teffect{x}_m{}", k + 1);
+            }
+        }
+    }
+    s.push('\n');
+    let n = preds.len() as f32;
+    for (i, p) in pairs.iter().enumerate() {
+        s.push_str(&p.id);
+        for t in 0..tasks {
+            let j = i * tasks + t;
+            let r = preds.iter().map(|m| m.0[j]).sum::<f32>() / n;
+            let a = preds.iter().map(|m| m.1[j]).sum::<f32>() / n;
+            let _ = write!(s, "\t{r}\t{a}\t{}", a - r);
+            if preds.len() > 1 {
+                for m in preds {
+                    let _ = write!(s, "\t{}", m.1[j] - m.0[j]);
+                }
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::formats::test_util::file;
+
+    #[test]
+    fn pairs_from_tables_and_subset_files() {
+        let (_d, p) = file("p.tsv", "id\tref\talt\nv1\tACGT\tACGA\n");
+        let v = read_pairs(&p).unwrap();
+        assert_eq!(v[0].id, "v1");
+        assert_eq!(alphabet::decode(&v[0].alternative), "ACGA");
+        let (_d, p) = file(
+            "s.csv",
+            ",alt_tag,ref_tag,alt_sequence,ref_sequence,alt_pos,ref_pos,alt_exp,ref_exp\n0,a,r,ACGA,ACGT,1,2,,\n",
+        );
+        assert_eq!(read_pairs(&p).unwrap()[0].id, "a");
+        let (_d, p) = file("p.tsv", "id\tref\talt\nv1\tACGT\tACXA\n");
+        let e = read_pairs(&p).unwrap_err().to_string();
+        assert!(e.contains(":2:") && e.contains('X'), "{e}");
+        let (_d, p) = file("p.tsv", "id\tsequence\nv1\tACGT\n");
+        assert!(read_pairs(&p).unwrap_err().to_string().contains("ref"));
+    }
+
+    #[test]
+    fn vcf_windows_and_ref_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let fa = dir.path().join("g.fa");
+        std::fs::write(&fa, ">chrI\nAAAACCCCGGGGTTTT\nACGT\n>chrII\nGGGG\n").unwrap();
+        let vcf = dir.path().join("v.vcf");
+        std::fs::write(
+            &vcf,
+            "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\nchrI\t5\t.\tC\tT,<DEL>\nchrI\t9\trs1\tG\tGA\n",
+        )
+        .unwrap();
+        let (v, skips) = read_vcf(&vcf, &fa, 8, false).unwrap();
+        assert_eq!(skips.symbolic, 1);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].id, "chrI:5:C>T");
+        assert_eq!(alphabet::decode(&v[0].reference), "AAAACCCC");
+        assert_eq!(alphabet::decode(&v[0].alternative), "AAAATCCC");
+        assert_eq!(v[1].id, "rs1");
+        assert_eq!(alphabet::decode(&v[1].reference), "CCCCGGGG");
+        assert_eq!(alphabet::decode(&v[1].alternative), "CCCCGAGGG");
+
+        std::fs::write(&vcf, "chrI\t5\t.\tG\tT\n").unwrap();
+        let e = read_vcf(&vcf, &fa, 8, false).unwrap_err().to_string();
+        assert!(
+            e.contains("v.vcf:1:") && e.contains("REF G at chrI:5") && e.contains("has C"),
+            "{e}"
+        );
+        let (v, skips) = read_vcf(&vcf, &fa, 8, true).unwrap();
+        assert!(v.is_empty() && skips.mismatches.len() == 1);
+        std::fs::write(&vcf, "chrX\t5\t.\tG\tT\n").unwrap();
+        let e = read_vcf(&vcf, &fa, 8, false).unwrap_err().to_string();
+        assert!(e.contains("chrX") && e.contains("chrI, chrII"), "{e}");
+    }
+}

@@ -1,0 +1,311 @@
+//! Interpretation and design: ISM exact against brute force, ensembles, variants, design, CLI.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use burn::tensor::Device;
+use prixfixe::NetConfig;
+use prixfixe::data::alphabet;
+use prixfixe::interpret::ism::ism;
+use prixfixe::predict::{Ensemble, Model, Predictor, predict_codes};
+
+const TINY_RNN: &str = r#"[input]
+padding = { kind = "plasmid", length = 150 }
+channels = { is_reverse = true, is_singleton = true }
+[first]
+block = "bhi"
+out_channels = 16
+[core]
+block = "bhi"
+hidden = 8
+out_channels = 16
+[final]
+block = "soft-class"
+"#;
+
+const TINY_CNN: &str = r#"[input]
+padding = { kind = "plasmid", length = 150 }
+channels = { is_reverse = true, is_singleton = true }
+[first]
+block = "autosome"
+out_channels = 16
+[core]
+block = "autosome"
+widths = [8, 8]
+[final]
+block = "soft-class"
+"#;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The tiny DREAM-RNN-shaped model with weights saved by PyTorch.
+fn pytorch_rnn() -> Model {
+    let config = NetConfig::from_toml(TINY_RNN).unwrap();
+    Model::from_weights(config, &fixture("tiny_dream-rnn.pth"), &Device::flex()).unwrap()
+}
+
+/// A tiny CNN with its own random weights (seeded).
+fn random_cnn(seed: u64) -> Model {
+    let device = Device::flex();
+    device.seed(seed);
+    let config = NetConfig::from_toml(TINY_CNN).unwrap();
+    let net = config.init(&device).unwrap();
+    Model::new(config, net, device).unwrap()
+}
+
+fn seqs() -> Vec<Vec<u8>> {
+    [
+        "TGCATTTTTTTCACATCAAAACCCGGGTTTGATTACCCGGAGGTTACGGCTGTT",
+        "TGCATTTTTTTCACATCGGNGGGGGGTTATAAAGCTGGTTACGGCTGTT",
+    ]
+    .iter()
+    .map(|s| alphabet::encode(s.as_bytes()).unwrap())
+    .collect()
+}
+
+fn check_brute_force(model: &impl Predictor) {
+    let seqs = seqs();
+    // Batches of 7 mix references and mutants of both sequences.
+    let maps = ism(model, &seqs, 7).unwrap();
+    let mut max_diff = 0f32;
+    let mut nonzero = 0;
+    for (s, m) in seqs.iter().zip(&maps) {
+        let reference = predict_codes(model, &[s.as_slice()], 1).unwrap()[0];
+        assert!((m.reference[0] - reference).abs() < 1e-5);
+        for pos in 0..s.len() {
+            for b in 0..4u8 {
+                let got = m.effect(pos, b, 0);
+                if b == s[pos] {
+                    assert_eq!(got, 0.0);
+                    continue;
+                }
+                let mut mutant = s.clone();
+                mutant[pos] = b;
+                let want = predict_codes(model, &[mutant.as_slice()], 1).unwrap()[0] - reference;
+                max_diff = max_diff.max((got - want).abs());
+                nonzero += usize::from(want.abs() > 1e-6);
+            }
+        }
+    }
+    assert!(
+        max_diff < 1e-4,
+        "ISM differs from brute force by {max_diff}"
+    );
+    assert!(
+        nonzero > 50,
+        "the model should react to substitutions ({nonzero})"
+    );
+}
+
+#[test]
+fn ism_equals_brute_force_for_pytorch_weights_and_a_cnn() {
+    check_brute_force(&pytorch_rnn());
+    check_brute_force(&random_cnn(1));
+}
+
+#[test]
+fn ensemble_is_the_mean_of_its_members() {
+    let (a, b) = (random_cnn(1), random_cnn(2));
+    let s = seqs();
+    let refs: Vec<&[u8]> = s.iter().map(Vec::as_slice).collect();
+    let pa = predict_codes(&a, &refs, 8).unwrap();
+    let pb = predict_codes(&b, &refs, 8).unwrap();
+    assert!((pa[0] - pb[0]).abs() > 1e-6, "two seeds, two models");
+    let e = Ensemble::new(vec![a, b]).unwrap();
+    let pe = predict_codes(&e, &refs, 8).unwrap();
+    for i in 0..2 {
+        assert!((pe[i] - (pa[i] + pb[i]) / 2.0).abs() < 1e-5);
+    }
+    // Models of other inputs cannot be averaged.
+    let human = NetConfig::preset("dream-cnn", prixfixe::DataKind::Human).unwrap();
+    let device = Device::flex();
+    let h = Model::new(human.clone(), human.init(&device).unwrap(), device).unwrap();
+    let err = Ensemble::new(vec![random_cnn(1), h])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("model 2"), "{err}");
+}
+
+fn prixfixe(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_prixfixe"))
+        .args(args)
+        .output()
+        .expect("run prixfixe");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn run_dir(dir: &Path, name: &str, seed: u64) -> String {
+    let run = dir.join(name);
+    std::fs::create_dir_all(&run).unwrap();
+    random_cnn(seed)
+        .save(&run.join("best.safetensors"))
+        .unwrap();
+    run.display().to_string()
+}
+
+#[test]
+fn ism_variants_and_design_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (run1, run2) = (run_dir(d, "r1", 1), run_dir(d, "r2", 2));
+    let fa = d.join("x.fa");
+    std::fs::write(
+        &fa,
+        ">a\nTGCATTTTTTTCACATCAAAACCCGGGTTTGGTTACGGCTGTT\n>b\nTGCATTTTTTTCACATCGGGTGGGAGGGGTTACGGCTGTT\n",
+    )
+    .unwrap();
+    let out = d.join("ism");
+    let s = |p: &Path| p.display().to_string();
+    let (ok, _, err) = prixfixe(&[
+        "ism",
+        "--model-dir",
+        &run1,
+        "--input",
+        &s(&fa),
+        "--out",
+        &s(&out),
+        "--npy",
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    let tsv = std::fs::read_to_string(out.join("ism.tsv")).unwrap();
+    assert_eq!(tsv.lines().count(), 1 + 43 + 40);
+    assert!(tsv.starts_with("id\tposition\tref\tA\tC\tG\tT\tmean\na\t1\tT\t"));
+    assert!(out.join("plots/a.svg").exists() && out.join("plots/b.svg").exists());
+    // Unequal lengths: no .npy, a clear error.
+    let (ok, _, _) = prixfixe(&[
+        "ism",
+        "--model-dir",
+        &run1,
+        "--input",
+        &s(&fa),
+        "--out",
+        &s(&d.join("ism2")),
+        "--quiet",
+    ]);
+    assert!(ok);
+    let fa2 = d.join("y.fa");
+    std::fs::write(&fa2, ">a\nTGCATTTTTTTCACATCAAAACCCGGGTTTGGTTACGGCTGTT\n").unwrap();
+    let (ok, _, err) = prixfixe(&[
+        "ism",
+        "--model-dir",
+        &run1,
+        "--input",
+        &s(&fa2),
+        "--out",
+        &s(&d.join("ism3")),
+        "--npy",
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    let npy = std::fs::read(d.join("ism3/ism.npy")).unwrap();
+    assert_eq!(npy.len(), 128 + 43 * 4 * 4);
+    assert!(String::from_utf8_lossy(&npy[..128]).contains("'shape': (1, 43, 4)"));
+
+    // Variants from pairs, averaged over two models.
+    let pairs = d.join("pairs.tsv");
+    std::fs::write(
+        &pairs,
+        "id\tref\talt\nv1\tTGCATTTTTTTCACATCAAAACCCGGGTTTGGTTACGGCTGTT\tTGCATTTTTTTCACATCAAAACCTGGGTTTGGTTACGGCTGTT\n",
+    )
+    .unwrap();
+    let vout = d.join("v.tsv");
+    let (ok, _, err) = prixfixe(&[
+        "variants",
+        "--model-dir",
+        &run1,
+        "--model-dir",
+        &run2,
+        "--pairs",
+        &s(&pairs),
+        "--output",
+        &s(&vout),
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    let v = std::fs::read_to_string(&vout).unwrap();
+    let lines: Vec<&str> = v.lines().collect();
+    assert_eq!(
+        lines[0],
+        "id\tref_pred\talt_pred\teffect\teffect_m1\teffect_m2"
+    );
+    let f: Vec<f64> = lines[1]
+        .split('\t')
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!((f[2] - (f[1] - f[0])).abs() < 1e-5);
+    assert!((f[2] - (f[3] + f[4]) / 2.0).abs() < 1e-5);
+
+    // Design: a short GA; the best sequence beats the mean of random ones.
+    let dout = d.join("designs.tsv");
+    let (ok, _, err) = prixfixe(&[
+        "design",
+        "--model-dir",
+        &run1,
+        "--population",
+        "40",
+        "--generations",
+        "3",
+        "--n",
+        "5",
+        "--output",
+        &s(&dout),
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&dout).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 6);
+    assert_eq!(rows[0], "rank\tsequence\tfitness\tprediction_m1");
+    let seq = rows[1].split('\t').nth(1).unwrap();
+    assert!(
+        seq.starts_with("TGCATTTTTTTCACATC") && seq.ends_with("GGTTACGGCTGTT") && seq.len() == 110
+    );
+    let fit: f64 = rows[1].split('\t').nth(2).unwrap().parse().unwrap();
+    let pred: f64 = rows[1].split('\t').nth(3).unwrap().parse().unwrap();
+    assert!(
+        (fit - pred).abs() < 1e-4,
+        "fitness of max is the prediction"
+    );
+    // Disagreement needs two models.
+    let (ok, _, err) = prixfixe(&[
+        "design",
+        "--model-dir",
+        &run1,
+        "--objective",
+        "disagree",
+        "--population",
+        "10",
+        "--quiet",
+    ]);
+    assert!(!ok && err.contains("exactly two models"), "{err}");
+    let (ok, _, err) = prixfixe(&[
+        "design",
+        "--model-dir",
+        &run1,
+        "--model-dir",
+        &run2,
+        "--objective",
+        "disagree",
+        "--population",
+        "20",
+        "--generations",
+        "2",
+        "--n",
+        "3",
+        "--output",
+        &s(&d.join("dis.tsv")),
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+}
