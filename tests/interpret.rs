@@ -173,7 +173,6 @@ fn ism_variants_and_design_commands() {
         &s(&fa),
         "--out",
         &s(&out),
-        "--npy",
         "--quiet",
     ]);
     assert!(ok, "{err}");
@@ -181,8 +180,8 @@ fn ism_variants_and_design_commands() {
     assert_eq!(tsv.lines().count(), 1 + 43 + 40);
     assert!(tsv.starts_with("id\tposition\tref\tA\tC\tG\tT\tmean\na\t1\tT\t"));
     assert!(out.join("plots/a.svg").exists() && out.join("plots/b.svg").exists());
-    // Unequal lengths: no .npy, a clear error.
-    let (ok, _, _) = prixfixe(&[
+    // Unequal lengths do not fit one array: a clear error.
+    let (ok, _, err) = prixfixe(&[
         "ism",
         "--model-dir",
         &run1,
@@ -190,9 +189,10 @@ fn ism_variants_and_design_commands() {
         &s(&fa),
         "--out",
         &s(&d.join("ism2")),
+        "--npy",
         "--quiet",
     ]);
-    assert!(ok);
+    assert!(!ok && err.contains("one length"), "{err}");
     let fa2 = d.join("y.fa");
     std::fs::write(&fa2, ">a\nTGCATTTTTTTCACATCAAAACCCGGGTTTGGTTACGGCTGTT\n").unwrap();
     let (ok, _, err) = prixfixe(&[
