@@ -15,6 +15,7 @@
 //! - [`sim`] — the simulated experiment and test set, with known truth.
 //! - [`design`] — the genetic algorithm for sequence design.
 //! - [`interpret`] — in-silico mutagenesis and variant effects.
+//! - [`fast`] — the CPU inference engine (BatchNorm folded, no graph, one product per conv).
 //! - [`device`] — CPU or GPU, never a silent fall-back.
 //! - [`weights`] — PyTorch `.pth` and safetensors weights, by the reference's names.
 //! - [`error`] — errors that name the file, the line and the problem.
@@ -27,6 +28,7 @@ pub mod design;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod fast;
 pub mod interpret;
 pub mod net;
 pub mod nn;

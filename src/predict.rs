@@ -9,6 +9,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::PrixFixeNet;
 use crate::data::{BatchStream, Encoder, Item, Mode, SeqDataset, StreamSpec, Targets, epoch_items};
 use crate::error::{Error, Result};
+use crate::fast::FastNet;
 use crate::net::NetConfig;
 use crate::weights::{WeightMap, tensor_values};
 
@@ -32,23 +33,46 @@ pub trait Predictor {
 pub struct Model {
     /// The config it was built from.
     pub config: NetConfig,
-    /// The network.
-    pub net: PrixFixeNet,
+    net: PrixFixeNet,
     /// Where it runs.
     pub device: Device,
     encoder: Encoder,
+    /// The CPU inference engine, when the device is the CPU and the blocks have one.
+    fast: Option<FastNet>,
 }
 
 impl Model {
-    /// Wrap a network.
-    pub fn new(config: NetConfig, net: PrixFixeNet, device: Device) -> Result<Self> {
+    /// Wrap a network (in inference mode). On the CPU, blocks the [`FastNet`] engine covers
+    /// run there, with the same results.
+    pub fn new(config: NetConfig, mut net: PrixFixeNet, device: Device) -> Result<Self> {
         let encoder = config.input.encoder()?;
+        let fast = if device == Device::flex() && !FastNet::disabled() {
+            FastNet::new(&config, &WeightMap::from_model(&mut net, ""))
+        } else {
+            None
+        };
         Ok(Model {
             config,
             net,
             device,
             encoder,
+            fast,
         })
+    }
+
+    /// The network.
+    pub fn net(&self) -> &PrixFixeNet {
+        &self.net
+    }
+
+    /// Give the network back.
+    pub fn into_net(self) -> PrixFixeNet {
+        self.net
+    }
+
+    /// Whether predictions run on the CPU inference engine.
+    pub fn uses_fast_engine(&self) -> bool {
+        self.fast.is_some()
     }
 
     /// Load a checkpoint written by prixfixe (its config is in the file's metadata).
@@ -185,6 +209,9 @@ impl Predictor for Model {
     }
 
     fn predict_encoded(&self, x: Vec<f32>, rows: usize) -> Vec<f32> {
+        if let Some(fast) = &self.fast {
+            return fast.predict(&x, rows);
+        }
         let shape = [rows, self.encoder.channels().count(), self.encoder.length()];
         let x = Tensor::<3>::from_data(TensorData::new(x, shape), &self.device);
         tensor_values(self.net.predict(x))

@@ -148,8 +148,8 @@ mod tests {
         let maps = ism(&p, std::slice::from_ref(&seq), 7).unwrap();
         let m = &maps[0];
         assert_eq!(m.effects.len(), seq.len() * 4);
-        for pos in 0..seq.len() {
-            assert_eq!(m.effect(pos, seq[pos], 0), 0.0);
+        for (pos, &b) in seq.iter().enumerate() {
+            assert_eq!(m.effect(pos, b, 0), 0.0);
         }
         // The read's 17-nt 5′ adapter is replaced by the plasmid's own copy in padding (SPEC
         // §2.2): substitutions there change nothing.

@@ -92,7 +92,7 @@ impl Sorter {
         let n = ys.len() as f64;
         let mean = ys.iter().sum::<f64>() / n;
         let sd = (ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / n).sqrt();
-        if !(sd > 0.0) {
+        if sd.is_nan() || sd <= 0.0 {
             return Err("the truth does not vary across the calibration library".into());
         }
         let cell_sd = params.cell_noise * sd;

@@ -422,7 +422,7 @@ pub fn train(config: &TrainConfig, out_dir: &Path, opts: &TrainOptions) -> Resul
         let (val_mse, val_pearson, val_spearman) = validate(&model, data.valid.clone(), recipe)?;
         let score = score_of(&config.model.final_block, val_mse, val_pearson);
         let is_best = state.best.is_none_or(|(b, _)| score > b);
-        let mut inner = model.net;
+        let mut inner = model.into_net();
         let record = EpochRecord {
             epoch: epoch + 1,
             train_loss: loss_sum / seen.max(1) as f64,

@@ -1,0 +1,370 @@
+//! Plain CPU kernels of the inference engine: matrix products through `gemm` (the crate burn's
+//! CPU backend uses), `same`-padded 1-D convolutions (im2col + one product, or direct loops for
+//! small groups), and activations with a vectorisable `exp`.
+
+/// `c (m×n) = [c +] a (m×k) · b (k×n)`; `a` and `b` given by their strides
+/// (`(row stride, column stride)`), `c` row-major. Single-threaded: the engine parallelises over
+/// sequences.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    a_strides: (usize, usize),
+    b: &[f32],
+    b_strides: (usize, usize),
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    assert!(c.len() >= m * n, "output too small");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last =
+        |rows: usize, cols: usize, (rs, cs): (usize, usize)| (rows - 1) * rs + (cols - 1) * cs + 1;
+    assert!(k == 0 || a.len() >= last(m, k, a_strides), "lhs too small");
+    assert!(k == 0 || b.len() >= last(k, n, b_strides), "rhs too small");
+    // SAFETY: the asserts above keep every index the product reads or writes inside the slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_strides.1 as isize,
+            a_strides.0 as isize,
+            b.as_ptr(),
+            b_strides.1 as isize,
+            b_strides.0 as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// `c[i·c_rs + j] += Σ a[i, p] · b[p, j]` for an `m × n` block of a larger row-major `c`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_strided(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    a_strides: (usize, usize),
+    b: &[f32],
+    b_strides: (usize, usize),
+    c: &mut [f32],
+    c_rs: usize,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    let last =
+        |rows: usize, cols: usize, (rs, cs): (usize, usize)| (rows - 1) * rs + (cols - 1) * cs + 1;
+    assert!(c.len() >= last(m, n, (c_rs, 1)), "output too small");
+    assert!(a.len() >= last(m, k, a_strides), "lhs too small");
+    assert!(b.len() >= last(k, n, b_strides), "rhs too small");
+    // SAFETY: the asserts above keep every index the product reads or writes inside the slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            c_rs as isize,
+            true,
+            a.as_ptr(),
+            a_strides.1 as isize,
+            a_strides.0 as isize,
+            b.as_ptr(),
+            b_strides.1 as isize,
+            b_strides.0 as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// `exp(x)` to ~2 ulp, branch-free so loops over slices vectorise (Cephes' polynomial, the
+/// classic split of `x = n·ln2 + r`).
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    let x = x.clamp(-87.3, 88.3);
+    // Round to nearest by the 1.5·2²³ trick: the sum's low mantissa bits hold n as an
+    // integer, so no float-to-int conversion is needed and the loop vectorises.
+    const MAGIC: f32 = 12_582_912.0;
+    let t = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = t - MAGIC;
+    let ni = (t.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5e-1;
+    let y = p * r * r + r + 1.0;
+    let scale = f32::from_bits((ni.wrapping_add(127) as u32) << 23);
+    y * scale
+}
+
+/// Define `pub fn $name(x: &mut [f32])` applying `$f` to every element, compiled for AVX-512
+/// and AVX2 as well and chosen at run time (the default x86-64 target only vectorises with SSE).
+macro_rules! elementwise {
+    ($(#[$doc:meta])* $name:ident, $f:expr) => {
+        $(#[$doc])*
+        pub fn $name(x: &mut [f32]) {
+            #[inline(always)]
+            fn body(x: &mut [f32]) {
+                let f = $f;
+                for v in x {
+                    *v = f(*v);
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn v4(x: &mut [f32]) {
+                    body(x)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn v3(x: &mut [f32]) {
+                    body(x)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has the feature the function was compiled for.
+                    return unsafe { v4(x) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: as above.
+                    return unsafe { v3(x) };
+                }
+            }
+            body(x)
+        }
+    };
+}
+
+elementwise!(
+    /// `x · sigmoid(x)` in place.
+    silu,
+    |v: f32| v / (1.0 + exp(-v))
+);
+elementwise!(
+    /// `sigmoid(x)` in place.
+    sigmoid,
+    |v: f32| 1.0 / (1.0 + exp(-v))
+);
+elementwise!(
+    /// `tanh(x)` in place (`2·sigmoid(2x) − 1`).
+    tanh,
+    |v: f32| 2.0 / (1.0 + exp(-2.0 * v)) - 1.0
+);
+
+/// `max(x, 0)` in place.
+pub fn relu(x: &mut [f32]) {
+    for v in x {
+        *v = v.max(0.0);
+    }
+}
+
+/// Row means of a `rows × len` matrix.
+pub fn row_means(x: &[f32], rows: usize, len: usize) -> Vec<f32> {
+    (0..rows)
+        .map(|r| x[r * len..(r + 1) * len].iter().sum::<f32>() / len as f32)
+        .collect()
+}
+
+/// A 1-D convolution with `same` padding (odd kernels: `(k − 1)/2` each side), weights
+/// `[out, in/groups, k]` row-major, with a bias (BatchNorm folded in where one follows).
+#[derive(Debug, Clone)]
+pub struct Conv {
+    /// Weights `[out, in/groups · k]`.
+    pub w: Vec<f32>,
+    /// Bias `[out]`.
+    pub b: Vec<f32>,
+    /// Input channels.
+    pub cin: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Kernel size.
+    pub k: usize,
+    /// Groups.
+    pub groups: usize,
+}
+
+impl Conv {
+    /// Scale each output channel by `scale` and add `shift` after it (BatchNorm folding:
+    /// `scale = γ/√(var + ε)`, `shift = β − mean·scale`).
+    pub fn fold(&mut self, scale: &[f32], shift: &[f32]) {
+        let per = self.w.len() / self.cout;
+        for o in 0..self.cout {
+            self.w[o * per..(o + 1) * per]
+                .iter_mut()
+                .for_each(|w| *w *= scale[o]);
+            self.b[o] = self.b[o] * scale[o] + shift[o];
+        }
+    }
+
+    /// `out [cout × len] = conv(x [cin × len])`; `col` is scratch.
+    pub fn apply(&self, x: &[f32], len: usize, out: &mut [f32], col: &mut Vec<f32>) {
+        let (cin, cout, k) = (self.cin, self.cout, self.k);
+        let out = &mut out[..cout * len];
+        for (o, row) in out.chunks_mut(len).enumerate() {
+            row.fill(self.b[o]);
+        }
+        let pad = (k - 1) / 2;
+        if self.groups == 1 {
+            if k == 1 {
+                matmul(
+                    cout,
+                    len,
+                    cin,
+                    &self.w,
+                    (cin, 1),
+                    &x[..cin * len],
+                    (len, 1),
+                    out,
+                    true,
+                );
+                return;
+            }
+            // One product per tap, on shifted column ranges: out[:, j] += W[:, :, t] ·
+            // x[:, j + t − pad] for the j where that column exists. No im2col copy.
+            let _ = col;
+            for t in 0..k {
+                let (lo, hi) = (
+                    pad.saturating_sub(t),
+                    (len + pad).saturating_sub(t).min(len),
+                );
+                if lo >= hi {
+                    continue;
+                }
+                let n = hi - lo;
+                let src = lo + t - pad;
+                // W_t as [cout, cin] with strides (cin·k, k), starting at tap t; the output's
+                // columns lo..hi are a row-major block with row stride len, handled by offsetting
+                // into a [cout × len] view.
+                matmul_strided(
+                    cout,
+                    n,
+                    cin,
+                    &self.w[t..],
+                    (cin * k, k),
+                    &x[src..],
+                    (len, 1),
+                    &mut out[lo..],
+                    len,
+                );
+            }
+            return;
+        }
+        let (cin_g, cout_g) = (cin / self.groups, cout / self.groups);
+        for (o, row) in out.chunks_mut(len).enumerate() {
+            let g = o / cout_g;
+            for ci in 0..cin_g {
+                let src = &x[(g * cin_g + ci) * len..(g * cin_g + ci + 1) * len];
+                for t in 0..k {
+                    let w = self.w[(o * cin_g + ci) * k + t];
+                    let (lo, hi) = (
+                        pad.saturating_sub(t),
+                        (len + pad).saturating_sub(t).min(len),
+                    );
+                    if lo < hi {
+                        let s = &src[lo + t - pad..hi + t - pad];
+                        row[lo..hi].iter_mut().zip(s).for_each(|(r, v)| *r += w * v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_accurate() {
+        for i in -2000..2000 {
+            let x = i as f32 * 0.02;
+            let (a, b) = (exp(x), x.exp());
+            assert!(((a - b) / b).abs() < 3e-7, "{x}: {a} vs {b}");
+        }
+        assert_eq!(exp(-1000.0), exp(-87.3));
+        assert!(exp(1000.0).is_finite());
+    }
+
+    fn naive_conv(c: &Conv, x: &[f32], len: usize) -> Vec<f32> {
+        let (cin_g, cout_g, pad) = (c.cin / c.groups, c.cout / c.groups, (c.k - 1) / 2);
+        let mut out = vec![0.0; c.cout * len];
+        for o in 0..c.cout {
+            let g = o / cout_g;
+            for j in 0..len {
+                let mut s = c.b[o];
+                for ci in 0..cin_g {
+                    for t in 0..c.k {
+                        let p = j as isize + t as isize - pad as isize;
+                        if p >= 0 && (p as usize) < len {
+                            s += c.w[(o * cin_g + ci) * c.k + t]
+                                * x[(g * cin_g + ci) * len + p as usize];
+                        }
+                    }
+                }
+                out[o * len + j] = s;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn convolutions_match_the_definition() {
+        let len = 13;
+        for (cin, cout, k, groups) in [
+            (3, 5, 1, 1),
+            (3, 4, 7, 1),
+            (6, 6, 3, 3),
+            (4, 8, 9, 2),
+            (2, 2, 15, 1),
+        ] {
+            let n = cout * cin / groups * k;
+            let conv = Conv {
+                w: (0..n)
+                    .map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5)
+                    .collect(),
+                b: (0..cout).map(|i| i as f32 * 0.1).collect(),
+                cin,
+                cout,
+                k,
+                groups,
+            };
+            let x: Vec<f32> = (0..cin * len)
+                .map(|i| ((i * 104_729) % 89) as f32 / 89.0)
+                .collect();
+            let mut out = vec![0.0; cout * len];
+            conv.apply(&x, len, &mut out, &mut Vec::new());
+            let want = naive_conv(&conv, &x, len);
+            for (a, b) in out.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() < 1e-5,
+                    "{cin} {cout} {k} {groups}: {a} vs {b}"
+                );
+            }
+        }
+    }
+}

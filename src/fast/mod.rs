@@ -1,0 +1,471 @@
+//! A CPU inference engine for the convolutional and recurrent blocks, used by prediction, ISM
+//! and design when the model runs on the CPU.
+//!
+//! Built from a model's named weights (the reference's names), it computes exactly what the
+//! burn network computes in inference mode, but without an autodiff graph or per-op tensor
+//! allocations: BatchNorm is folded into the preceding convolution, `same` convolutions are one
+//! matrix product over an im2col buffer (or direct loops for the grouped ones), activations use a
+//! vectorisable `exp`, the soft-classification head averages before its 1×1 convolution (they
+//! commute), and sequences of a batch run in parallel, each on one thread with reused buffers.
+//! The BiLSTM runs batch-wide: one product for all input projections, then per step one
+//! `batch × 4H` product and fused gate arithmetic.
+//!
+//! Blocks without an engine here (Unlock_DNA) make [`FastNet::new`] return `None`, and the
+//! burn network is used. `PRIXFIXE_ENGINE=burn` forces the burn path (for comparisons).
+
+pub mod kernels;
+
+use rayon::prelude::*;
+
+use crate::blocks::{CoreConfig, FinalConfig, FirstConfig};
+use crate::net::NetConfig;
+use crate::weights::WeightMap;
+use kernels::{Conv, matmul};
+
+const BN_EPS: f32 = 1e-5;
+
+struct Weights<'a>(&'a WeightMap);
+
+impl Weights<'_> {
+    fn get(&self, name: &str) -> Option<&[f32]> {
+        self.0.tensors.get(name).map(|t| t.data.as_slice())
+    }
+
+    fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.0.tensors.get(name).map(|t| t.shape.as_slice())
+    }
+
+    fn conv(&self, prefix: &str, groups: usize) -> Option<Conv> {
+        let shape = self.shape(&format!("{prefix}.weight"))?;
+        let (cout, cin_g, k) = (shape[0], shape[1], shape[2]);
+        Some(Conv {
+            w: self.get(&format!("{prefix}.weight"))?.to_vec(),
+            b: self
+                .get(&format!("{prefix}.bias"))
+                .map_or_else(|| vec![0.0; cout], <[f32]>::to_vec),
+            cin: cin_g * groups,
+            cout,
+            k,
+            groups,
+        })
+    }
+
+    /// A convolution followed by BatchNorm, folded.
+    fn conv_bn(&self, conv: &str, bn: &str, groups: usize) -> Option<Conv> {
+        let mut c = self.conv(conv, groups)?;
+        let gamma = self.get(&format!("{bn}.weight"))?;
+        let beta = self.get(&format!("{bn}.bias"))?;
+        let mean = self.get(&format!("{bn}.running_mean"))?;
+        let var = self.get(&format!("{bn}.running_var"))?;
+        let scale: Vec<f32> = gamma
+            .iter()
+            .zip(var)
+            .map(|(g, v)| g / (v + BN_EPS).sqrt())
+            .collect();
+        let shift: Vec<f32> = beta
+            .iter()
+            .zip(mean)
+            .zip(&scale)
+            .map(|((b, m), s)| b - m * s)
+            .collect();
+        c.fold(&scale, &shift);
+        Some(c)
+    }
+
+    fn linear(&self, prefix: &str) -> Option<Linear> {
+        let shape = self.shape(&format!("{prefix}.weight"))?;
+        Some(Linear {
+            w: self.get(&format!("{prefix}.weight"))?.to_vec(),
+            b: self.get(&format!("{prefix}.bias"))?.to_vec(),
+            out: shape[0],
+            inp: shape[1],
+        })
+    }
+}
+
+/// `y = W x + b`, `W` as PyTorch stores it (`[out, in]`).
+struct Linear {
+    w: Vec<f32>,
+    b: Vec<f32>,
+    out: usize,
+    inp: usize,
+}
+
+impl Linear {
+    fn apply(&self, x: &[f32]) -> Vec<f32> {
+        (0..self.out)
+            .map(|o| {
+                self.b[o]
+                    + self.w[o * self.inp..(o + 1) * self.inp]
+                        .iter()
+                        .zip(x)
+                        .map(|(w, v)| w * v)
+                        .sum::<f32>()
+            })
+            .collect()
+    }
+}
+
+/// Parallel convolutions + ReLU, concatenated (the BHI pair).
+struct Branches(Vec<Conv>);
+
+impl Branches {
+    fn new(w: &Weights, prefix: &str, n: usize) -> Option<Self> {
+        (0..n)
+            .map(|i| w.conv(&format!("{prefix}.conv_list.{i}.conv"), 1))
+            .collect::<Option<Vec<_>>>()
+            .map(Self)
+    }
+
+    fn out(&self) -> usize {
+        self.0.iter().map(|c| c.cout).sum()
+    }
+
+    fn apply(&self, x: &[f32], len: usize, out: &mut Vec<f32>, col: &mut Vec<f32>) {
+        out.resize(self.out() * len, 0.0);
+        let mut at = 0;
+        for c in &self.0 {
+            c.apply(x, len, &mut out[at..at + c.cout * len], col);
+            at += c.cout * len;
+        }
+        kernels::relu(out);
+    }
+}
+
+struct Stage {
+    expand: Conv,
+    grouped: Conv,
+    se_down: Linear,
+    se_up: Linear,
+    project: Conv,
+    resize: Conv,
+}
+
+enum First {
+    Bhi(Branches),
+    Autosome(Conv),
+}
+
+struct Lstm {
+    /// `[4H, in]` per direction.
+    w_ih: [Vec<f32>; 2],
+    /// `[4H, H]` per direction.
+    w_hh: [Vec<f32>; 2],
+    /// `b_ih + b_hh` per direction.
+    bias: [Vec<f32>; 2],
+    hidden: usize,
+    inp: usize,
+}
+
+enum Core {
+    Autosome(Vec<Stage>),
+    Bhi(Lstm, Branches),
+}
+
+enum Final {
+    SoftClass(Linear),
+    Regression(Vec<(Linear, Linear)>),
+}
+
+/// The engine for one model.
+pub struct FastNet {
+    first: First,
+    core: Core,
+    head: Final,
+    channels: usize,
+    length: usize,
+}
+
+/// Per-thread buffers.
+#[derive(Default)]
+struct Scratch {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+    d: Vec<f32>,
+    col: Vec<f32>,
+}
+
+fn ensure(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
+impl FastNet {
+    /// Whether the engine is switched off (`PRIXFIXE_ENGINE=burn`).
+    pub fn disabled() -> bool {
+        std::env::var("PRIXFIXE_ENGINE").is_ok_and(|v| v == "burn")
+    }
+
+    /// Build the engine from a config and its weights; `None` for blocks it does not cover.
+    pub fn new(config: &NetConfig, weights: &WeightMap) -> Option<Self> {
+        let w = Weights(weights);
+        let first = match &config.first {
+            FirstConfig::Bhi(c) => First::Bhi(Branches::new(&w, "first", c.kernels.len())?),
+            FirstConfig::Autosome(_) => {
+                First::Autosome(w.conv_bn("first.block.0", "first.block.1", 1)?)
+            }
+        };
+        let core = match &config.core {
+            CoreConfig::Autosome(c) => {
+                let mut stages = Vec::new();
+                for (i, &s) in c.widths.iter().enumerate() {
+                    let inv = format!("core.seqextractor.inv_res_blc{i}");
+                    let res = format!("core.seqextractor.resize_blc{i}");
+                    let e = c.expand * s;
+                    stages.push(Stage {
+                        expand: w.conv_bn(&format!("{inv}.0"), &format!("{inv}.1"), 1)?,
+                        grouped: w.conv_bn(&format!("{inv}.3"), &format!("{inv}.4"), e / 2)?,
+                        se_down: w.linear(&format!("{inv}.6.fc.0"))?,
+                        se_up: w.linear(&format!("{inv}.6.fc.2"))?,
+                        project: w.conv_bn(&format!("{inv}.7"), &format!("{inv}.8"), 1)?,
+                        resize: w.conv_bn(&format!("{res}.0"), &format!("{res}.1"), 1)?,
+                    });
+                }
+                Core::Autosome(stages)
+            }
+            CoreConfig::Bhi(c) => {
+                let dir = |s: &str| -> Option<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+                    let bi = w.get(&format!("core.lstm.bias_ih_l0{s}"))?;
+                    let bh = w.get(&format!("core.lstm.bias_hh_l0{s}"))?;
+                    Some((
+                        w.get(&format!("core.lstm.weight_ih_l0{s}"))?.to_vec(),
+                        w.get(&format!("core.lstm.weight_hh_l0{s}"))?.to_vec(),
+                        bi.iter().zip(bh).map(|(a, b)| a + b).collect(),
+                    ))
+                };
+                let (fi, fh, fb) = dir("")?;
+                let (ri, rh, rb) = dir("_reverse")?;
+                let inp = w.shape("core.lstm.weight_ih_l0")?[1];
+                Core::Bhi(
+                    Lstm {
+                        w_ih: [fi, ri],
+                        w_hh: [fh, rh],
+                        bias: [fb, rb],
+                        hidden: c.hidden,
+                        inp,
+                    },
+                    Branches::new(&w, "core", c.kernels.len())?,
+                )
+            }
+            CoreConfig::UnlockDna(_) => return None,
+        };
+        let head = match &config.final_block {
+            FinalConfig::SoftClass(_) => {
+                let conv = w.conv("final.mapper.0", 1)?;
+                Final::SoftClass(Linear {
+                    out: conv.cout,
+                    inp: conv.cin,
+                    w: conv.w,
+                    b: conv.b,
+                })
+            }
+            FinalConfig::Regression(r) => Final::Regression(
+                (0..r.tasks)
+                    .map(|t| {
+                        let conv = w.conv(&format!("final.heads.{t}.conv"), 1)?;
+                        let lin = w.linear(&format!("final.heads.{t}.linear"))?;
+                        Some((
+                            Linear {
+                                out: conv.cout,
+                                inp: conv.cin,
+                                w: conv.w,
+                                b: conv.b,
+                            },
+                            lin,
+                        ))
+                    })
+                    .collect::<Option<Vec<_>>>()?,
+            ),
+        };
+        Some(Self {
+            first,
+            core,
+            head,
+            channels: config.input.channels.count(),
+            length: config.input.padding.length(),
+        })
+    }
+
+    /// Predictions `rows × tasks` (decoded: expectation over bins, or regression values) for
+    /// `rows` inputs `channels × length`, as [`crate::PrixFixeNet::predict`] gives them.
+    pub fn predict(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        let (len, row) = (self.length, self.channels * self.length);
+        assert_eq!(x.len(), rows * row, "input of the wrong size");
+        // First block, per sequence.
+        let first: Vec<Vec<f32>> = x
+            .par_chunks(row)
+            .map_init(Scratch::default, |s, xi| {
+                let mut out = Vec::new();
+                match &self.first {
+                    First::Bhi(b) => b.apply(xi, len, &mut out, &mut s.col),
+                    First::Autosome(c) => {
+                        out.resize(c.cout * len, 0.0);
+                        c.apply(xi, len, &mut out, &mut s.col);
+                        kernels::silu(&mut out);
+                    }
+                }
+                out
+            })
+            .collect();
+        let core: Vec<Vec<f32>> = match &self.core {
+            Core::Autosome(stages) => first
+                .into_par_iter()
+                .map_init(Scratch::default, |s, h| autosome(stages, h, len, s))
+                .collect(),
+            Core::Bhi(lstm, branches) => {
+                let h = lstm.apply(&first, len);
+                h.par_iter()
+                    .map_init(Scratch::default, |s, hi| {
+                        let mut out = Vec::new();
+                        branches.apply(hi, len, &mut out, &mut s.col);
+                        out
+                    })
+                    .collect()
+            }
+        };
+        core.par_iter()
+            .flat_map_iter(|h| self.decode(h, len))
+            .collect()
+    }
+
+    fn decode(&self, h: &[f32], len: usize) -> Vec<f32> {
+        match &self.head {
+            Final::SoftClass(lin) => {
+                // mean over positions commutes with the 1×1 convolution
+                let logits = lin.apply(&kernels::row_means(h, lin.inp, len));
+                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let e: Vec<f32> = logits.iter().map(|v| (v - max).exp()).collect();
+                let z: f32 = e.iter().sum();
+                vec![e.iter().enumerate().map(|(i, v)| i as f32 * v).sum::<f32>() / z]
+            }
+            Final::Regression(heads) => {
+                let m = kernels::row_means(h, heads[0].0.inp, len);
+                heads
+                    .iter()
+                    .map(|(conv, lin)| lin.apply(&conv.apply(&m))[0])
+                    .collect()
+            }
+        }
+    }
+}
+
+fn autosome(stages: &[Stage], mut x: Vec<f32>, len: usize, s: &mut Scratch) -> Vec<f32> {
+    for st in stages {
+        let (p, e) = (st.expand.cin, st.expand.cout);
+        ensure(&mut s.a, e * len);
+        st.expand.apply(&x, len, &mut s.a, &mut s.col);
+        kernels::silu(&mut s.a[..e * len]);
+        ensure(&mut s.b, e * len);
+        st.grouped.apply(&s.a, len, &mut s.b, &mut s.col);
+        let h = &mut s.b[..e * len];
+        kernels::silu(h);
+        // squeeze-excitation
+        let mut z = st.se_down.apply(&kernels::row_means(h, e, len));
+        kernels::silu(&mut z);
+        let mut g = st.se_up.apply(&z);
+        kernels::sigmoid(&mut g);
+        for (row, gi) in h.chunks_mut(len).zip(&g) {
+            row.iter_mut().for_each(|v| *v *= gi);
+        }
+        // project, then concatenate [x; h] into c
+        ensure(&mut s.c, 2 * p * len);
+        s.c[..p * len].copy_from_slice(&x[..p * len]);
+        st.project
+            .apply(&s.b, len, &mut s.c[p * len..2 * p * len], &mut s.col);
+        kernels::silu(&mut s.c[p * len..2 * p * len]);
+        let out_c = st.resize.cout;
+        ensure(&mut s.d, out_c * len);
+        st.resize.apply(&s.c, len, &mut s.d, &mut s.col);
+        kernels::silu(&mut s.d[..out_c * len]);
+        x = s.d[..out_c * len].to_vec();
+    }
+    x
+}
+
+impl Lstm {
+    /// Inputs `[C, L]` per sequence → outputs `[2H, L]` per sequence (forward then backward
+    /// direction), PyTorch's gate order `i, f, g, o`.
+    fn apply(&self, xs: &[Vec<f32>], len: usize) -> Vec<Vec<f32>> {
+        let (b, h, c) = (xs.len(), self.hidden, self.inp);
+        let g4 = 4 * h;
+        let mut out: Vec<Vec<f32>> = vec![vec![0.0; 2 * h * len]; b];
+        for dir in 0..2 {
+            // Input projections of every position of every sequence: [b][L, 4H].
+            let xw: Vec<Vec<f32>> = xs
+                .par_iter()
+                .map(|x| {
+                    let mut y = vec![0.0; len * g4];
+                    for row in y.chunks_mut(g4) {
+                        row.copy_from_slice(&self.bias[dir]);
+                    }
+                    // x is [C, L]: as an [L, C] matrix its strides are (1, L); W_ih^T is
+                    // [C, 4H] with strides (1, C).
+                    matmul(
+                        len,
+                        g4,
+                        c,
+                        x,
+                        (1, len),
+                        &self.w_ih[dir],
+                        (1, c),
+                        &mut y,
+                        true,
+                    );
+                    y
+                })
+                .collect();
+            let mut hs = vec![0.0f32; b * h];
+            let mut cs = vec![0.0f32; b * h];
+            let mut gates = vec![0.0f32; b * g4];
+            for step in 0..len {
+                let t = if dir == 0 { step } else { len - 1 - step };
+                // gates = xw[t] + h · W_hhᵀ, split over rows of the batch.
+                let chunk = b.div_ceil(rayon::current_num_threads()).max(1);
+                gates
+                    .par_chunks_mut(chunk * g4)
+                    .zip(hs.par_chunks(chunk * h))
+                    .zip(cs.par_chunks_mut(chunk * h))
+                    .enumerate()
+                    .for_each(|(ci, ((gt, hh), cc))| {
+                        let rows = hh.len() / h;
+                        for r in 0..rows {
+                            gt[r * g4..(r + 1) * g4]
+                                .copy_from_slice(&xw[ci * chunk + r][t * g4..(t + 1) * g4]);
+                        }
+                        matmul(rows, g4, h, hh, (h, 1), &self.w_hh[dir], (1, h), gt, true);
+                        for r in 0..rows {
+                            let g = &mut gt[r * g4..(r + 1) * g4];
+                            let (i, rest) = g.split_at_mut(h);
+                            let (f, rest) = rest.split_at_mut(h);
+                            let (gg, o) = rest.split_at_mut(h);
+                            kernels::sigmoid(i);
+                            kernels::sigmoid(f);
+                            kernels::tanh(gg);
+                            kernels::sigmoid(o);
+                            let c_row = &mut cc[r * h..(r + 1) * h];
+                            for j in 0..h {
+                                c_row[j] = f[j] * c_row[j] + i[j] * gg[j];
+                            }
+                            // o becomes h: o · tanh(c)
+                            let mut tc = c_row.to_vec();
+                            kernels::tanh(&mut tc);
+                            for j in 0..h {
+                                o[j] *= tc[j];
+                            }
+                        }
+                    });
+                for r in 0..b {
+                    let hrow = &gates[r * g4 + 3 * h..(r + 1) * g4];
+                    hs[r * h..(r + 1) * h].copy_from_slice(hrow);
+                    let o = &mut out[r];
+                    for j in 0..h {
+                        o[(dir * h + j) * len + t] = hrow[j];
+                    }
+                }
+            }
+        }
+        out
+    }
+}
