@@ -175,7 +175,7 @@ pub fn run(a: SimulateArgs) -> Result<(), String> {
     };
     let summary = sim::simulate(&a.out, &cfg, a.force, &mut on).map_err(super::err)?;
     println!(
-        "simulated {} training rows ({:.1}% singletons) in {:.1} s and {} test rows in {:.1} s → {}",
+        "simulated {} training rows ({:.1}% seen in one cell) in {:.1} s and {} test rows in {:.1} s → {}",
         cfg.train_rows,
         100.0 * summary.train_singletons as f64 / cfg.train_rows.max(1) as f64,
         summary.train_seconds,

@@ -1,6 +1,8 @@
-//! ISM figures as SVG: a letter logo of the sequence, each reference letter scaled by its
-//! position's importance (minus the mean substitution effect: tall letters above the axis are
-//! bases whose loss lowers the prediction), over a heatmap of every substitution's effect.
+//! ISM figures as SVG: an importance track — per position a bar in the reference base's colour,
+//! as tall as the importance (minus the mean substitution effect: bars above the axis are bases
+//! whose loss lowers the prediction), topped by the base's letter — over a heatmap of every
+//! substitution's effect (red raises, blue lowers the prediction). Positions are 1-based, as in
+//! `ism.tsv`.
 
 use std::path::Path;
 
@@ -43,11 +45,13 @@ fn draw(map: &IsmMap, task: usize, title: &str, path: &Path) -> Result<(), Strin
     let (top, bottom) = root.split_vertically(190);
     let importance: Vec<f32> = (0..len).map(|p| -map.position_mean(p, task)).collect();
     let max_imp = importance.iter().fold(1e-9f32, |m, v| m.max(v.abs()));
+    let x_range = 0.5f64..len as f64 + 0.5;
+    let y_max = max_imp as f64 * 1.25;
     let mut logo = ChartBuilder::on(&top)
         .caption(title, ("sans-serif", 16))
         .margin(5)
         .y_label_area_size(60)
-        .build_cartesian_2d(0f64..len as f64, -(max_imp as f64)..max_imp as f64)
+        .build_cartesian_2d(x_range.clone(), -y_max..y_max)
         .map_err(|e| e.to_string())?;
     logo.configure_mesh()
         .disable_x_mesh()
@@ -56,17 +60,20 @@ fn draw(map: &IsmMap, task: usize, title: &str, path: &Path) -> Result<(), Strin
         .draw()
         .map_err(|e| e.to_string())?;
     for (p, (&b, &imp)) in map.seq.iter().zip(&importance).enumerate() {
-        let h = (imp.abs() / max_imp * 160.0) as i32;
-        if h < 2 {
-            continue;
-        }
-        let letter = (LETTERS[usize::from(b.min(N))] as char).to_string();
         let colour = COLOURS[usize::from(b.min(N))];
-        let y = if imp >= 0.0 { imp as f64 } else { 0.0 };
+        let x = p as f64 + 1.0;
+        let imp = f64::from(imp);
+        logo.draw_series(std::iter::once(Rectangle::new(
+            [(x - 0.4, 0.0), (x + 0.4, imp)],
+            colour.filled(),
+        )))
+        .map_err(|e| e.to_string())?;
+        let letter = (LETTERS[usize::from(b.min(N))] as char).to_string();
+        let y = if imp >= 0.0 { imp + 0.2 * max_imp as f64 } else { imp };
         logo.draw_series(std::iter::once(Text::new(
             letter,
-            (p as f64, y),
-            ("monospace", h).into_font().color(&colour),
+            (x - 0.4, y),
+            ("monospace", cell).into_font().color(&colour),
         )))
         .map_err(|e| e.to_string())?;
     }
@@ -75,31 +82,33 @@ fn draw(map: &IsmMap, task: usize, title: &str, path: &Path) -> Result<(), Strin
         .margin(5)
         .x_label_area_size(25)
         .y_label_area_size(60)
-        .build_cartesian_2d(0f64..len as f64, 0f64..4.0)
+        .build_cartesian_2d(x_range, 0f64..4.0)
         .map_err(|e| e.to_string())?;
     heat.configure_mesh()
         .disable_x_mesh()
         .disable_y_mesh()
         .x_desc("position")
-        .y_labels(4)
-        .y_label_formatter(&|y| {
-            // rows from the bottom: T, C, G, A (codes 3..0)
-            ["T", "C", "G", "A"]
-                .get(*y as usize)
-                .map_or(String::new(), |s| s.to_string())
-        })
+        .y_labels(0)
         .draw()
         .map_err(|e| e.to_string())?;
-    heat.draw_series((0..len).flat_map(|p| {
-        (0..4u8).map(move |b| {
+    // Rows from the top: A, C, G, T (codes 0, 2, 1, 3).
+    const ROWS: [(u8, &str); 4] = [(0, "A"), (2, "C"), (1, "G"), (3, "T")];
+    heat.draw_series(ROWS.iter().enumerate().flat_map(|(i, &(b, _))| {
+        let row = 3.0 - i as f64;
+        (0..len).map(move |p| {
             let v = map.effect(p, b, task);
-            let row = f64::from(3 - b);
-            Rectangle::new(
-                [(p as f64, row), (p as f64 + 1.0, row + 1.0)],
-                diverging(v, max_eff).filled(),
-            )
+            let x = p as f64 + 0.5;
+            Rectangle::new([(x, row), (x + 1.0, row + 1.0)], diverging(v, max_eff).filled())
         })
     }))
     .map_err(|e| e.to_string())?;
+    for (i, &(b, name)) in ROWS.iter().enumerate() {
+        heat.draw_series(std::iter::once(Text::new(
+            name.to_string(),
+            (-0.02 * len as f64, 3.7 - i as f64),
+            ("monospace", 14).into_font().color(&COLOURS[usize::from(b)]),
+        )))
+        .map_err(|e| e.to_string())?;
+    }
     root.present().map_err(|e| e.to_string())
 }
