@@ -27,14 +27,7 @@ fn values(n: usize) -> Vec<f32> {
 }
 
 fn conv(cin: usize, cout: usize, k: usize, groups: usize) -> Conv {
-    Conv {
-        w: values(cout * cin / groups * k),
-        b: vec![0.1; cout],
-        cin,
-        cout,
-        k,
-        groups,
-    }
+    Conv::new(values(cout * cin / groups * k), vec![0.1; cout], cin, cout, k, groups)
 }
 
 #[divan::bench]

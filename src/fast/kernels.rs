@@ -206,9 +206,44 @@ pub struct Conv {
     pub k: usize,
     /// Groups.
     pub groups: usize,
+    /// The weights regrouped per tap, `[k][out][in]` (ungrouped convolutions with k > 1), so
+    /// each tap's product reads contiguous rows; empty until [`Conv::prepare`].
+    pub taps: Vec<f32>,
 }
 
 impl Conv {
+    /// A convolution from PyTorch-layout weights `[out, in/groups, k]`.
+    pub fn new(w: Vec<f32>, b: Vec<f32>, cin: usize, cout: usize, k: usize, groups: usize) -> Self {
+        let mut c = Self {
+            w,
+            b,
+            cin,
+            cout,
+            k,
+            groups,
+            taps: Vec::new(),
+        };
+        c.prepare();
+        c
+    }
+
+    /// Regroup the weights per tap (after any change to `w`).
+    pub fn prepare(&mut self) {
+        self.taps.clear();
+        if self.groups != 1 || self.k == 1 {
+            return;
+        }
+        let (cin, cout, k) = (self.cin, self.cout, self.k);
+        self.taps = vec![0.0; k * cout * cin];
+        for o in 0..cout {
+            for ci in 0..cin {
+                for t in 0..k {
+                    self.taps[(t * cout + o) * cin + ci] = self.w[(o * cin + ci) * k + t];
+                }
+            }
+        }
+    }
+
     /// Scale each output channel by `scale` and add `shift` after it (BatchNorm folding:
     /// `scale = γ/√(var + ε)`, `shift = β − mean·scale`).
     pub fn fold(&mut self, scale: &[f32], shift: &[f32]) {
@@ -219,6 +254,7 @@ impl Conv {
                 .for_each(|w| *w *= scale[o]);
             self.b[o] = self.b[o] * scale[o] + shift[o];
         }
+        self.prepare();
     }
 
     /// `out [cout × len] = conv(x [cin × len])`; `col` is scratch.
@@ -260,12 +296,17 @@ impl Conv {
                 // W_t as [cout, cin] with strides (cin·k, k), starting at tap t; the output's
                 // columns lo..hi are a row-major block with row stride len, handled by offsetting
                 // into a [cout × len] view.
+                let (w, w_strides) = if self.taps.is_empty() {
+                    (&self.w[t..], (cin * k, k))
+                } else {
+                    (&self.taps[t * cout * cin..], (cin, 1))
+                };
                 matmul_strided(
                     cout,
                     n,
                     cin,
-                    &self.w[t..],
-                    (cin * k, k),
+                    w,
+                    w_strides,
                     &x[src..],
                     (len, 1),
                     &mut out[lo..],
