@@ -23,11 +23,20 @@ fn main() {
 const LEN: usize = 150;
 
 fn values(n: usize) -> Vec<f32> {
-    (0..n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect()
+    (0..n)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect()
 }
 
 fn conv(cin: usize, cout: usize, k: usize, groups: usize) -> Conv {
-    Conv::new(values(cout * cin / groups * k), vec![0.1; cout], cin, cout, k, groups)
+    Conv::new(
+        values(cout * cin / groups * k),
+        vec![0.1; cout],
+        cin,
+        cout,
+        k,
+        groups,
+    )
 }
 
 #[divan::bench]

@@ -189,15 +189,10 @@ fn check_full(name: &str) {
         &f.expression,
         f.rows.len(),
     );
-    // Prediction through `Model` runs on the CPU inference engine where it covers the blocks
-    // (not Unlock_DNA): the same values.
+    // Prediction through `Model` runs on the CPU inference engine: the same values.
     use prixfixe::predict::{Model, Predictor};
     let model = Model::new(config, net, device).unwrap();
-    assert_eq!(
-        model.uses_fast_engine(),
-        !f.model.contains("attn"),
-        "{name}"
-    );
+    assert!(model.uses_fast_engine(), "{name}");
     let p = model.predict_encoded(f.input.clone(), f.rows.len());
     assert_close(
         &format!("{name} expression, CPU engine"),

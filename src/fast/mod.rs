@@ -159,6 +159,7 @@ struct Lstm {
 enum Core {
     Autosome(Vec<Stage>),
     Bhi(Lstm, Branches),
+    Unlock(Conformer),
 }
 
 enum Final {
@@ -250,7 +251,7 @@ impl FastNet {
                     Branches::new(&w, "core", c.kernels.len())?,
                 )
             }
-            CoreConfig::UnlockDna(_) => return None,
+            CoreConfig::UnlockDna(c) => Core::Unlock(Conformer::new(&w, c)?),
         };
         let head = match &config.final_block {
             FinalConfig::SoftClass(_) => {
@@ -293,6 +294,7 @@ impl FastNet {
                 }
             }),
             Core::Bhi(_, b) => b.0.iter().for_each(&mut see),
+            Core::Unlock(_) => {}
         }
         Some(Self {
             first,
@@ -350,6 +352,23 @@ impl FastNet {
                     .flatten_iter()
                     .collect()
             }
+            Core::Unlock(conformer) => x
+                .par_chunks(group * row)
+                .map_init(Scratch::default, |s, xs| {
+                    let lay = self.layout(xs.len() / row);
+                    let h = self.first(xs, &lay, s);
+                    let one = Layout {
+                        seqs: 1,
+                        len: self.length,
+                        pad: 0,
+                    };
+                    lay.unpack(&h, self.first_out())
+                        .into_iter()
+                        .flat_map(|hi| self.decode(&conformer.apply(&hi, self.length), &one))
+                        .collect::<Vec<_>>()
+                })
+                .flatten_iter()
+                .collect(),
         }
     }
 
@@ -408,7 +427,6 @@ impl FastNet {
             .collect()
     }
 }
-
 
 /// Sequences per group (measured on DREAM-CNN/RNN inference, 2 threads: 1 → 263, 2 → 282,
 /// 4 → 275, 8 → 265 seq/s for DREAM-CNN; wider groups fall out of cache).
@@ -526,6 +544,258 @@ fn autosome(stages: &[Stage], mut x: Vec<f32>, lay: &Layout, s: &mut Scratch) ->
         x.extend_from_slice(&s.d[..out_c * len]);
     }
     x
+}
+
+/// Unlock_DNA's conformer layers, on one sequence as `[L, d]` rows.
+struct Conformer {
+    pos: Vec<f32>,
+    layers: Vec<ConformerLayer>,
+    d: usize,
+    heads: usize,
+}
+
+struct LayerNorm {
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+struct FeedForward {
+    norm: LayerNorm,
+    /// `[ff, d]`, no bias.
+    w1: Vec<f32>,
+    /// `[d, ff/2]`, no bias.
+    w2: Vec<f32>,
+    ff: usize,
+}
+
+struct ConformerLayer {
+    ff1: FeedForward,
+    norm1: LayerNorm,
+    depthwise: Conv,
+    pointwise: Conv,
+    norm2: LayerNorm,
+    in_proj: Linear,
+    out_proj: Linear,
+    ff2: FeedForward,
+}
+
+const LN_EPS: f32 = 1e-6;
+
+impl LayerNorm {
+    fn new(w: &Weights, prefix: &str) -> Option<Self> {
+        Some(Self {
+            w: w.get(&format!("{prefix}.weight"))?.to_vec(),
+            b: w.get(&format!("{prefix}.bias"))?.to_vec(),
+        })
+    }
+
+    /// Normalise each row of `x` (`rows × d`) into `out`.
+    fn apply(&self, x: &[f32], out: &mut [f32]) {
+        let d = self.w.len();
+        for (xr, or) in x.chunks(d).zip(out.chunks_mut(d)) {
+            let mean = xr.iter().sum::<f32>() / d as f32;
+            let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+            let inv = 1.0 / (var + LN_EPS).sqrt();
+            for j in 0..d {
+                or[j] = (xr[j] - mean) * inv * self.w[j] + self.b[j];
+            }
+        }
+    }
+}
+
+/// `out (rows × n) = x (rows × k) · Wᵀ`, `W` stored `[n, k]`.
+fn linear_rows(x: &[f32], rows: usize, w: &[f32], n: usize, k: usize, out: &mut [f32]) {
+    matmul(rows, n, k, x, (k, 1), w, (1, k), out, false);
+}
+
+impl FeedForward {
+    fn new(w: &Weights, prefix: &str) -> Option<Self> {
+        let ff = w.shape(&format!("{prefix}.linear1.weight"))?[0];
+        Some(Self {
+            norm: LayerNorm::new(w, &format!("{prefix}.layernorm"))?,
+            w1: w.get(&format!("{prefix}.linear1.weight"))?.to_vec(),
+            w2: w.get(&format!("{prefix}.linear2.weight"))?.to_vec(),
+            ff,
+        })
+    }
+
+    /// `x += 0.5 · FF(x)` on `len × d` rows.
+    fn add_half(&self, x: &mut [f32], len: usize, d: usize) {
+        let mut h = vec![0.0; len * d];
+        self.norm.apply(x, &mut h);
+        let mut u = vec![0.0; len * self.ff];
+        linear_rows(&h, len, &self.w1, self.ff, d, &mut u);
+        // SwiGLU: value · silu(gate), value the first half of each row.
+        let half = self.ff / 2;
+        let mut v = vec![0.0; len * half];
+        for (vr, ur) in v.chunks_mut(half).zip(u.chunks_mut(self.ff)) {
+            let (value, gate) = ur.split_at_mut(half);
+            kernels::silu(gate);
+            for j in 0..half {
+                vr[j] = value[j] * gate[j];
+            }
+        }
+        linear_rows(&v, len, &self.w2, d, half, &mut h);
+        x.iter_mut().zip(&h).for_each(|(a, b)| *a += 0.5 * b);
+    }
+}
+
+impl Conformer {
+    fn new(
+        w: &Weights,
+        c: &crate::blocks::core_layers::unlock_dna::UnlockDnaConfig,
+    ) -> Option<Self> {
+        let layers = (0..c.layers)
+            .map(|i| {
+                let p = format!("core.blocks.{i}");
+                Some(ConformerLayer {
+                    ff1: FeedForward::new(w, &format!("{p}.ff1"))?,
+                    norm1: LayerNorm::new(w, &format!("{p}.layernorm1"))?,
+                    depthwise: w.conv(&format!("{p}.conv.0"), c.d)?,
+                    pointwise: w.conv(&format!("{p}.conv.1"), 1)?,
+                    norm2: LayerNorm::new(w, &format!("{p}.layernorm2"))?,
+                    in_proj: Linear {
+                        w: w.get(&format!("{p}.attn.in_proj_weight"))?.to_vec(),
+                        b: w.get(&format!("{p}.attn.in_proj_bias"))?.to_vec(),
+                        out: 3 * c.d,
+                        inp: c.d,
+                    },
+                    out_proj: w.linear(&format!("{p}.attn.out_proj"))?,
+                    ff2: FeedForward::new(w, &format!("{p}.ff2"))?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
+            pos: w.get("core.pos_embedding.weight")?.to_vec(),
+            layers,
+            d: c.d,
+            heads: c.heads,
+        })
+    }
+
+    /// `[d, L]` → `[d, L]`.
+    fn apply(&self, x: &[f32], len: usize) -> Vec<f32> {
+        let d = self.d;
+        // to rows [L, d], plus the position embedding
+        let mut t = vec![0.0; len * d];
+        for c in 0..d {
+            for j in 0..len {
+                t[j * d + c] = x[c * len + j] + self.pos[j * d + c];
+            }
+        }
+        let mut h = vec![0.0; len * d];
+        let mut hc = vec![0.0; d * len];
+        let mut conv = vec![0.0; d * len];
+        let mut pw = vec![0.0; d * len];
+        let mut col = Vec::new();
+        for layer in &self.layers {
+            layer.ff1.add_half(&mut t, len, d);
+            // convolution module on LN1(x), added to LN1(x); then x = LN2(x + that)
+            layer.norm1.apply(&t, &mut h);
+            for j in 0..len {
+                for c in 0..d {
+                    hc[c * len + j] = h[j * d + c];
+                }
+            }
+            layer.depthwise.apply(&hc, len, &mut conv, &mut col);
+            layer.pointwise.apply(&conv, len, &mut pw, &mut col);
+            kernels::relu(&mut pw);
+            for j in 0..len {
+                for c in 0..d {
+                    h[j * d + c] += pw[c * len + j] + t[j * d + c];
+                }
+            }
+            layer.norm2.apply(&h, &mut t);
+            self.attention(layer, &mut t, len);
+            layer.ff2.add_half(&mut t, len, d);
+        }
+        let mut out = vec![0.0; d * len];
+        for j in 0..len {
+            for c in 0..d {
+                out[c * len + j] = t[j * d + c];
+            }
+        }
+        out
+    }
+
+    /// `x += MHA(x)` on `len × d` rows (PyTorch's `in_proj` layout: q, k, v stacked).
+    fn attention(&self, layer: &ConformerLayer, x: &mut [f32], len: usize) {
+        let (d, heads) = (self.d, self.heads);
+        let dh = d / heads;
+        let mut qkv = vec![0.0; len * 3 * d];
+        for row in qkv.chunks_mut(3 * d) {
+            row.copy_from_slice(&layer.in_proj.b);
+        }
+        matmul(
+            len,
+            3 * d,
+            d,
+            x,
+            (d, 1),
+            &layer.in_proj.w,
+            (1, d),
+            &mut qkv,
+            true,
+        );
+        let scale = 1.0 / (dh as f32).sqrt();
+        let mut scores = vec![0.0; len * len];
+        let mut att = vec![0.0; len * d];
+        for hd in 0..heads {
+            let q = &qkv[hd * dh..];
+            let k = &qkv[d + hd * dh..];
+            let v = &qkv[2 * d + hd * dh..];
+            // scores = q kᵀ: q rows (3d, 1), kᵀ strides (1, 3d)
+            matmul(
+                len,
+                len,
+                dh,
+                q,
+                (3 * d, 1),
+                k,
+                (1, 3 * d),
+                &mut scores,
+                false,
+            );
+            for row in scores.chunks_mut(len) {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                row.iter_mut().for_each(|s| *s = (*s - max) * scale);
+                // exp of (s − max)·scale, the softmax numerator
+                for s in row.iter_mut() {
+                    *s = kernels::exp(*s);
+                }
+                let z: f32 = row.iter().sum();
+                row.iter_mut().for_each(|s| *s /= z);
+            }
+            // att[:, head] = scores · v
+            crate::fast::kernels::matmul_strided(
+                len,
+                dh,
+                len,
+                &scores,
+                (len, 1),
+                v,
+                (3 * d, 1),
+                &mut att[hd * dh..],
+                d,
+            );
+        }
+        let mut out = vec![0.0; len * d];
+        for row in out.chunks_mut(d) {
+            row.copy_from_slice(&layer.out_proj.b);
+        }
+        matmul(
+            len,
+            d,
+            d,
+            &att,
+            (d, 1),
+            &layer.out_proj.w,
+            (1, d),
+            &mut out,
+            true,
+        );
+        x.iter_mut().zip(&out).for_each(|(a, b)| *a += b);
+    }
 }
 
 impl Lstm {

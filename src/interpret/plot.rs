@@ -69,7 +69,11 @@ fn draw(map: &IsmMap, task: usize, title: &str, path: &Path) -> Result<(), Strin
         )))
         .map_err(|e| e.to_string())?;
         let letter = (LETTERS[usize::from(b.min(N))] as char).to_string();
-        let y = if imp >= 0.0 { imp + 0.2 * max_imp as f64 } else { imp };
+        let y = if imp >= 0.0 {
+            imp + 0.2 * max_imp as f64
+        } else {
+            imp
+        };
         logo.draw_series(std::iter::once(Text::new(
             letter,
             (x - 0.4, y),
@@ -98,7 +102,10 @@ fn draw(map: &IsmMap, task: usize, title: &str, path: &Path) -> Result<(), Strin
         (0..len).map(move |p| {
             let v = map.effect(p, b, task);
             let x = p as f64 + 0.5;
-            Rectangle::new([(x, row), (x + 1.0, row + 1.0)], diverging(v, max_eff).filled())
+            Rectangle::new(
+                [(x, row), (x + 1.0, row + 1.0)],
+                diverging(v, max_eff).filled(),
+            )
         })
     }))
     .map_err(|e| e.to_string())?;
@@ -106,7 +113,9 @@ fn draw(map: &IsmMap, task: usize, title: &str, path: &Path) -> Result<(), Strin
         heat.draw_series(std::iter::once(Text::new(
             name.to_string(),
             (-0.02 * len as f64, 3.7 - i as f64),
-            ("monospace", 14).into_font().color(&COLOURS[usize::from(b)]),
+            ("monospace", 14)
+                .into_font()
+                .color(&COLOURS[usize::from(b)]),
         )))
         .map_err(|e| e.to_string())?;
     }
