@@ -229,7 +229,9 @@ mod tests {
             vec![32, 64]
         );
         assert!(r.best_seqs_per_sec > 0.0);
-        assert_eq!(lines, 4);
+        // two training lines, the engine line, two inference lines
+        assert_eq!(lines, 5);
+        assert_eq!(r.engine, "prixfixe CPU engine");
         assert_eq!(r.input, (6, 150));
     }
 }

@@ -1,5 +1,6 @@
-//! A CPU inference engine for the convolutional and recurrent blocks, used by prediction, ISM
-//! and design when the model runs on the CPU.
+//! A CPU inference engine for every block (BHI and Autosome first blocks; Autosome, BHI and
+//! Unlock_DNA cores; both heads), used by prediction, validation, ISM and design when the model
+//! runs on the CPU.
 //!
 //! Built from a model's named weights (the reference's names), it computes exactly what the
 //! burn network computes in inference mode, but without an autodiff graph or per-op tensor
@@ -10,8 +11,10 @@
 //! The BiLSTM runs batch-wide: one product for all input projections, then per step one
 //! `batch × 4H` product and fused gate arithmetic.
 //!
-//! Blocks without an engine here (Unlock_DNA) make [`FastNet::new`] return `None`, and the
-//! burn network is used. `PRIXFIXE_ENGINE=burn` forces the burn path (for comparisons).
+//! The Unlock_DNA conformer runs per sequence on `[L, d]` rows (LayerNorm, SwiGLU feed-forward,
+//! depthwise convolution module, multi-head attention). A block added later without an engine
+//! makes [`FastNet::new`] return `None`, and the burn network is used. `PRIXFIXE_ENGINE=burn`
+//! forces the burn path (for comparisons).
 
 pub mod kernels;
 
