@@ -33,6 +33,7 @@ fn help_lists_the_subcommands() {
         "predict",
         "score",
         "ism",
+        "variants",
         "design",
         "inspect",
         "bench",
