@@ -151,7 +151,7 @@ enum First {
 struct Lstm {
     /// `[4H, in]` per direction.
     w_ih: [Vec<f32>; 2],
-    /// `[4H, H]` per direction.
+    /// `W_hhᵀ`, `[H, 4H]` row-major, per direction (the per-step product reads it row-major).
     w_hh: [Vec<f32>; 2],
     /// `b_ih + b_hh` per direction.
     bias: [Vec<f32>; 2],
@@ -246,7 +246,7 @@ impl FastNet {
                 Core::Bhi(
                     Lstm {
                         w_ih: [fi, ri],
-                        w_hh: [fh, rh],
+                        w_hh: [transpose(&fh, 4 * c.hidden), transpose(&rh, 4 * c.hidden)],
                         bias: [fb, rb],
                         hidden: c.hidden,
                         inp,
@@ -801,6 +801,18 @@ impl Conformer {
     }
 }
 
+/// The transpose of a row-major `rows × (len/rows)` matrix.
+fn transpose(m: &[f32], rows: usize) -> Vec<f32> {
+    let cols = m.len() / rows;
+    let mut t = vec![0.0; m.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
+}
+
 impl Lstm {
     /// Inputs `[C, L]` per sequence → outputs `[2H, L]` per sequence (forward then backward
     /// direction), PyTorch's gate order `i, f, g, o`.
@@ -851,7 +863,7 @@ impl Lstm {
                             gt[r * g4..(r + 1) * g4]
                                 .copy_from_slice(&xw[ci * chunk + r][t * g4..(t + 1) * g4]);
                         }
-                        matmul(rows, g4, h, hh, (h, 1), &self.w_hh[dir], (1, h), gt, true);
+                        matmul(rows, g4, h, hh, (h, 1), &self.w_hh[dir], (g4, 1), gt, true);
                         for r in 0..rows {
                             let g = &mut gt[r * g4..(r + 1) * g4];
                             let (i, rest) = g.split_at_mut(h);
