@@ -460,10 +460,16 @@ pub fn run_design(a: DesignArgs) -> Result<(), String> {
         progress.set_position(0);
         progress.set_length(a.population as u64);
         if !quiet {
-            progress.println(format!(
+            let line = format!(
                 "generation {:>3}: best {:.4}, mean {:.4} ({} evaluated)",
                 g.generation, g.best, g.mean, g.evaluated
-            ));
+            );
+            // A bar that is not drawn (not a terminal) prints nothing: write to stderr then.
+            if progress.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                progress.println(line);
+            }
         }
     })
     .map_err(err)?;
