@@ -17,38 +17,7 @@ pub fn matmul(
     c: &mut [f32],
     accumulate: bool,
 ) {
-    assert!(c.len() >= m * n, "output too small");
-    if m == 0 || n == 0 {
-        return;
-    }
-    let last =
-        |rows: usize, cols: usize, (rs, cs): (usize, usize)| (rows - 1) * rs + (cols - 1) * cs + 1;
-    assert!(k == 0 || a.len() >= last(m, k, a_strides), "lhs too small");
-    assert!(k == 0 || b.len() >= last(k, n, b_strides), "rhs too small");
-    // SAFETY: the asserts above keep every index the product reads or writes inside the slices.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_strides.1 as isize,
-            a_strides.0 as isize,
-            b.as_ptr(),
-            b_strides.1 as isize,
-            b_strides.0 as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    gemm_block(m, n, k, a, a_strides, b, b_strides, c, n, accumulate);
 }
 
 /// `c[i·c_rs + j] += Σ a[i, p] · b[p, j]` for an `m × n` block of a larger row-major `c`.
@@ -64,12 +33,37 @@ pub fn matmul_strided(
     c: &mut [f32],
     c_rs: usize,
 ) {
-    if m == 0 || n == 0 || k == 0 {
+    gemm_block(m, n, k, a, a_strides, b, b_strides, c, c_rs, true);
+}
+
+/// The one call into `gemm`: `c[i·c_rs + j] = [c +] Σ a[i, p] · b[p, j]`, bounds checked.
+#[allow(clippy::too_many_arguments)]
+fn gemm_block(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    a_strides: (usize, usize),
+    b: &[f32],
+    b_strides: (usize, usize),
+    c: &mut [f32],
+    c_rs: usize,
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
         return;
     }
     let last =
         |rows: usize, cols: usize, (rs, cs): (usize, usize)| (rows - 1) * rs + (cols - 1) * cs + 1;
     assert!(c.len() >= last(m, n, (c_rs, 1)), "output too small");
+    if k == 0 {
+        if !accumulate {
+            for row in 0..m {
+                c[row * c_rs..row * c_rs + n].fill(0.0);
+            }
+        }
+        return;
+    }
     assert!(a.len() >= last(m, k, a_strides), "lhs too small");
     assert!(b.len() >= last(k, n, b_strides), "rhs too small");
     // SAFETY: the asserts above keep every index the product reads or writes inside the slices.
@@ -81,7 +75,7 @@ pub fn matmul_strided(
             c.as_mut_ptr(),
             1,
             c_rs as isize,
-            true,
+            accumulate,
             a.as_ptr(),
             a_strides.1 as isize,
             a_strides.0 as isize,
