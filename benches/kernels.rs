@@ -44,8 +44,7 @@ fn engine_conv_256_256_k9(b: Bencher) {
     let c = conv(256, 256, 9, 1);
     let x = values(256 * LEN);
     let mut out = vec![0.0; 256 * LEN];
-    let mut col = Vec::new();
-    b.bench_local(|| c.apply(divan::black_box(&x), LEN, &mut out, &mut col));
+    b.bench_local(|| c.apply(divan::black_box(&x), LEN, &mut out));
 }
 
 #[divan::bench]
@@ -53,8 +52,7 @@ fn engine_grouped_conv_512_k7(b: Bencher) {
     let c = conv(512, 512, 7, 256);
     let x = values(512 * LEN);
     let mut out = vec![0.0; 512 * LEN];
-    let mut col = Vec::new();
-    b.bench_local(|| c.apply(divan::black_box(&x), LEN, &mut out, &mut col));
+    b.bench_local(|| c.apply(divan::black_box(&x), LEN, &mut out));
 }
 
 #[divan::bench]

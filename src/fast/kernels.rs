@@ -1,6 +1,6 @@
 //! Plain CPU kernels of the inference engine: matrix products through `gemm` (the crate burn's
-//! CPU backend uses), `same`-padded 1-D convolutions (im2col + one product, or direct loops for
-//! small groups), and activations with a vectorisable `exp`.
+//! CPU backend uses), `same`-padded 1-D convolutions (one product per kernel tap on shifted
+//! columns, or direct loops for small groups), and activations with a vectorisable `exp`.
 
 /// `c (m×n) = [c +] a (m×k) · b (k×n)`; `a` and `b` given by their strides
 /// (`(row stride, column stride)`), `c` row-major. Single-threaded: the engine parallelises over
@@ -177,13 +177,6 @@ pub fn relu(x: &mut [f32]) {
     }
 }
 
-/// Row means of a `rows × len` matrix.
-pub fn row_means(x: &[f32], rows: usize, len: usize) -> Vec<f32> {
-    (0..rows)
-        .map(|r| x[r * len..(r + 1) * len].iter().sum::<f32>() / len as f32)
-        .collect()
-}
-
 /// A 1-D convolution with `same` padding (odd kernels: `(k − 1)/2` each side), weights
 /// `[out, in/groups, k]` row-major, with a bias (BatchNorm folded in where one follows).
 #[derive(Debug, Clone)]
@@ -251,8 +244,8 @@ impl Conv {
         self.prepare();
     }
 
-    /// `out [cout × len] = conv(x [cin × len])`; `col` is scratch.
-    pub fn apply(&self, x: &[f32], len: usize, out: &mut [f32], col: &mut Vec<f32>) {
+    /// `out [cout × len] = conv(x [cin × len])`.
+    pub fn apply(&self, x: &[f32], len: usize, out: &mut [f32]) {
         let (cin, cout, k) = (self.cin, self.cout, self.k);
         let out = &mut out[..cout * len];
         for (o, row) in out.chunks_mut(len).enumerate() {
@@ -276,7 +269,6 @@ impl Conv {
             }
             // One product per tap, on shifted column ranges: out[:, j] += W[:, :, t] ·
             // x[:, j + t − pad] for the j where that column exists. No im2col copy.
-            let _ = col;
             for t in 0..k {
                 let (lo, hi) = (
                     pad.saturating_sub(t),
@@ -392,7 +384,7 @@ mod tests {
                 .map(|i| ((i * 104_729) % 89) as f32 / 89.0)
                 .collect();
             let mut out = vec![0.0; cout * len];
-            conv.apply(&x, len, &mut out, &mut Vec::new());
+            conv.apply(&x, len, &mut out);
             let want = naive_conv(&conv, &x, len);
             for (a, b) in out.iter().zip(&want) {
                 assert!(
@@ -402,7 +394,7 @@ mod tests {
             }
             // Without the per-tap copy of the weights, the strided path gives the same.
             conv.taps.clear();
-            conv.apply(&x, len, &mut out, &mut Vec::new());
+            conv.apply(&x, len, &mut out);
             for (a, b) in out.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-5, "strided {cin} {cout} {k} {groups}");
             }

@@ -5,9 +5,9 @@
 //! Built from a model's named weights (the reference's names), it computes exactly what the
 //! burn network computes in inference mode, but without an autodiff graph or per-op tensor
 //! allocations: BatchNorm is folded into the preceding convolution, `same` convolutions are one
-//! matrix product over an im2col buffer (or direct loops for the grouped ones), activations use a
+//! matrix product per kernel tap (or direct loops for the grouped ones), activations use a
 //! vectorisable `exp`, the soft-classification head averages before its 1×1 convolution (they
-//! commute), and sequences of a batch run in parallel, each on one thread with reused buffers.
+//! commute), and groups of sequences run in parallel, each on one thread with reused buffers.
 //! The BiLSTM runs batch-wide: one product for all input projections, then per step one
 //! `batch × 4H` product and fused gate arithmetic.
 //!
@@ -123,11 +123,11 @@ impl Branches {
         self.0.iter().map(|c| c.cout).sum()
     }
 
-    fn apply(&self, x: &[f32], len: usize, out: &mut Vec<f32>, col: &mut Vec<f32>) {
+    fn apply(&self, x: &[f32], len: usize, out: &mut Vec<f32>) {
         out.resize(self.out() * len, 0.0);
         let mut at = 0;
         for c in &self.0 {
-            c.apply(x, len, &mut out[at..at + c.cout * len], col);
+            c.apply(x, len, &mut out[at..at + c.cout * len]);
             at += c.cout * len;
         }
         kernels::relu(out);
@@ -188,7 +188,6 @@ struct Scratch {
     b: Vec<f32>,
     c: Vec<f32>,
     d: Vec<f32>,
-    col: Vec<f32>,
 }
 
 fn ensure(v: &mut Vec<f32>, n: usize) {
@@ -326,7 +325,7 @@ impl FastNet {
                 .par_chunks(group * row)
                 .map_init(Scratch::default, |s, xs| {
                     let lay = self.layout(xs.len() / row);
-                    let h = self.first(xs, &lay, s);
+                    let h = self.first(xs, &lay);
                     let h = autosome(stages, h, &lay, s);
                     self.decode(&h, &lay)
                 })
@@ -335,20 +334,20 @@ impl FastNet {
             Core::Bhi(lstm, branches) => {
                 let first: Vec<Vec<f32>> = x
                     .par_chunks(group * row)
-                    .map_init(Scratch::default, |s, xs| {
+                    .map(|xs| {
                         let lay = self.layout(xs.len() / row);
-                        let h = self.first(xs, &lay, s);
+                        let h = self.first(xs, &lay);
                         lay.unpack(&h, self.first_out())
                     })
                     .flatten_iter()
                     .collect();
                 let h = lstm.apply(&first, self.length);
                 h.par_chunks(group)
-                    .map_init(Scratch::default, |s, hs| {
+                    .map(|hs| {
                         let lay = self.layout(hs.len());
                         let packed = lay.pack(hs.iter().map(Vec::as_slice), 2 * lstm.hidden);
                         let mut out = Vec::new();
-                        branches.apply(&packed, lay.width(), &mut out, &mut s.col);
+                        branches.apply(&packed, lay.width(), &mut out);
                         lay.zero_pads(&mut out);
                         self.decode(&out, &lay)
                     })
@@ -357,9 +356,9 @@ impl FastNet {
             }
             Core::Unlock(conformer) => x
                 .par_chunks(group * row)
-                .map_init(Scratch::default, |s, xs| {
+                .map(|xs| {
                     let lay = self.layout(xs.len() / row);
-                    let h = self.first(xs, &lay, s);
+                    let h = self.first(xs, &lay);
                     let one = Layout {
                         seqs: 1,
                         len: self.length,
@@ -391,15 +390,15 @@ impl FastNet {
     }
 
     /// The first block on a group of encoded inputs.
-    fn first(&self, xs: &[f32], lay: &Layout, s: &mut Scratch) -> Vec<f32> {
+    fn first(&self, xs: &[f32], lay: &Layout) -> Vec<f32> {
         let row = self.channels * self.length;
         let x = lay.pack(xs.chunks(row), self.channels);
         let mut out = Vec::new();
         match &self.first {
-            First::Bhi(b) => b.apply(&x, lay.width(), &mut out, &mut s.col),
+            First::Bhi(b) => b.apply(&x, lay.width(), &mut out),
             First::Autosome(c) => {
                 out.resize(c.cout * lay.width(), 0.0);
-                c.apply(&x, lay.width(), &mut out, &mut s.col);
+                c.apply(&x, lay.width(), &mut out);
                 kernels::silu(&mut out);
             }
         }
@@ -515,11 +514,11 @@ fn autosome(stages: &[Stage], mut x: Vec<f32>, lay: &Layout, s: &mut Scratch) ->
     for st in stages {
         let (p, e) = (st.expand.cin, st.expand.cout);
         ensure(&mut s.a, e * len);
-        st.expand.apply(&x, len, &mut s.a, &mut s.col);
+        st.expand.apply(&x, len, &mut s.a);
         kernels::silu(&mut s.a[..e * len]);
         lay.zero_pads(&mut s.a[..e * len]);
         ensure(&mut s.b, e * len);
-        st.grouped.apply(&s.a, len, &mut s.b, &mut s.col);
+        st.grouped.apply(&s.a, len, &mut s.b);
         let h = &mut s.b[..e * len];
         kernels::silu(h);
         lay.zero_pads(h);
@@ -534,13 +533,12 @@ fn autosome(stages: &[Stage], mut x: Vec<f32>, lay: &Layout, s: &mut Scratch) ->
         // project, then concatenate [x; h] into c
         ensure(&mut s.c, 2 * p * len);
         s.c[..p * len].copy_from_slice(&x[..p * len]);
-        st.project
-            .apply(&s.b, len, &mut s.c[p * len..2 * p * len], &mut s.col);
+        st.project.apply(&s.b, len, &mut s.c[p * len..2 * p * len]);
         kernels::silu(&mut s.c[p * len..2 * p * len]);
         lay.zero_pads(&mut s.c[p * len..2 * p * len]);
         let out_c = st.resize.cout;
         ensure(&mut s.d, out_c * len);
-        st.resize.apply(&s.c, len, &mut s.d, &mut s.col);
+        st.resize.apply(&s.c, len, &mut s.d);
         kernels::silu(&mut s.d[..out_c * len]);
         lay.zero_pads(&mut s.d[..out_c * len]);
         x.clear();
@@ -690,7 +688,6 @@ impl Conformer {
         let mut hc = vec![0.0; d * len];
         let mut conv = vec![0.0; d * len];
         let mut pw = vec![0.0; d * len];
-        let mut col = Vec::new();
         for layer in &self.layers {
             layer.ff1.add_half(&mut t, len, d);
             // convolution module on LN1(x), added to LN1(x); then x = LN2(x + that)
@@ -700,8 +697,8 @@ impl Conformer {
                     hc[c * len + j] = h[j * d + c];
                 }
             }
-            layer.depthwise.apply(&hc, len, &mut conv, &mut col);
-            layer.pointwise.apply(&conv, len, &mut pw, &mut col);
+            layer.depthwise.apply(&hc, len, &mut conv);
+            layer.pointwise.apply(&conv, len, &mut pw);
             kernels::relu(&mut pw);
             for j in 0..len {
                 for c in 0..d {
