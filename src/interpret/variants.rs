@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::data::alphabet;
+use crate::data::formats::sequence_codes;
 use crate::data::formats::table::{column_index, csv_error, csv_reader, record_line, sniff_header};
 use crate::data::io::{Lines, is_blank};
 use crate::data::{ReadOptions, read_fasta};
@@ -21,14 +22,6 @@ pub struct VariantPair {
     pub reference: Vec<u8>,
     /// Alternative sequence (base codes).
     pub alternative: Vec<u8>,
-}
-
-fn codes(path: &Path, line: usize, field: &[u8]) -> Result<Vec<u8>> {
-    if field.is_empty() {
-        return Err(Error::data(path, line, Problem::EmptySequence));
-    }
-    alphabet::encode(field)
-        .map_err(|(position, ch)| Error::data(path, line, Problem::BadBase { ch, position }))
 }
 
 /// Read pairs from a table (tab- or comma-separated, with a header) holding `ref` and `alt`
@@ -68,8 +61,8 @@ pub fn read_pairs(path: &Path) -> Result<Vec<VariantPair>> {
         );
         out.push(VariantPair {
             id: name,
-            reference: codes(path, line, &rec[r])?,
-            alternative: codes(path, line, &rec[a])?,
+            reference: sequence_codes(path, line, &rec[r])?,
+            alternative: sequence_codes(path, line, &rec[a])?,
         });
     }
     if out.is_empty() {
@@ -142,7 +135,7 @@ pub fn read_vcf(
             .filter(|&p| p >= 1)
             .ok_or_else(|| bad(n, format!("POS {pos:?} is not a 1-based position")))?;
         let start = pos - 1;
-        let ref_codes = codes(vcf, n, r.as_bytes())?;
+        let ref_codes = sequence_codes(vcf, n, r.as_bytes())?;
         if start + ref_codes.len() > seq.len() {
             return Err(bad(
                 n,
@@ -177,7 +170,7 @@ pub fn read_vcf(
                 skips.symbolic += 1;
                 continue;
             }
-            let alt_codes = codes(vcf, n, alt.as_bytes())?;
+            let alt_codes = sequence_codes(vcf, n, alt.as_bytes())?;
             let mut alternative = seq[w_start..start].to_vec();
             alternative.extend_from_slice(&alt_codes);
             alternative.extend_from_slice(&seq[start + ref_codes.len()..w_end]);

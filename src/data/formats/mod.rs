@@ -115,6 +115,16 @@ impl UniqueIds {
     }
 }
 
+/// A sequence field as base codes, or the error naming file, line and the bad base (or the
+/// empty field).
+pub(crate) fn sequence_codes(path: &Path, line: usize, field: &[u8]) -> Result<Vec<u8>> {
+    if field.is_empty() {
+        return Err(Error::data(path, line, Problem::EmptySequence));
+    }
+    crate::data::alphabet::encode(field)
+        .map_err(|(position, ch)| Error::data(path, line, Problem::BadBase { ch, position }))
+}
+
 fn empty_file(path: &Path) -> Error {
     Error::data(path, 0, Problem::EmptyFile)
 }

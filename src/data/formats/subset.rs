@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::empty_file;
 use super::table::{column_index, csv_error, csv_reader, record_line, sniff_header};
+use super::{empty_file, sequence_codes};
 use crate::data::dataset::SeqDataset;
 use crate::error::{Error, Problem, Result};
 
@@ -94,14 +94,6 @@ fn parse_pos(path: &Path, line: usize, column: &str, field: &[u8]) -> Result<usi
             )),
         )
     })
-}
-
-fn sequence_codes(path: &Path, line: usize, field: &[u8]) -> Result<Vec<u8>> {
-    if field.is_empty() {
-        return Err(Error::data(path, line, Problem::EmptySequence));
-    }
-    crate::data::alphabet::encode(field)
-        .map_err(|(position, ch)| Error::data(path, line, Problem::BadBase { ch, position }))
 }
 
 /// Read one subset file.
