@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::truth::TruthModel;
 use super::{SimSummary, write_atomic};
 use crate::data::YEAST_SAMPLE;
-use crate::data::alphabet;
+use crate::data::formats::sequence_codes;
 use crate::data::io::{Lines, is_blank};
 use crate::error::{Error, Problem, Result};
 use crate::eval::report::{ModelScore, ScoreReport, load_test_set, subset_files};
@@ -124,9 +124,9 @@ pub fn sample_stats() -> ValueStats {
     acc.stats()
 }
 
-/// Value statistics of a DREAM training file, streamed.
-pub fn file_stats(path: &Path) -> Result<ValueStats> {
-    let mut acc = Acc::new();
+/// Stream the `sequence<TAB>value` rows of a DREAM training file to `f` (line, sequence,
+/// value) until it returns `false`; a row that is not one is an error naming its line.
+fn for_each_row(path: &Path, mut f: impl FnMut(usize, &[u8], f64) -> Result<bool>) -> Result<()> {
     let mut lines = Lines::open(path)?;
     while let Some((n, l)) = lines.next_line()? {
         if is_blank(l) {
@@ -139,8 +139,20 @@ pub fn file_stats(path: &Path) -> Result<ValueStats> {
                 Problem::Other("expected `sequence<TAB>value`".into()),
             )
         })?;
-        acc.push(seq.len(), v);
+        if !f(n, seq, v)? {
+            break;
+        }
     }
+    Ok(())
+}
+
+/// Value statistics of a DREAM training file, streamed.
+pub fn file_stats(path: &Path) -> Result<ValueStats> {
+    let mut acc = Acc::new();
+    for_each_row(path, |_, seq, v| {
+        acc.push(seq.len(), v);
+        Ok(true)
+    })?;
     Ok(acc.stats())
 }
 
@@ -264,30 +276,13 @@ pub struct Calibration {
 
 fn read_train_rows(path: &Path, max: usize) -> Result<Vec<(Vec<u8>, f64)>> {
     let mut out = Vec::new();
-    let mut lines = Lines::open(path)?;
-    while let Some((n, l)) = lines.next_line()? {
+    for_each_row(path, |n, seq, v| {
         if out.len() >= max {
-            break;
+            return Ok(false);
         }
-        if is_blank(l) {
-            continue;
-        }
-        let (seq, v) = parse_row(l).ok_or_else(|| {
-            Error::data(
-                path,
-                n,
-                Problem::Other("expected `sequence<TAB>value`".into()),
-            )
-        })?;
-        let codes = alphabet::encode(seq).map_err(|(col, c)| {
-            Error::data(
-                path,
-                n,
-                Problem::Other(format!("bad base {c:?} at column {}", col + 1)),
-            )
-        })?;
-        out.push((codes, v));
-    }
+        out.push((sequence_codes(path, n, seq)?, v));
+        Ok(true)
+    })?;
     Ok(out)
 }
 
@@ -406,6 +401,22 @@ mod tests {
         for (s, y) in rows.iter().take(20) {
             assert!((m.predict(s) - y).abs() < 1e-3, "{} {y}", m.predict(s));
         }
+    }
+
+    #[test]
+    fn bad_training_rows_name_file_and_line() {
+        use crate::data::formats::test_util::file;
+        let (_d, p) = file("t.txt", "ACGT\t3\n\nACGT\n");
+        let e = file_stats(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("t.txt:3:") && e.contains("sequence<TAB>value"),
+            "{e}"
+        );
+        let (_d, p) = file("t.txt", "ACGT\t3\nACXT\t2.5\n");
+        let e = read_train_rows(&p, 10).unwrap_err().to_string();
+        assert!(e.contains("t.txt:2:") && e.contains('X'), "{e}");
+        assert_eq!(read_train_rows(&p, 1).unwrap().len(), 1, "stops at max");
+        assert_eq!(file_stats(&p).unwrap().rows, 2);
     }
 
     #[test]
