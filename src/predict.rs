@@ -132,11 +132,7 @@ impl Model {
         for batch in stream {
             let batch = batch?;
             let n = batch.size();
-            let p = self.predict_encoded(batch.x, n);
-            for pair in p.chunks(2 * tasks) {
-                let (fwd, rev) = pair.split_at(tasks);
-                out.extend(fwd.iter().zip(rev).map(|(a, b)| (a + b) / 2.0));
-            }
+            mean_of_strands(&self.predict_encoded(batch.x, n), tasks, &mut out);
             on_batch(n / 2);
         }
         Ok(out)
@@ -281,6 +277,14 @@ impl Predictor for Ensemble {
     }
 }
 
+/// Append the mean of each (forward, reverse-complement) pair of prediction rows to `out`.
+fn mean_of_strands(y: &[f32], tasks: usize, out: &mut Vec<f32>) {
+    for pair in y.chunks(2 * tasks) {
+        let (fwd, rev) = pair.split_at(tasks);
+        out.extend(fwd.iter().zip(rev).map(|(a, b)| (a + b) / 2.0));
+    }
+}
+
 /// Encode sequences (base codes) forward and reverse-complemented, singleton 0, into
 /// `2 × seqs` rows; rows are encoded in parallel.
 pub fn encode_both_strands(enc: &Encoder, seqs: &[&[u8]]) -> Result<Vec<f32>> {
@@ -317,11 +321,7 @@ pub fn predict_codes(
     let mut out = Vec::with_capacity(seqs.len() * tasks);
     for chunk in seqs.chunks(batch.max(1)) {
         let x = encode_both_strands(p.encoder(), chunk)?;
-        let y = p.predict_encoded(x, 2 * chunk.len());
-        for pair in y.chunks(2 * tasks) {
-            let (fwd, rev) = pair.split_at(tasks);
-            out.extend(fwd.iter().zip(rev).map(|(a, b)| (a + b) / 2.0));
-        }
+        mean_of_strands(&p.predict_encoded(x, 2 * chunk.len()), tasks, &mut out);
     }
     Ok(out)
 }
