@@ -1,19 +1,9 @@
 //! End-to-end checks of the `prixfixe` command.
 
 use std::path::PathBuf;
-use std::process::Command;
 
-fn prixfixe(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_prixfixe"))
-        .args(args)
-        .output()
-        .expect("run prixfixe");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::prixfixe;
 
 fn fixture(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -285,23 +275,7 @@ fn predict_with_pytorch_weights_and_a_named_model() {
     assert!(!ok && err.contains("--model"), "{err}");
     // With the config the weights were made for, predictions come out, one row per record.
     let config = dir.path().join("tiny_rnn.toml");
-    std::fs::write(
-        &config,
-        r#"[input]
-padding = { kind = "plasmid", length = 150 }
-channels = { is_reverse = true, is_singleton = true }
-[first]
-block = "bhi"
-out_channels = 16
-[core]
-block = "bhi"
-hidden = 8
-out_channels = 16
-[final]
-block = "soft-class"
-"#,
-    )
-    .unwrap();
+    std::fs::write(&config, common::TINY_RNN).unwrap();
     let (ok, _, err) = prixfixe(&[
         "predict",
         "--weights",

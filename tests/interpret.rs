@@ -1,7 +1,6 @@
 //! Interpretation and design: ISM exact against brute force, ensembles, variants, design, CLI.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use burn::tensor::Device;
 use prixfixe::NetConfig;
@@ -9,19 +8,8 @@ use prixfixe::data::alphabet;
 use prixfixe::interpret::ism::ism;
 use prixfixe::predict::{Ensemble, Model, Predictor, predict_codes};
 
-const TINY_RNN: &str = r#"[input]
-padding = { kind = "plasmid", length = 150 }
-channels = { is_reverse = true, is_singleton = true }
-[first]
-block = "bhi"
-out_channels = 16
-[core]
-block = "bhi"
-hidden = 8
-out_channels = 16
-[final]
-block = "soft-class"
-"#;
+mod common;
+use common::{TINY_RNN, prixfixe};
 
 const TINY_CNN: &str = r#"[input]
 padding = { kind = "plasmid", length = 150 }
@@ -129,18 +117,6 @@ fn ensemble_is_the_mean_of_its_members() {
         .unwrap()
         .to_string();
     assert!(err.contains("model 2"), "{err}");
-}
-
-fn prixfixe(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_prixfixe"))
-        .args(args)
-        .output()
-        .expect("run prixfixe");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn run_dir(dir: &Path, name: &str, seed: u64) -> String {
