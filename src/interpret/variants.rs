@@ -7,7 +7,9 @@ use std::path::Path;
 
 use crate::data::alphabet;
 use crate::data::formats::sequence_codes;
-use crate::data::formats::table::{column_index, csv_error, csv_reader, record_line, sniff_header};
+use crate::data::formats::table::{
+    check_width, column_index, csv_error, csv_reader, record_line, sniff_header,
+};
 use crate::data::io::{Lines, is_blank};
 use crate::data::{ReadOptions, read_fasta};
 use crate::error::{Error, Problem, Result};
@@ -45,16 +47,7 @@ pub fn read_pairs(path: &Path) -> Result<Vec<VariantPair>> {
     for rec in reader.byte_records() {
         let rec = rec.map_err(|e| csv_error(path, e))?;
         let line = record_line(&rec);
-        if rec.len() != header.len() {
-            return Err(Error::data(
-                path,
-                line,
-                Problem::ColumnCount {
-                    expected: header.len().to_string(),
-                    found: rec.len(),
-                },
-            ));
-        }
+        check_width(path, &rec, &header, delim)?;
         let name = id.map_or_else(
             || format!("line{line}"),
             |i| String::from_utf8_lossy(&rec[i]).into_owned(),
@@ -280,6 +273,9 @@ mod tests {
         let (_d, p) = file("p.tsv", "id\tref\talt\nv1\tACGT\tACXA\n");
         let e = read_pairs(&p).unwrap_err().to_string();
         assert!(e.contains(":2:") && e.contains('X'), "{e}");
+        let (_d, p) = file("p.tsv", "id\tref\talt\nv1\tACGT\n");
+        let e = read_pairs(&p).unwrap_err().to_string();
+        assert!(e.contains("p.tsv:2:") && e.contains("3 tab-separated fields"), "{e}");
         let (_d, p) = file("p.tsv", "id\tsequence\nv1\tACGT\n");
         assert!(read_pairs(&p).unwrap_err().to_string().contains("ref"));
     }

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::table::{column_index, csv_error, csv_reader, record_line, sniff_header};
+use super::table::{check_width, column_index, csv_error, csv_reader, record_line, sniff_header};
 use super::{empty_file, sequence_codes};
 use crate::data::dataset::SeqDataset;
 use crate::error::{Error, Problem, Result};
@@ -123,16 +123,7 @@ pub fn read_subset(path: &Path) -> Result<Subset> {
         .map_err(|e| csv_error(path, e))?
     {
         let line = record_line(&rec);
-        if rec.len() != header.len() {
-            return Err(Error::data(
-                path,
-                line,
-                Problem::ColumnCount {
-                    expected: format!("{} fields, as in the header", header.len()),
-                    found: rec.len(),
-                },
-            ));
-        }
+        check_width(path, &rec, &header, delim)?;
         rows += 1;
         // Returns whether `pos` is new; the first sequence given for a position is kept.
         let mut note_seq = |pos: usize, field: &[u8]| -> Result<bool> {

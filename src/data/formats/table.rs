@@ -122,6 +122,27 @@ pub(crate) fn column_index(path: &Path, header: &[String], name: &str) -> Result
     })
 }
 
+/// A record must have as many fields as the header; otherwise the error names the line.
+pub(crate) fn check_width(
+    path: &Path,
+    rec: &csv::ByteRecord,
+    header: &[String],
+    delim: u8,
+) -> Result<()> {
+    if rec.len() == header.len() {
+        return Ok(());
+    }
+    let sep = if delim == b'\t' { "tab" } else { "comma" };
+    Err(Error::data(
+        path,
+        record_line(rec),
+        Problem::ColumnCount {
+            expected: format!("{} {sep}-separated fields, as in the header", header.len()),
+            found: rec.len(),
+        },
+    ))
+}
+
 /// The 1-based line a record starts on.
 pub(crate) fn record_line(rec: &csv::ByteRecord) -> usize {
     rec.position().map_or(0, |p| p.line() as usize)
@@ -171,7 +192,6 @@ pub fn read_table(path: &Path, spec: &TableSpec, opts: &ReadOptions) -> Result<S
     let mut folds = Vec::new();
     let mut rdr = csv_reader(path, delim)?;
     let mut rec = csv::ByteRecord::new();
-    let sep = if delim == b'\t' { "tab" } else { "comma" };
     while rdr
         .read_byte_record(&mut rec)
         .map_err(|e| csv_error(path, e))?
@@ -181,16 +201,7 @@ pub fn read_table(path: &Path, spec: &TableSpec, opts: &ReadOptions) -> Result<S
             ds.stats.blank_lines += 1;
             continue;
         }
-        if rec.len() != header.len() {
-            return Err(Error::data(
-                path,
-                line,
-                Problem::ColumnCount {
-                    expected: format!("{} {sep}-separated fields, as in the header", header.len()),
-                    found: rec.len(),
-                },
-            ));
-        }
+        check_width(path, &rec, &header, delim)?;
         push_sequence(&mut ds, path, line, rec[seq_col].trim_ascii(), opts)?;
         for (name, &c) in spec.targets.iter().zip(&target_cols) {
             ds.targets.push(parse_label(path, line, name, &rec[c], "")?);
