@@ -14,6 +14,7 @@ use prixfixe::data::{Padding, ReadOptions, SeqDataset};
 use prixfixe::design::{GaConfig, evolve};
 use prixfixe::interpret::{ism, plot, variants};
 use prixfixe::predict::{Ensemble, Model, Predictor, predict_codes};
+use prixfixe::sim::library::LibrarySpec;
 
 use super::{err, model_config};
 
@@ -400,22 +401,19 @@ pub fn run_design(a: DesignArgs) -> Result<(), String> {
             let ds = read_input(p, enc.padding())?;
             (0..ds.len()).map(|i| ds.seqs.get(i).to_vec()).collect()
         }
-        None if yeast => (0..a.population.min(100_000))
-            .map(|_| {
-                prixfixe::sim::library::wrap(
-                    &(0..80)
-                        .map(|_| rng.random_range(0..4u8))
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .collect(),
-        None => (0..a.population.min(100_000))
-            .map(|_| {
-                (0..enc.length())
-                    .map(|_| rng.random_range(0..4u8))
-                    .collect()
-            })
-            .collect(),
+        // Random 80-nt regions between the adapters, or random sequences of the input length.
+        None => {
+            let lib = LibrarySpec::uniform();
+            (0..a.population.min(100_000))
+                .map(|_| {
+                    if yeast {
+                        lib.read(&mut rng)
+                    } else {
+                        lib.core(&mut rng, enc.length())
+                    }
+                })
+                .collect()
+        }
     };
     let len = init.iter().map(Vec::len).min().unwrap_or(0);
     let mutable = if yeast && a.init.is_none() {

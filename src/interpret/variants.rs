@@ -275,7 +275,10 @@ mod tests {
         assert!(e.contains(":2:") && e.contains('X'), "{e}");
         let (_d, p) = file("p.tsv", "id\tref\talt\nv1\tACGT\n");
         let e = read_pairs(&p).unwrap_err().to_string();
-        assert!(e.contains("p.tsv:2:") && e.contains("3 tab-separated fields"), "{e}");
+        assert!(
+            e.contains("p.tsv:2:") && e.contains("3 tab-separated fields"),
+            "{e}"
+        );
         let (_d, p) = file("p.tsv", "id\tsequence\nv1\tACGT\n");
         assert!(read_pairs(&p).unwrap_err().to_string().contains("ref"));
     }
