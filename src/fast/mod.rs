@@ -74,6 +74,17 @@ impl Weights<'_> {
         Some(c)
     }
 
+    /// A 1×1 convolution as the linear map it is (applied to position means in the heads).
+    fn pointwise(&self, prefix: &str) -> Option<Linear> {
+        let conv = self.conv(prefix, 1)?;
+        Some(Linear {
+            out: conv.cout,
+            inp: conv.cin,
+            w: conv.w,
+            b: conv.b,
+        })
+    }
+
     fn linear(&self, prefix: &str) -> Option<Linear> {
         let shape = self.shape(&format!("{prefix}.weight"))?;
         Some(Linear {
@@ -256,28 +267,13 @@ impl FastNet {
             CoreConfig::UnlockDna(c) => Core::Unlock(Conformer::new(&w, c)?),
         };
         let head = match &config.final_block {
-            FinalConfig::SoftClass(_) => {
-                let conv = w.conv("final.mapper.0", 1)?;
-                Final::SoftClass(Linear {
-                    out: conv.cout,
-                    inp: conv.cin,
-                    w: conv.w,
-                    b: conv.b,
-                })
-            }
+            FinalConfig::SoftClass(_) => Final::SoftClass(w.pointwise("final.mapper.0")?),
             FinalConfig::Regression(r) => Final::Regression(
                 (0..r.tasks)
                     .map(|t| {
-                        let conv = w.conv(&format!("final.heads.{t}.conv"), 1)?;
-                        let lin = w.linear(&format!("final.heads.{t}.linear"))?;
                         Some((
-                            Linear {
-                                out: conv.cout,
-                                inp: conv.cin,
-                                w: conv.w,
-                                b: conv.b,
-                            },
-                            lin,
+                            w.pointwise(&format!("final.heads.{t}.conv"))?,
+                            w.linear(&format!("final.heads.{t}.linear"))?,
                         ))
                     })
                     .collect::<Option<Vec<_>>>()?,
