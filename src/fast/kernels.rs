@@ -17,7 +17,24 @@ pub fn matmul(
     c: &mut [f32],
     accumulate: bool,
 ) {
-    gemm_block(m, n, k, a, a_strides, b, b_strides, c, n, accumulate);
+    gemm_block(m, n, k, a, a_strides, b, b_strides, c, n, accumulate, false);
+}
+
+/// [`matmul`] on all of rayon's threads, for products too large to leave to one thread (the
+/// training kernels' weight and input gradients).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_par(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    a_strides: (usize, usize),
+    b: &[f32],
+    b_strides: (usize, usize),
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    gemm_block(m, n, k, a, a_strides, b, b_strides, c, n, accumulate, true);
 }
 
 /// `c[i·c_rs + j] += Σ a[i, p] · b[p, j]` for an `m × n` block of a larger row-major `c`.
@@ -33,12 +50,13 @@ pub fn matmul_strided(
     c: &mut [f32],
     c_rs: usize,
 ) {
-    gemm_block(m, n, k, a, a_strides, b, b_strides, c, c_rs, true);
+    gemm_block(m, n, k, a, a_strides, b, b_strides, c, c_rs, true, false);
 }
 
-/// The one call into `gemm`: `c[i·c_rs + j] = [c +] Σ a[i, p] · b[p, j]`, bounds checked.
+/// The one call into `gemm`: `c[i·c_rs + j] = [c +] Σ a[i, p] · b[p, j]`, bounds checked; on
+/// all of rayon's threads when `parallel`.
 #[allow(clippy::too_many_arguments)]
-fn gemm_block(
+pub fn gemm_block(
     m: usize,
     n: usize,
     k: usize,
@@ -49,6 +67,7 @@ fn gemm_block(
     c: &mut [f32],
     c_rs: usize,
     accumulate: bool,
+    parallel: bool,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -87,7 +106,11 @@ fn gemm_block(
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            if parallel {
+                gemm::Parallelism::Rayon(0)
+            } else {
+                gemm::Parallelism::None
+            },
         );
     }
 }

@@ -16,6 +16,7 @@
 //! makes [`FastNet::new`] return `None`, and the burn network is used. `PRIXFIXE_ENGINE=burn`
 //! forces the burn path (for comparisons).
 
+pub(crate) mod autodiff;
 pub mod kernels;
 
 use rayon::prelude::*;
@@ -795,7 +796,7 @@ impl Conformer {
 }
 
 /// The transpose of a row-major `rows × (len/rows)` matrix.
-fn transpose(m: &[f32], rows: usize) -> Vec<f32> {
+pub(crate) fn transpose(m: &[f32], rows: usize) -> Vec<f32> {
     let cols = m.len() / rows;
     let mut t = vec![0.0; m.len()];
     for r in 0..rows {

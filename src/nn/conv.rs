@@ -1,4 +1,5 @@
-//! 1-D convolution with `same` padding. Pointwise (k = 1, ungrouped) convolutions run as one
+//! 1-D convolution with `same` padding. On the CPU training backend ungrouped convolutions are
+//! one graph node with our own forward and backward kernels ([`crate::fast`]). Otherwise pointwise (k = 1, ungrouped) convolutions run as one
 //! matrix product over all positions: on the CPU backend this is ~3.7× faster forward +
 //! backward than the general convolution (measured: 320→512 channels, batch 128 × 150,
 //! 827 ms → 224 ms).
@@ -23,6 +24,19 @@ impl Conv1d {
 
     /// `(batch, in, L) -> (batch, out, L)`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        if self.conv.groups == 1 && self.conv.stride == 1 && self.conv.dilation == 1 {
+            let bias = self.conv.bias.as_ref().map(|b| b.val());
+            if let Some(y) =
+                crate::fast::autodiff::conv1d_same(&x, &self.conv.weight.val(), bias.as_ref())
+            {
+                return y;
+            }
+        }
+        self.forward_ops(x)
+    }
+
+    /// The same computation from burn's tensor operations (any backend).
+    pub(crate) fn forward_ops(&self, x: Tensor<3>) -> Tensor<3> {
         if self.conv.kernel_size != 1 || self.conv.groups != 1 || self.conv.stride != 1 {
             return self.conv.forward(x);
         }
@@ -40,5 +54,62 @@ impl Conv1d {
 impl NamedWeights for Conv1d {
     fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
         self.conv.visit_weights(prefix, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::{ConvInit, conv1d};
+    use burn::tensor::{Device, Distribution};
+
+    /// Our kernels and burn's operations give the same outputs and gradients.
+    #[test]
+    fn fused_convolution_matches_burn_ops() {
+        let device = Device::flex().autodiff();
+        device.seed(11);
+        for (cin, cout, k, bias, batch, len) in [
+            (3, 5, 9, true, 2, 17),
+            (4, 3, 15, false, 3, 20),
+            (6, 4, 1, true, 2, 9),
+            (5, 2, 3, true, 1, 2),
+        ] {
+            let conv = conv1d(cin, cout, k, 1, bias, ConvInit::Default, &device);
+            let x: Tensor<3> =
+                Tensor::random([batch, cin, len], Distribution::Normal(0.0, 1.0), &device);
+            let probe: Tensor<3> =
+                Tensor::random([batch, cout, len], Distribution::Normal(0.0, 1.0), &device);
+            let run = |fused: bool| {
+                let xg = x.clone().detach().require_grad();
+                let y = if fused {
+                    let b = conv.conv.bias.as_ref().map(|b| b.val());
+                    crate::fast::autodiff::conv1d_same(&xg, &conv.conv.weight.val(), b.as_ref())
+                        .expect("the fused kernel runs on Autodiff<Flex>")
+                } else {
+                    conv.forward_ops(xg.clone())
+                };
+                let grads = (y.clone() * probe.clone()).sum().backward();
+                let mut all = vec![y.into_data().try_into_vec::<f32>().unwrap()];
+                all.push(xg.grad(&grads).unwrap().into_data().try_into_vec().unwrap());
+                let w = conv.conv.weight.val().grad(&grads).unwrap();
+                all.push(w.into_data().try_into_vec().unwrap());
+                if let Some(b) = &conv.conv.bias {
+                    let g = b.val().grad(&grads).unwrap();
+                    all.push(g.into_data().try_into_vec().unwrap());
+                }
+                all
+            };
+            let (fused, ops) = (run(true), run(false));
+            assert_eq!(fused.len(), ops.len());
+            for (n, (a, b)) in fused.iter().zip(&ops).enumerate() {
+                assert_eq!(a.len(), b.len());
+                let worst = a
+                    .iter()
+                    .zip(b)
+                    .map(|(p, q)| (p - q).abs())
+                    .fold(0.0, f32::max);
+                assert!(worst < 1e-4, "k {k}, output {n}: max |diff| {worst}");
+            }
+        }
     }
 }

@@ -40,7 +40,25 @@ impl LstmDirection {
     }
 
     /// Run over `x: [batch, length, in]`, forwards or backwards in time; `[batch, length, H]`.
+    ///
+    /// On the CPU training backend the whole direction is one graph node with our own forward
+    /// and backward kernels ([`crate::fast`]); elsewhere burn's operations below.
     pub fn forward(&self, x: Tensor<3>, reverse: bool) -> Tensor<3> {
+        if let Some(y) = crate::fast::autodiff::lstm_direction(
+            &x,
+            &self.weight_ih.val(),
+            &self.weight_hh.val(),
+            &self.bias_ih.val(),
+            &self.bias_hh.val(),
+            reverse,
+        ) {
+            return y;
+        }
+        self.forward_ops(x, reverse)
+    }
+
+    /// The same computation from burn's tensor operations (any backend).
+    pub(crate) fn forward_ops(&self, x: Tensor<3>, reverse: bool) -> Tensor<3> {
         let [b, l, c] = x.dims();
         let h_dim = self.hidden;
         let bias = (self.bias_ih.val() + self.bias_hh.val()).unsqueeze_dim::<2>(0);
@@ -120,6 +138,77 @@ impl NamedWeights for BiLstm {
             );
             v.param(&format!("{prefix}.bias_ih_l0{suffix}"), &mut dir.bias_ih);
             v.param(&format!("{prefix}.bias_hh_l0{suffix}"), &mut dir.bias_hh);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    /// Our fused kernels and burn's operations give the same outputs and gradients.
+    #[test]
+    fn fused_direction_matches_burn_ops() {
+        let device = Device::flex().autodiff();
+        device.seed(7);
+        let dir = LstmDirection::new(5, 6, &device);
+        let x: Tensor<3> = Tensor::random([3, 7, 5], Distribution::Normal(0.0, 1.0), &device);
+        let probe: Tensor<3> = Tensor::random([3, 7, 6], Distribution::Normal(0.0, 1.0), &device);
+        for reverse in [false, true] {
+            let run = |fused: bool| {
+                let xg = x.clone().detach().require_grad();
+                let y = if fused {
+                    crate::fast::autodiff::lstm_direction(
+                        &xg,
+                        &dir.weight_ih.val(),
+                        &dir.weight_hh.val(),
+                        &dir.bias_ih.val(),
+                        &dir.bias_hh.val(),
+                        reverse,
+                    )
+                    .expect("the fused kernel runs on Autodiff<Flex>")
+                } else {
+                    dir.forward_ops(xg.clone(), reverse)
+                };
+                let grads = (y.clone() * probe.clone()).sum().backward();
+                let mut all = vec![y.into_data().try_into_vec::<f32>().unwrap()];
+                all.push(xg.grad(&grads).unwrap().into_data().try_into_vec().unwrap());
+                for p in [&dir.weight_ih, &dir.weight_hh] {
+                    all.push(
+                        p.val()
+                            .grad(&grads)
+                            .unwrap()
+                            .into_data()
+                            .try_into_vec()
+                            .unwrap(),
+                    );
+                }
+                for p in [&dir.bias_ih, &dir.bias_hh] {
+                    all.push(
+                        p.val()
+                            .grad(&grads)
+                            .unwrap()
+                            .into_data()
+                            .try_into_vec()
+                            .unwrap(),
+                    );
+                }
+                all
+            };
+            let (fused, ops) = (run(true), run(false));
+            for (k, (a, b)) in fused.iter().zip(&ops).enumerate() {
+                assert_eq!(a.len(), b.len());
+                let worst = a
+                    .iter()
+                    .zip(b)
+                    .map(|(p, q)| (p - q).abs())
+                    .fold(0.0, f32::max);
+                assert!(
+                    worst < 1e-5,
+                    "reverse {reverse}, output {k}: max |diff| {worst}"
+                );
+            }
         }
     }
 }

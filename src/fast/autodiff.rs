@@ -1,0 +1,605 @@
+//! Training kernels: operations with our own forward and backward passes, inserted into burn's
+//! autodiff graph when a tensor lives on the CPU training backend (`Autodiff<Flex>`).
+//!
+//! burn composes an LSTM from ~10 small graph nodes per time step and its CPU convolution
+//! backward is slow; here a whole LSTM direction is one node (forward: one product for all input
+//! projections and one product per step; backward: back-propagation through time with one
+//! product per step and three large products for the weights and inputs).
+//!
+//! Each function returns `None` when its inputs are not on `Autodiff<Flex>` (a GPU, plain
+//! inference, or `PRIXFIXE_ENGINE=burn`); the caller then runs burn's own operations, so the
+//! same model code runs everywhere.
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::{BackendPrimitive, Float, Tensor, TensorData};
+use rayon::prelude::*;
+
+use super::FastNet;
+use super::kernels::{self, matmul_par};
+
+type Ad = Autodiff<Flex>;
+type AdTensor = <Float as BackendPrimitive<Ad>>::Primitive;
+
+/// The autodiff primitive of `t`, when it lives on `Autodiff<Flex>` (and our kernels are on).
+fn primitive<const D: usize>(t: &Tensor<D>) -> Option<AdTensor> {
+    if FastNet::disabled() {
+        return None;
+    }
+    t.clone().try_into_primitive::<Ad>().ok()
+}
+
+/// The values of a CPU tensor, contiguous.
+fn values(t: &FlexTensor) -> Arc<[f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => s.into(),
+        None => t
+            .to_contiguous()
+            .as_slice::<f32>()
+            .expect("contiguous f32")
+            .into(),
+    }
+}
+
+fn flex(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
+}
+
+/// What the LSTM's backward pass needs, kept from its forward pass.
+struct LstmSaved {
+    x: Arc<[f32]>,
+    w_ih: Arc<[f32]>,
+    w_hh: Arc<[f32]>,
+    /// Activated gates `i, f, g, o` per `(sequence, time)` row: `[b·l, 4H]`.
+    gates: Vec<f32>,
+    /// Cell states `[b·l, H]`.
+    cells: Vec<f32>,
+    /// Outputs `[b·l, H]`.
+    out: Vec<f32>,
+    dims: LstmDims,
+}
+
+impl std::fmt::Debug for LstmSaved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LstmSaved")
+            .field("dims", &self.dims)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LstmDims {
+    batch: usize,
+    len: usize,
+    inp: usize,
+    hidden: usize,
+    reverse: bool,
+}
+
+impl LstmDims {
+    /// The time index of processing step `s`.
+    fn time(&self, s: usize) -> usize {
+        if self.reverse { self.len - 1 - s } else { s }
+    }
+
+    /// Sequences per parallel chunk.
+    fn chunk(&self) -> usize {
+        self.batch.div_ceil(rayon::current_num_threads()).max(1)
+    }
+}
+
+/// One LSTM direction over `x: [batch, length, in]` with PyTorch's weights (`w_ih [4H, in]`,
+/// `w_hh [4H, H]`, two biases; gates `i, f, g, o`): `[batch, length, H]`, or `None` off
+/// `Autodiff<Flex>`.
+pub(crate) fn lstm_direction(
+    x: &Tensor<3>,
+    w_ih: &Tensor<2>,
+    w_hh: &Tensor<2>,
+    b_ih: &Tensor<1>,
+    b_hh: &Tensor<1>,
+    reverse: bool,
+) -> Option<Tensor<3>> {
+    let [batch, len, inp] = x.dims();
+    let hidden = w_hh.dims()[1];
+    let (x, w_ih, w_hh) = (primitive(x)?, primitive(w_ih)?, primitive(w_hh)?);
+    let (b_ih, b_hh) = (primitive(b_ih)?, primitive(b_hh)?);
+    let dims = LstmDims {
+        batch,
+        len,
+        inp,
+        hidden,
+        reverse,
+    };
+    let bias: Vec<f32> = values(b_ih.primitive())
+        .iter()
+        .zip(values(b_hh.primitive()).iter())
+        .map(|(a, b)| a + b)
+        .collect();
+    let saved = lstm_forward(
+        values(x.primitive()),
+        values(w_ih.primitive()),
+        values(w_hh.primitive()),
+        &bias,
+        dims,
+    );
+    let output = flex(saved.out.clone(), &[batch, len, hidden]);
+    let nodes = [x.node(), w_ih.node(), w_hh.node(), b_ih.node(), b_hh.node()];
+    let out = match LstmBackward
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(Arc::new(saved), output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    Some(Tensor::from_primitive::<Ad>(out))
+}
+
+fn lstm_forward(
+    x: Arc<[f32]>,
+    w_ih: Arc<[f32]>,
+    w_hh: Arc<[f32]>,
+    bias: &[f32],
+    d: LstmDims,
+) -> LstmSaved {
+    let (h, l) = (d.hidden, d.len);
+    let g4 = 4 * h;
+    let rows = d.batch * l;
+    // Input projections of every (sequence, time) row at once.
+    let mut gates = vec![0.0f32; rows * g4];
+    for row in gates.chunks_mut(g4) {
+        row.copy_from_slice(bias);
+    }
+    matmul_par(
+        rows,
+        g4,
+        d.inp,
+        &x,
+        (d.inp, 1),
+        &w_ih,
+        (1, d.inp),
+        &mut gates,
+        true,
+    );
+    // W_hhᵀ row-major [H, 4H]: the per-step product reads it without repacking strides.
+    let w_hh_t = super::transpose(&w_hh, g4);
+    let mut cells = vec![0.0f32; rows * h];
+    let mut out = vec![0.0f32; rows * h];
+    let chunk = d.chunk();
+    for s in 0..l {
+        let t = d.time(s);
+        let prev = (s > 0).then(|| d.time(s - 1));
+        gates
+            .par_chunks_mut(chunk * l * g4)
+            .zip(cells.par_chunks_mut(chunk * l * h))
+            .zip(out.par_chunks_mut(chunk * l * h))
+            .for_each(|((g, c), y)| {
+                let n = y.len() / (l * h);
+                if let Some(p) = prev {
+                    // gates[r, t] += h[r, prev] · W_hhᵀ
+                    kernels::matmul_strided(
+                        n,
+                        g4,
+                        h,
+                        &y[p * h..],
+                        (l * h, 1),
+                        &w_hh_t,
+                        (g4, 1),
+                        &mut g[t * g4..],
+                        l * g4,
+                    );
+                }
+                let mut tc = vec![0.0f32; h];
+                for r in 0..n {
+                    let gr = &mut g[(r * l + t) * g4..(r * l + t + 1) * g4];
+                    let (i, rest) = gr.split_at_mut(h);
+                    let (f, rest) = rest.split_at_mut(h);
+                    let (gg, o) = rest.split_at_mut(h);
+                    kernels::sigmoid(i);
+                    kernels::sigmoid(f);
+                    kernels::tanh(gg);
+                    kernels::sigmoid(o);
+                    let base = r * l * h;
+                    for j in 0..h {
+                        let c_prev = prev.map_or(0.0, |p| c[base + p * h + j]);
+                        let cv = f[j] * c_prev + i[j] * gg[j];
+                        c[base + t * h + j] = cv;
+                        tc[j] = cv;
+                    }
+                    kernels::tanh(&mut tc);
+                    for j in 0..h {
+                        y[base + t * h + j] = o[j] * tc[j];
+                    }
+                }
+            });
+    }
+    LstmSaved {
+        x,
+        w_ih,
+        w_hh,
+        gates,
+        cells,
+        out,
+        dims: d,
+    }
+}
+
+/// Gradients of one LSTM direction: `(dx [b·l, in], dW_ih [4H, in], dW_hh [4H, H], db [4H])`.
+fn lstm_backward(s: &LstmSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let d = s.dims;
+    let (h, l) = (d.hidden, d.len);
+    let g4 = 4 * h;
+    let rows = d.batch * l;
+    // Gradients of the gates' pre-activations, laid out like `gates`.
+    let mut da = vec![0.0f32; rows * g4];
+    let mut dh = vec![0.0f32; d.batch * h];
+    let mut dc = vec![0.0f32; d.batch * h];
+    let chunk = d.chunk();
+    for step in (0..l).rev() {
+        let t = d.time(step);
+        let prev = (step > 0).then(|| d.time(step - 1));
+        da.par_chunks_mut(chunk * l * g4)
+            .zip(dh.par_chunks_mut(chunk * h))
+            .zip(dc.par_chunks_mut(chunk * h))
+            .enumerate()
+            .for_each(|(ci, ((da, dh), dc))| {
+                let n = dh.len() / h;
+                let first = ci * chunk;
+                let mut tc = vec![0.0f32; h];
+                for r in 0..n {
+                    let row = (first + r) * l + t;
+                    let g = &s.gates[row * g4..(row + 1) * g4];
+                    let c = &s.cells[row * h..(row + 1) * h];
+                    tc.copy_from_slice(c);
+                    kernels::tanh(&mut tc);
+                    let out = &mut da[(r * l + t) * g4..(r * l + t + 1) * g4];
+                    let (dh_r, dc_r) = (&mut dh[r * h..(r + 1) * h], &mut dc[r * h..(r + 1) * h]);
+                    let dy_r = &dy[row * h..(row + 1) * h];
+                    for j in 0..h {
+                        let (i, f, gg, o) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
+                        let c_prev = prev.map_or(0.0, |p| s.cells[((first + r) * l + p) * h + j]);
+                        let dhj = dy_r[j] + dh_r[j];
+                        let dcj = dhj * o * (1.0 - tc[j] * tc[j]) + dc_r[j];
+                        out[j] = dcj * gg * i * (1.0 - i);
+                        out[h + j] = dcj * c_prev * f * (1.0 - f);
+                        out[2 * h + j] = dcj * i * (1.0 - gg * gg);
+                        out[3 * h + j] = dhj * tc[j] * o * (1.0 - o);
+                        dc_r[j] = dcj * f;
+                    }
+                }
+                // dh[r] = dA[r, t] · W_hh
+                kernels::matmul(
+                    n,
+                    h,
+                    g4,
+                    &da[t * g4..],
+                    (l * g4, 1),
+                    &s.w_hh,
+                    (h, 1),
+                    dh,
+                    false,
+                );
+            });
+    }
+    // The state each step read: h at the previous time, zero at the first step.
+    let mut h_prev = vec![0.0f32; rows * h];
+    for r in 0..d.batch {
+        for step in 1..l {
+            let (t, p) = (d.time(step), d.time(step - 1));
+            h_prev[(r * l + t) * h..(r * l + t + 1) * h]
+                .copy_from_slice(&s.out[(r * l + p) * h..(r * l + p + 1) * h]);
+        }
+    }
+    let mut dw_hh = vec![0.0f32; g4 * h];
+    matmul_par(
+        g4,
+        h,
+        rows,
+        &da,
+        (1, g4),
+        &h_prev,
+        (h, 1),
+        &mut dw_hh,
+        false,
+    );
+    let mut dw_ih = vec![0.0f32; g4 * d.inp];
+    matmul_par(
+        g4,
+        d.inp,
+        rows,
+        &da,
+        (1, g4),
+        &s.x,
+        (d.inp, 1),
+        &mut dw_ih,
+        false,
+    );
+    let mut dx = vec![0.0f32; rows * d.inp];
+    matmul_par(
+        rows,
+        d.inp,
+        g4,
+        &da,
+        (g4, 1),
+        &s.w_ih,
+        (d.inp, 1),
+        &mut dx,
+        false,
+    );
+    let mut db = vec![0.0f32; g4];
+    for row in da.chunks(g4) {
+        for (acc, v) in db.iter_mut().zip(row) {
+            *acc += v;
+        }
+    }
+    (dx, dw_ih, dw_hh, db)
+}
+
+#[derive(Debug)]
+struct LstmBackward;
+
+impl Backward<Flex, 5> for LstmBackward {
+    type State = Arc<LstmSaved>;
+
+    fn backward(self, ops: Ops<Self::State, 5>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_wih, node_whh, node_bih, node_bhh] = ops.parents;
+        let dy = values(&grads.consume::<Flex>(&ops.node));
+        let s = ops.state;
+        let d = s.dims;
+        let (dx, dw_ih, dw_hh, db) = lstm_backward(&s, &dy);
+        let g4 = 4 * d.hidden;
+        for (node, v, shape) in [
+            (node_x, dx, vec![d.batch, d.len, d.inp]),
+            (node_wih, dw_ih, vec![g4, d.inp]),
+            (node_whh, dw_hh, vec![g4, d.hidden]),
+            (node_bih, db.clone(), vec![g4]),
+            (node_bhh, db, vec![g4]),
+        ] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, flex(v, &shape));
+            }
+        }
+    }
+}
+
+/// A `same` convolution's shape: input `[batch, cin, len]`, weights `[cout, cin, k]` (odd `k`).
+///
+/// Sequences are laid side by side on one grid of `batch · (len + 2p)` columns with `p = (k−1)/2`
+/// zero columns on each side of every sequence, so each kernel tap is one matrix product over
+/// the whole batch: forward `Y[:, p..] += W_tap · X[:, tap..]`, input gradient
+/// `dX[:, tap..] += W_tapᵀ · dY[:, p..]`, weight gradient `dW_tap = dY[:, p..] · X[:, tap..]ᵀ`.
+#[derive(Debug, Clone, Copy)]
+struct ConvDims {
+    batch: usize,
+    cin: usize,
+    cout: usize,
+    len: usize,
+    k: usize,
+}
+
+impl ConvDims {
+    fn pad(&self) -> usize {
+        (self.k - 1) / 2
+    }
+    /// Columns per sequence on the grid.
+    fn span(&self) -> usize {
+        self.len + 2 * self.pad()
+    }
+    fn width(&self) -> usize {
+        self.batch * self.span()
+    }
+    /// Columns every tap's product covers.
+    fn cols(&self) -> usize {
+        self.width() - 2 * self.pad()
+    }
+
+    /// `[batch, ch, len]` → `[ch, width]` with zero pads.
+    fn to_grid(&self, x: &[f32], ch: usize) -> Vec<f32> {
+        let (w, span, p, l) = (self.width(), self.span(), self.pad(), self.len);
+        let mut g = vec![0.0f32; ch * w];
+        g.par_chunks_mut(w).enumerate().for_each(|(c, row)| {
+            for s in 0..self.batch {
+                let src = &x[(s * ch + c) * l..(s * ch + c + 1) * l];
+                row[s * span + p..s * span + p + l].copy_from_slice(src);
+            }
+        });
+        g
+    }
+
+    /// `[ch, width]` → `[batch, ch, len]`, plus `bias[c]` when given.
+    fn from_grid(&self, g: &[f32], ch: usize, bias: Option<&[f32]>) -> Vec<f32> {
+        let (w, span, p, l) = (self.width(), self.span(), self.pad(), self.len);
+        let mut x = vec![0.0f32; self.batch * ch * l];
+        x.par_chunks_mut(ch * l).enumerate().for_each(|(s, seq)| {
+            for (c, dst) in seq.chunks_mut(l).enumerate() {
+                let src = &g[c * w + s * span + p..c * w + s * span + p + l];
+                let add = bias.map_or(0.0, |b| b[c]);
+                for (d, v) in dst.iter_mut().zip(src) {
+                    *d = v + add;
+                }
+            }
+        });
+        x
+    }
+}
+
+struct ConvSaved {
+    /// The input on the grid, `[cin, width]`.
+    grid: Vec<f32>,
+    w: Arc<[f32]>,
+    dims: ConvDims,
+}
+
+impl std::fmt::Debug for ConvSaved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConvSaved")
+            .field("dims", &self.dims)
+            .finish()
+    }
+}
+
+/// A `same`-padded, ungrouped, stride-1 convolution with odd kernel size (PyTorch's weight
+/// layout `[cout, cin, k]`), or `None` off `Autodiff<Flex>`.
+pub(crate) fn conv1d_same(
+    x: &Tensor<3>,
+    weight: &Tensor<3>,
+    bias: Option<&Tensor<1>>,
+) -> Option<Tensor<3>> {
+    let [batch, cin, len] = x.dims();
+    let [cout, wcin, k] = weight.dims();
+    if wcin != cin || k % 2 == 0 {
+        return None;
+    }
+    let (xp, wp) = (primitive(x)?, primitive(weight)?);
+    let bp = match bias {
+        Some(b) => Some(primitive(b)?),
+        None => None,
+    };
+    let d = ConvDims {
+        batch,
+        cin,
+        cout,
+        len,
+        k,
+    };
+    let grid = d.to_grid(&values(xp.primitive()), cin);
+    let w = values(wp.primitive());
+    let mut out = vec![0.0f32; cout * d.width()];
+    let (width, cols, p) = (d.width(), d.cols(), d.pad());
+    for tap in 0..k {
+        kernels::gemm_block(
+            cout,
+            cols,
+            cin,
+            &w[tap..],
+            (cin * k, k),
+            &grid[tap..],
+            (width, 1),
+            &mut out[p..],
+            width,
+            tap > 0,
+            true,
+        );
+    }
+    let b = bp.as_ref().map(|b| values(b.primitive()));
+    let output = flex(d.from_grid(&out, cout, b.as_deref()), &[batch, cout, len]);
+    let saved = Arc::new(ConvSaved { grid, w, dims: d });
+    let out = match bp {
+        Some(bp) => match ConvBackward
+            .prepare::<NoCheckpointing>([xp.node(), wp.node(), bp.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(saved, output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        },
+        None => match ConvBackward
+            .prepare::<NoCheckpointing>([xp.node(), wp.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(saved, output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        },
+    };
+    Some(Tensor::from_primitive::<Ad>(out))
+}
+
+/// Gradients of a convolution: `(dx [batch, cin, len], dw [cout, cin, k], db [cout])`.
+fn conv_backward(s: &ConvSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let d = s.dims;
+    let (width, cols, p, k) = (d.width(), d.cols(), d.pad(), d.k);
+    let dgrid = d.to_grid(dy, d.cout);
+    let mut dxg = vec![0.0f32; d.cin * width];
+    let mut dw_taps = vec![0.0f32; k * d.cout * d.cin];
+    for tap in 0..k {
+        // dX[:, tap..tap+cols] += W_tapᵀ · dY[:, p..p+cols]
+        kernels::gemm_block(
+            d.cin,
+            cols,
+            d.cout,
+            &s.w[tap..],
+            (k, d.cin * k),
+            &dgrid[p..],
+            (width, 1),
+            &mut dxg[tap..],
+            width,
+            true,
+            true,
+        );
+        // dW_tap = dY[:, p..p+cols] · X[:, tap..tap+cols]ᵀ
+        kernels::gemm_block(
+            d.cout,
+            d.cin,
+            cols,
+            &dgrid[p..],
+            (width, 1),
+            &s.grid[tap..],
+            (1, width),
+            &mut dw_taps[tap * d.cout * d.cin..],
+            d.cin,
+            false,
+            true,
+        );
+    }
+    let mut dw = vec![0.0f32; d.cout * d.cin * k];
+    for tap in 0..k {
+        for (oi, v) in dw_taps[tap * d.cout * d.cin..(tap + 1) * d.cout * d.cin]
+            .iter()
+            .enumerate()
+        {
+            dw[oi * k + tap] = *v;
+        }
+    }
+    let db = dy
+        .chunks(d.len)
+        .enumerate()
+        .fold(vec![0.0f32; d.cout], |mut acc, (row, v)| {
+            acc[row % d.cout] += v.iter().sum::<f32>();
+            acc
+        });
+    (d.from_grid(&dxg, d.cin, None), dw, db)
+}
+
+#[derive(Debug)]
+struct ConvBackward;
+
+impl ConvBackward {
+    fn run<const N: usize>(ops: Ops<Arc<ConvSaved>, N>, grads: &mut Gradients) {
+        let dy = values(&grads.consume::<Flex>(&ops.node));
+        let d = ops.state.dims;
+        let (dx, dw, db) = conv_backward(&ops.state, &dy);
+        let shapes = [
+            vec![d.batch, d.cin, d.len],
+            vec![d.cout, d.cin, d.k],
+            vec![d.cout],
+        ];
+        for ((node, v), shape) in ops.parents.into_iter().zip([dx, dw, db]).zip(shapes) {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, flex(v, &shape));
+            }
+        }
+    }
+}
+
+impl Backward<Flex, 3> for ConvBackward {
+    type State = Arc<ConvSaved>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        Self::run(ops, grads);
+    }
+}
+
+impl Backward<Flex, 2> for ConvBackward {
+    type State = Arc<ConvSaved>;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        Self::run(ops, grads);
+    }
+}
