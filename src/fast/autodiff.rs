@@ -603,3 +603,156 @@ impl Backward<Flex, 2> for ConvBackward {
         Self::run(ops, grads);
     }
 }
+
+/// Batch normalisation with batch statistics (training), optionally followed by SiLU, as one
+/// node: `y = act(γ · (x − μ) / sqrt(σ² + ε) + β)` per channel over `[batch, channels, len]`.
+/// Returns the output and the batch mean and biased variance (for the running statistics), or
+/// `None` off `Autodiff<Flex>`.
+pub(crate) fn batch_norm_train(
+    x: &Tensor<3>,
+    gamma: &Tensor<1>,
+    beta: &Tensor<1>,
+    eps: f64,
+    silu: bool,
+) -> Option<(Tensor<3>, Vec<f32>, Vec<f32>)> {
+    let [batch, ch, len] = x.dims();
+    let (xp, gp, bp) = (primitive(x)?, primitive(gamma)?, primitive(beta)?);
+    let xv = values(xp.primitive());
+    let (g, b) = (values(gp.primitive()), values(bp.primitive()));
+    let n = (batch * len) as f64;
+    let stats: Vec<(f32, f32)> = (0..ch)
+        .into_par_iter()
+        .map(|c| {
+            let rows = || (0..batch).map(|s| &xv[(s * ch + c) * len..(s * ch + c + 1) * len]);
+            let mean = rows().flatten().map(|&v| v as f64).sum::<f64>() / n;
+            let var = rows()
+                .flatten()
+                .map(|&v| (v as f64 - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            (mean as f32, var as f32)
+        })
+        .collect();
+    let inv: Vec<f32> = stats
+        .iter()
+        .map(|&(_, v)| (1.0 / (v as f64 + eps).sqrt()) as f32)
+        .collect();
+    let mut xhat = vec![0.0f32; xv.len()];
+    let mut y = vec![0.0f32; xv.len()];
+    xhat.par_chunks_mut(len)
+        .zip(y.par_chunks_mut(len))
+        .enumerate()
+        .for_each(|(row, (xh, yr))| {
+            let c = row % ch;
+            let (mu, iv) = (stats[c].0, inv[c]);
+            for ((h, o), &v) in xh.iter_mut().zip(yr.iter_mut()).zip(&xv[row * len..]) {
+                *h = (v - mu) * iv;
+                *o = g[c] * *h + b[c];
+            }
+            if silu {
+                kernels::silu(yr);
+            }
+        });
+    let output = flex(y, &[batch, ch, len]);
+    let saved = Arc::new(NormSaved {
+        xhat,
+        gamma: g,
+        beta: b,
+        inv,
+        dims: [batch, ch, len],
+        silu,
+    });
+    let out = match NormBackward
+        .prepare::<NoCheckpointing>([xp.node(), gp.node(), bp.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(saved, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    let (mean, var) = stats.into_iter().unzip();
+    Some((Tensor::from_primitive::<Ad>(out), mean, var))
+}
+
+struct NormSaved {
+    xhat: Vec<f32>,
+    gamma: Arc<[f32]>,
+    beta: Arc<[f32]>,
+    inv: Vec<f32>,
+    dims: [usize; 3],
+    silu: bool,
+}
+
+impl std::fmt::Debug for NormSaved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NormSaved")
+            .field("dims", &self.dims)
+            .finish()
+    }
+}
+
+/// Gradients of batch normalisation (+ SiLU): `(dx, dγ, dβ)`.
+fn norm_backward(s: &NormSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let [batch, ch, len] = s.dims;
+    let (g, b) = (&s.gamma, &s.beta);
+    // Gradient at the affine output z = γ·x̂ + β.
+    let mut dz = dy.to_vec();
+    if s.silu {
+        dz.par_chunks_mut(len).enumerate().for_each(|(row, d)| {
+            let c = row % ch;
+            let xh = &s.xhat[row * len..(row + 1) * len];
+            let mut sig: Vec<f32> = xh.iter().map(|&h| -(g[c] * h + b[c])).collect();
+            kernels::sigmoid(&mut sig); // sigmoid(−z) = 1 − sigmoid(z)
+            for ((dv, &h), &one_minus) in d.iter_mut().zip(xh).zip(&sig) {
+                let z = g[c] * h + b[c];
+                let sg = 1.0 - one_minus;
+                *dv *= sg * (1.0 + z * one_minus);
+            }
+        });
+    }
+    let sums: Vec<(f64, f64)> = (0..ch)
+        .into_par_iter()
+        .map(|c| {
+            (0..batch).fold((0.0, 0.0), |(a, bx), sq| {
+                let r = (sq * ch + c) * len..(sq * ch + c + 1) * len;
+                let (d, xh) = (&dz[r.clone()], &s.xhat[r]);
+                let sd: f32 = d.iter().sum();
+                let sdx: f32 = d.iter().zip(xh).map(|(p, q)| p * q).sum();
+                (a + sd as f64, bx + sdx as f64)
+            })
+        })
+        .collect();
+    let n = (batch * len) as f32;
+    let mut dx = vec![0.0f32; dz.len()];
+    dx.par_chunks_mut(len).enumerate().for_each(|(row, out)| {
+        let c = row % ch;
+        let (sd, sdx) = (sums[c].0 as f32 / n, sums[c].1 as f32 / n);
+        let k = g[c] * s.inv[c];
+        let r = row * len..(row + 1) * len;
+        for ((o, &d), &h) in out.iter_mut().zip(&dz[r.clone()]).zip(&s.xhat[r]) {
+            *o = k * (d - sd - h * sdx);
+        }
+    });
+    let dgamma = sums.iter().map(|s| s.1 as f32).collect();
+    let dbeta = sums.iter().map(|s| s.0 as f32).collect();
+    (dx, dgamma, dbeta)
+}
+
+#[derive(Debug)]
+struct NormBackward;
+
+impl Backward<Flex, 3> for NormBackward {
+    type State = Arc<NormSaved>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = values(&grads.consume::<Flex>(&ops.node));
+        let (dx, dg, db) = norm_backward(&ops.state, &dy);
+        let [batch, ch, len] = ops.state.dims;
+        let shapes = [vec![batch, ch, len], vec![ch], vec![ch]];
+        for ((node, v), shape) in ops.parents.into_iter().zip([dx, dg, db]).zip(shapes) {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, flex(v, &shape));
+            }
+        }
+    }
+}

@@ -48,20 +48,59 @@ impl BatchNorm1d {
                 self.eps,
             );
         }
+        if let Some(y) = self.train_fused(&x, false) {
+            return y;
+        }
         let [b, _, l] = x.dims();
-        let n = (b * l) as f64;
         let out =
             burn::tensor::module::batch_norm_train(x, self.weight.val(), self.bias.val(), self.eps);
+        self.update_running(out.mean.detach(), out.variance.detach(), b * l);
+        out.output
+    }
+
+    /// `silu(self.forward(x))`, as one node with our own kernels when training on the CPU.
+    pub fn forward_silu(&self, x: Tensor<3>) -> Tensor<3> {
+        if x.device().is_autodiff()
+            && let Some(y) = self.train_fused(&x, true)
+        {
+            return y;
+        }
+        burn::tensor::activation::silu(self.forward(x))
+    }
+
+    /// Training-mode normalisation (+ SiLU) by [`crate::fast`]'s kernels, `None` off the CPU
+    /// training backend.
+    fn train_fused(&self, x: &Tensor<3>, silu: bool) -> Option<Tensor<3>> {
+        let (y, mean, var) = crate::fast::autodiff::batch_norm_train(
+            x,
+            &self.weight.val(),
+            &self.bias.val(),
+            self.eps,
+            silu,
+        )?;
+        let device = x.device();
+        let stat = |v: Vec<f32>| {
+            let c = v.len();
+            Tensor::<1>::from_data(burn::tensor::TensorData::new(v, [c]), &device)
+        };
+        let [b, _, l] = x.dims();
+        self.update_running(stat(mean), stat(var), b * l);
+        Some(y)
+    }
+
+    /// Running statistics ← (1 − momentum) · running + momentum · batch, with the batch
+    /// variance (over `values` per channel) made unbiased as PyTorch does.
+    fn update_running(&self, batch_mean: Tensor<1>, batch_var: Tensor<1>, values: usize) {
+        let device = batch_mean.device();
         let m = self.momentum;
+        let n = values as f64;
         let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
         let mean = self.running_mean.value_sync().to_device(&device);
         let var = self.running_var.value_sync().to_device(&device);
         self.running_mean
-            .update((mean.mul_scalar(1.0 - m) + out.mean.detach().mul_scalar(m)).detach());
-        self.running_var.update(
-            (var.mul_scalar(1.0 - m) + out.variance.detach().mul_scalar(m * unbiased)).detach(),
-        );
-        out.output
+            .update((mean.mul_scalar(1.0 - m) + batch_mean.mul_scalar(m)).detach());
+        self.running_var
+            .update((var.mul_scalar(1.0 - m) + batch_var.mul_scalar(m * unbiased)).detach());
     }
 }
 
@@ -71,5 +110,72 @@ impl NamedWeights for BatchNorm1d {
         v.param(&join(prefix, "bias"), &mut self.bias);
         v.running(&join(prefix, "running_mean"), &mut self.running_mean);
         v.running(&join(prefix, "running_var"), &mut self.running_var);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn vec1(t: Tensor<1>) -> Vec<f32> {
+        t.into_data().try_into_vec().unwrap()
+    }
+
+    /// Our fused kernels and burn's operations give the same outputs, gradients and running
+    /// statistics, with and without SiLU.
+    #[test]
+    fn fused_norm_matches_burn_ops() {
+        let device = Device::flex().autodiff();
+        device.seed(5);
+        let x: Tensor<3> = Tensor::random([3, 4, 11], Distribution::Normal(0.5, 2.0), &device);
+        let probe: Tensor<3> = Tensor::random([3, 4, 11], Distribution::Normal(0.0, 1.0), &device);
+        let gamma: Tensor<1> = Tensor::random([4], Distribution::Normal(1.0, 0.3), &device);
+        let beta: Tensor<1> = Tensor::random([4], Distribution::Normal(0.0, 0.3), &device);
+        for act in [false, true] {
+            let run = |fused: bool| {
+                let mut bn = BatchNorm1d::new(4, &device);
+                bn.weight = Param::from_tensor(gamma.clone().detach().require_grad());
+                bn.bias = Param::from_tensor(beta.clone().detach().require_grad());
+                let xg = x.clone().detach().require_grad();
+                let y = if fused {
+                    bn.train_fused(&xg, act)
+                        .expect("fused kernel on Autodiff<Flex>")
+                } else {
+                    let [b, _, l] = xg.dims();
+                    let out = burn::tensor::module::batch_norm_train(
+                        xg.clone(),
+                        bn.weight.val(),
+                        bn.bias.val(),
+                        bn.eps,
+                    );
+                    bn.update_running(out.mean.detach(), out.variance.detach(), b * l);
+                    if act {
+                        burn::tensor::activation::silu(out.output)
+                    } else {
+                        out.output
+                    }
+                };
+                let grads = (y.clone() * probe.clone()).sum().backward();
+                vec![
+                    y.into_data().try_into_vec::<f32>().unwrap(),
+                    xg.grad(&grads).unwrap().into_data().try_into_vec().unwrap(),
+                    vec1(bn.weight.val().grad(&grads).unwrap()),
+                    vec1(bn.bias.val().grad(&grads).unwrap()),
+                    vec1(bn.running_mean.value_sync()),
+                    vec1(bn.running_var.value_sync()),
+                ]
+            };
+            let (fused, ops) = (run(true), run(false));
+            for (n, (a, b)) in fused.iter().zip(&ops).enumerate() {
+                assert_eq!(a.len(), b.len());
+                let worst = a
+                    .iter()
+                    .zip(b)
+                    .map(|(p, q)| (p - q).abs())
+                    .fold(0.0, f32::max);
+                assert!(worst < 1e-4, "silu {act}, output {n}: max |diff| {worst}");
+            }
+        }
     }
 }

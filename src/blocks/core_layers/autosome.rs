@@ -118,16 +118,16 @@ pub struct Stage {
 
 impl Stage {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = silu(self.expand_bn.forward(self.expand.forward(x.clone())));
-        let h = silu(self.grouped_bn.forward(self.grouped.forward(h)));
+        let h = self.expand_bn.forward_silu(self.expand.forward(x.clone()));
+        let h = self.grouped_bn.forward_silu(self.grouped.forward(h));
         // Squeeze-excitation: channel weights from the mean over positions.
         let [b, c, _] = h.dims();
         let w = h.clone().mean_dim(2).reshape([b, c]);
         let w = sigmoid(self.se_up.forward(silu(self.se_down.forward(w))));
         let h = h * w.reshape([b, c, 1]);
-        let h = silu(self.project_bn.forward(self.project.forward(h)));
+        let h = self.project_bn.forward_silu(self.project.forward(h));
         let cat = Tensor::cat(vec![x, h], 1);
-        silu(self.resize_bn.forward(self.resize.forward(cat)))
+        self.resize_bn.forward_silu(self.resize.forward(cat))
     }
 }
 

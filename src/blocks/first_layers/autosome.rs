@@ -1,7 +1,6 @@
 //! Autosome first block (`in → 256`): Conv(k=7, no bias) → BatchNorm → SiLU.
 
 use burn::module::Module;
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -64,7 +63,7 @@ pub struct AutosomeFirst {
 impl AutosomeFirst {
     /// `(batch, in, L) -> (batch, out, L)`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        silu(self.bn.forward(self.conv.forward(x)))
+        self.bn.forward_silu(self.conv.forward(x))
     }
 }
 
