@@ -444,17 +444,21 @@ impl std::fmt::Debug for ConvSaved {
     }
 }
 
-/// A `same`-padded, ungrouped, stride-1 convolution with odd kernel size (PyTorch's weight
-/// layout `[cout, cin, k]`), or `None` off `Autodiff<Flex>`.
+/// A `same`-padded, stride-1 convolution with odd kernel size (PyTorch's weight layout
+/// `[cout, cin/groups, k]`), or `None` off `Autodiff<Flex>`.
 pub(crate) fn conv1d_same(
     x: &Tensor<3>,
     weight: &Tensor<3>,
     bias: Option<&Tensor<1>>,
+    groups: usize,
 ) -> Option<Tensor<3>> {
     let [batch, cin, len] = x.dims();
     let [cout, wcin, k] = weight.dims();
-    if wcin != cin || k % 2 == 0 {
+    if groups == 0 || wcin * groups != cin || cout % groups != 0 || k % 2 == 0 {
         return None;
+    }
+    if groups > 1 {
+        return grouped::conv(x, weight, bias, groups);
     }
     let (xp, wp) = (primitive(x)?, primitive(weight)?);
     let bp = match bias {
@@ -753,6 +757,201 @@ impl Backward<Flex, 3> for NormBackward {
             if let Some(node) = node {
                 grads.register::<Flex>(node.id, flex(v, &shape));
             }
+        }
+    }
+}
+
+/// Grouped convolutions (the Autosome core's pairs of channels, depthwise convolutions) as
+/// direct loops: their products are too small for matrix kernels.
+mod grouped {
+    use super::*;
+    use crate::fast::kernels::Conv;
+
+    #[derive(Debug, Clone, Copy)]
+    pub(super) struct Dims {
+        batch: usize,
+        cin: usize,
+        cout: usize,
+        len: usize,
+        k: usize,
+        groups: usize,
+    }
+
+    pub(super) struct Saved {
+        x: Arc<[f32]>,
+        w: Arc<[f32]>,
+        dims: Dims,
+    }
+
+    impl std::fmt::Debug for Saved {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("GroupedSaved")
+                .field("dims", &self.dims)
+                .finish()
+        }
+    }
+
+    pub(super) fn conv(
+        x: &Tensor<3>,
+        weight: &Tensor<3>,
+        bias: Option<&Tensor<1>>,
+        groups: usize,
+    ) -> Option<Tensor<3>> {
+        let [batch, cin, len] = x.dims();
+        let [cout, _, k] = weight.dims();
+        let (xp, wp) = (primitive(x)?, primitive(weight)?);
+        let bp = match bias {
+            Some(b) => Some(primitive(b)?),
+            None => None,
+        };
+        let dims = Dims {
+            batch,
+            cin,
+            cout,
+            len,
+            k,
+            groups,
+        };
+        let (xv, w) = (values(xp.primitive()), values(wp.primitive()));
+        let b = match &bp {
+            Some(b) => values(b.primitive()).to_vec(),
+            None => vec![0.0; cout],
+        };
+        let kernel = Conv::new(w.to_vec(), b, cin, cout, k, groups);
+        let mut y = vec![0.0f32; batch * cout * len];
+        y.par_chunks_mut(cout * len)
+            .zip(xv.par_chunks(cin * len))
+            .for_each(|(out, seq)| kernel.apply(seq, len, out));
+        let output = flex(y, &[batch, cout, len]);
+        let saved = Arc::new(Saved { x: xv, w, dims });
+        let out = match bp {
+            Some(bp) => match GroupedBackward
+                .prepare::<NoCheckpointing>([xp.node(), wp.node(), bp.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(saved, output),
+                OpsKind::UnTracked(prep) => prep.finish(output),
+            },
+            None => match GroupedBackward
+                .prepare::<NoCheckpointing>([xp.node(), wp.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(saved, output),
+                OpsKind::UnTracked(prep) => prep.finish(output),
+            },
+        };
+        Some(Tensor::from_primitive::<Ad>(out))
+    }
+
+    /// The output columns `lo..hi` that tap `t` reads inside the sequence, and the shift.
+    fn span(len: usize, k: usize, t: usize) -> (usize, usize) {
+        let pad = (k - 1) / 2;
+        (
+            pad.saturating_sub(t),
+            (len + pad).saturating_sub(t).min(len),
+        )
+    }
+
+    /// `(dx, dw, db)`.
+    fn backward(s: &Saved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let Dims {
+            cin,
+            cout,
+            len,
+            k,
+            groups,
+            ..
+        } = s.dims;
+        let (cin_g, cout_g) = (cin / groups, cout / groups);
+        let pad = (k - 1) / 2;
+        let mut dx = vec![0.0f32; s.x.len()];
+        dx.par_chunks_mut(cin * len)
+            .zip(dy.par_chunks(cout * len))
+            .for_each(|(dxs, dys)| {
+                for o in 0..cout {
+                    let g = o / cout_g;
+                    let d = &dys[o * len..(o + 1) * len];
+                    for ci in 0..cin_g {
+                        let row = &mut dxs[(g * cin_g + ci) * len..(g * cin_g + ci + 1) * len];
+                        for t in 0..k {
+                            let w = s.w[(o * cin_g + ci) * k + t];
+                            let (lo, hi) = span(len, k, t);
+                            if lo < hi {
+                                row[lo + t - pad..hi + t - pad]
+                                    .iter_mut()
+                                    .zip(&d[lo..hi])
+                                    .for_each(|(r, v)| *r += w * v);
+                            }
+                        }
+                    }
+                }
+            });
+        let per = cin_g * k;
+        let mut dw = vec![0.0f32; cout * per];
+        let mut db = vec![0.0f32; cout];
+        dw.par_chunks_mut(per)
+            .zip(db.par_iter_mut())
+            .enumerate()
+            .for_each(|(o, (dwo, dbo))| {
+                let g = o / cout_g;
+                for sq in 0..s.dims.batch {
+                    let d = &dy[(sq * cout + o) * len..(sq * cout + o + 1) * len];
+                    *dbo += d.iter().sum::<f32>();
+                    for ci in 0..cin_g {
+                        let c = g * cin_g + ci;
+                        let xs = &s.x[(sq * cin + c) * len..(sq * cin + c + 1) * len];
+                        for t in 0..k {
+                            let (lo, hi) = span(len, k, t);
+                            if lo < hi {
+                                dwo[ci * k + t] += d[lo..hi]
+                                    .iter()
+                                    .zip(&xs[lo + t - pad..hi + t - pad])
+                                    .map(|(p, q)| p * q)
+                                    .sum::<f32>();
+                            }
+                        }
+                    }
+                }
+            });
+        (dx, dw, db)
+    }
+
+    #[derive(Debug)]
+    struct GroupedBackward;
+
+    impl GroupedBackward {
+        fn run<const N: usize>(ops: Ops<Arc<Saved>, N>, grads: &mut Gradients) {
+            let dy = values(&grads.consume::<Flex>(&ops.node));
+            let d = ops.state.dims;
+            let (dx, dw, db) = backward(&ops.state, &dy);
+            let shapes = [
+                vec![d.batch, d.cin, d.len],
+                vec![d.cout, d.cin / d.groups, d.k],
+                vec![d.cout],
+            ];
+            for ((node, v), shape) in ops.parents.into_iter().zip([dx, dw, db]).zip(shapes) {
+                if let Some(node) = node {
+                    grads.register::<Flex>(node.id, flex(v, &shape));
+                }
+            }
+        }
+    }
+
+    impl Backward<Flex, 3> for GroupedBackward {
+        type State = Arc<Saved>;
+
+        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+            Self::run(ops, grads);
+        }
+    }
+
+    impl Backward<Flex, 2> for GroupedBackward {
+        type State = Arc<Saved>;
+
+        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+            Self::run(ops, grads);
         }
     }
 }
