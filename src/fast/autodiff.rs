@@ -955,3 +955,93 @@ mod grouped {
         }
     }
 }
+
+/// SplitMix64's output function: a well-mixed 64-bit value from a counter.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The multipliers of a dropout mask, `0` or `1 / (1 − prob)`, from a counter-based generator:
+/// element pair `j` reads `mix(seed + j·φ)`, so the mask depends on the seed only, not on how
+/// the work is split over threads.
+fn dropout_mask(n: usize, prob: f64, seed: u64) -> Vec<f32> {
+    let keep = 1.0 - prob;
+    let threshold = (keep * 4_294_967_296.0) as u64;
+    let scale = (1.0 / keep) as f32;
+    let mut mask = vec![0.0f32; n];
+    const CHUNK: usize = 1 << 14;
+    mask.par_chunks_mut(CHUNK).enumerate().for_each(|(c, m)| {
+        let base = (c * CHUNK / 2) as u64;
+        for (j, pair) in m.chunks_mut(2).enumerate() {
+            let r = mix(seed.wrapping_add((base + j as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+            for (v, bits) in pair.iter_mut().zip([r & 0xFFFF_FFFF, r >> 32]) {
+                *v = if bits < threshold { scale } else { 0.0 };
+            }
+        }
+    });
+    mask
+}
+
+/// Dropout as one node: the mask drawn by our generator from a seed taken from burn's random
+/// stream on the device (so `device.seed(..)` makes runs repeatable), or `None` off
+/// `Autodiff<Flex>`.
+pub(crate) fn dropout<const D: usize>(x: &Tensor<D>, prob: f64) -> Option<Tensor<D>> {
+    let xp = primitive(x)?;
+    let draw: Tensor<1> = Tensor::random(
+        [2],
+        burn::tensor::Distribution::Uniform(0.0, 1.0),
+        &x.device().inner(),
+    );
+    let draw = draw.into_data().try_into_vec::<f32>().ok()?;
+    let seed = ((draw[0] * 16_777_216.0) as u64) << 24 | (draw[1] * 16_777_216.0) as u64;
+    let xv = values(xp.primitive());
+    let mask = dropout_mask(xv.len(), prob, seed);
+    let mut y = vec![0.0f32; xv.len()];
+    y.par_chunks_mut(1 << 14)
+        .zip(xv.par_chunks(1 << 14).zip(mask.par_chunks(1 << 14)))
+        .for_each(|(o, (a, m))| {
+            for ((o, a), m) in o.iter_mut().zip(a).zip(m) {
+                *o = a * m;
+            }
+        });
+    let output = flex(y, &x.dims());
+    let out = match ScaleBackward
+        .prepare::<NoCheckpointing>([xp.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(Arc::new(Scale(mask)), output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    Some(Tensor::from_primitive::<Ad>(out))
+}
+
+/// Element-wise multipliers kept for a backward pass.
+struct Scale(Vec<f32>);
+
+impl std::fmt::Debug for Scale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Scale({})", self.0.len())
+    }
+}
+
+#[derive(Debug)]
+struct ScaleBackward;
+
+impl Backward<Flex, 1> for ScaleBackward {
+    type State = Arc<Scale>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<Flex>(&ops.node);
+        let shape = grad.layout().shape().to_vec();
+        let dy = values(&grad);
+        let [node] = ops.parents;
+        if let Some(node) = node {
+            let dx = dy.iter().zip(&ops.state.0).map(|(d, m)| d * m).collect();
+            grads.register::<Flex>(node.id, flex(dx, &shape));
+        }
+    }
+}

@@ -53,7 +53,7 @@ impl ConvBranches {
         let branches = self
             .convs
             .iter()
-            .map(|c| self.dropout.forward(relu(c.forward(x.clone()))))
+            .map(|c| crate::nn::dropout(&self.dropout, relu(c.forward(x.clone()))))
             .collect();
         Tensor::cat(branches, 1)
     }

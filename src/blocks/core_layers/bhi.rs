@@ -90,7 +90,7 @@ impl BhiCore {
     /// `(batch, C1, L) -> (batch, out_channels, L)`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let h = self.lstm.forward(x.swap_dims(1, 2)).swap_dims(1, 2);
-        self.final_dropout.forward(self.branches.forward(h))
+        crate::nn::dropout(&self.final_dropout, self.branches.forward(h))
     }
 }
 

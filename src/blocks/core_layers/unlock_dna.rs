@@ -145,8 +145,8 @@ impl FeedForward {
         let mut halves = h.chunk(2, 2).into_iter();
         let value = halves.next().expect("two halves");
         let gate = halves.next().expect("two halves");
-        let h = self.dropout.forward(value * silu(gate));
-        self.dropout.forward(self.linear2.forward(h))
+        let h = crate::nn::dropout(&self.dropout, value * silu(gate));
+        crate::nn::dropout(&self.dropout, self.linear2.forward(h))
     }
 }
 
@@ -179,7 +179,7 @@ impl ConformerLayer {
         let conv = self
             .pointwise
             .forward(self.depthwise.forward(h.clone().swap_dims(1, 2)));
-        let h = h + self.conv_dropout.forward(relu(conv)).swap_dims(1, 2);
+        let h = h + crate::nn::dropout(&self.conv_dropout, relu(conv)).swap_dims(1, 2);
         let x = self.layernorm2.forward(x + h);
         let x = x.clone() + self.attn.forward(x);
         x.clone() + self.ff2.forward(x).mul_scalar(0.5)
