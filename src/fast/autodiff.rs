@@ -1045,3 +1045,500 @@ impl Backward<Flex, 1> for ScaleBackward {
         }
     }
 }
+
+/// Rows of `width` values in parallel chunks of whole rows (~16 K values each).
+fn row_chunk(width: usize) -> usize {
+    ((1 << 14) / width.max(1)).max(1) * width
+}
+
+/// Layer normalisation over the last axis (`γ`, optional `β`) as one node, or `None` off
+/// `Autodiff<Flex>`.
+pub(crate) fn layer_norm<const D: usize>(
+    x: &Tensor<D>,
+    gamma: &Tensor<1>,
+    beta: Option<&Tensor<1>>,
+    eps: f64,
+) -> Option<Tensor<D>> {
+    let d = gamma.dims()[0];
+    if x.dims()[D - 1] != d {
+        return None;
+    }
+    let (xp, gp) = (primitive(x)?, primitive(gamma)?);
+    let bp = match beta {
+        Some(b) => Some(primitive(b)?),
+        None => None,
+    };
+    let xv = values(xp.primitive());
+    let g = values(gp.primitive());
+    let b = bp.as_ref().map(|b| values(b.primitive()));
+    let rows = xv.len() / d;
+    let mut xhat = vec![0.0f32; xv.len()];
+    let mut inv = vec![0.0f32; rows];
+    let mut y = vec![0.0f32; xv.len()];
+    let chunk = row_chunk(d);
+    xhat.par_chunks_mut(chunk)
+        .zip(y.par_chunks_mut(chunk))
+        .zip(inv.par_chunks_mut(chunk / d))
+        .zip(xv.par_chunks(chunk))
+        .for_each(|(((xh, yc), iv), xc)| {
+            for (((xr, yr), i), src) in xh
+                .chunks_mut(d)
+                .zip(yc.chunks_mut(d))
+                .zip(iv.iter_mut())
+                .zip(xc.chunks(d))
+            {
+                let mean = src.iter().sum::<f32>() / d as f32;
+                let var = src.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+                *i = 1.0 / (var + eps as f32).sqrt();
+                for j in 0..d {
+                    xr[j] = (src[j] - mean) * *i;
+                    yr[j] = g[j] * xr[j] + b.as_ref().map_or(0.0, |b| b[j]);
+                }
+            }
+        });
+    let output = flex(y, &x.dims());
+    let saved = Arc::new(LayerNormSaved {
+        xhat,
+        inv,
+        gamma: g,
+        shape: x.dims().to_vec(),
+    });
+    let out = match bp {
+        Some(bp) => match LayerNormBackward
+            .prepare::<NoCheckpointing>([xp.node(), gp.node(), bp.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(saved, output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        },
+        None => match LayerNormBackward
+            .prepare::<NoCheckpointing>([xp.node(), gp.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(saved, output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        },
+    };
+    Some(Tensor::from_primitive::<Ad>(out))
+}
+
+struct LayerNormSaved {
+    xhat: Vec<f32>,
+    inv: Vec<f32>,
+    gamma: Arc<[f32]>,
+    shape: Vec<usize>,
+}
+
+impl std::fmt::Debug for LayerNormSaved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerNormSaved")
+            .field("shape", &self.shape)
+            .finish()
+    }
+}
+
+/// `(dx, dγ, dβ)` of layer normalisation.
+fn layer_norm_backward(s: &LayerNormSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let d = s.gamma.len();
+    let chunk = row_chunk(d);
+    let mut dx = vec![0.0f32; dy.len()];
+    let partial: Vec<(Vec<f32>, Vec<f32>)> = dx
+        .par_chunks_mut(chunk)
+        .zip(dy.par_chunks(chunk))
+        .zip(s.xhat.par_chunks(chunk))
+        .zip(s.inv.par_chunks(chunk / d))
+        .map(|(((dxc, dyc), xhc), ivc)| {
+            let (mut dg, mut db) = (vec![0.0f32; d], vec![0.0f32; d]);
+            for (((o, dr), xr), &i) in dxc
+                .chunks_mut(d)
+                .zip(dyc.chunks(d))
+                .zip(xhc.chunks(d))
+                .zip(ivc)
+            {
+                let (mut m1, mut m2) = (0.0f32, 0.0f32);
+                for j in 0..d {
+                    let g = dr[j] * s.gamma[j];
+                    m1 += g;
+                    m2 += g * xr[j];
+                    dg[j] += dr[j] * xr[j];
+                    db[j] += dr[j];
+                }
+                let (m1, m2) = (m1 / d as f32, m2 / d as f32);
+                for j in 0..d {
+                    o[j] = i * (dr[j] * s.gamma[j] - m1 - xr[j] * m2);
+                }
+            }
+            (dg, db)
+        })
+        .collect();
+    let (mut dg, mut db) = (vec![0.0f32; d], vec![0.0f32; d]);
+    for (g, b) in partial {
+        dg.iter_mut().zip(g).for_each(|(a, v)| *a += v);
+        db.iter_mut().zip(b).for_each(|(a, v)| *a += v);
+    }
+    (dx, dg, db)
+}
+
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl LayerNormBackward {
+    fn run<const N: usize>(ops: Ops<Arc<LayerNormSaved>, N>, grads: &mut Gradients) {
+        let dy = values(&grads.consume::<Flex>(&ops.node));
+        let (dx, dg, db) = layer_norm_backward(&ops.state, &dy);
+        let d = ops.state.gamma.len();
+        let shapes = [ops.state.shape.clone(), vec![d], vec![d]];
+        for ((node, v), shape) in ops.parents.into_iter().zip([dx, dg, db]).zip(shapes) {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, flex(v, &shape));
+            }
+        }
+    }
+}
+
+impl Backward<Flex, 3> for LayerNormBackward {
+    type State = Arc<LayerNormSaved>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        Self::run(ops, grads);
+    }
+}
+
+impl Backward<Flex, 2> for LayerNormBackward {
+    type State = Arc<LayerNormSaved>;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        Self::run(ops, grads);
+    }
+}
+
+/// SwiGLU over the last axis: `value · SiLU(gate)` with `value, gate` its two halves, as one
+/// node (`[.., 2m] → [.., m]`), or `None` off `Autodiff<Flex>`.
+pub(crate) fn swiglu<const D: usize>(h: &Tensor<D>) -> Option<Tensor<D>> {
+    let width = h.dims()[D - 1];
+    if !width.is_multiple_of(2) {
+        return None;
+    }
+    let hp = primitive(h)?;
+    let hv = values(hp.primitive());
+    let m = width / 2;
+    let mut y = vec![0.0f32; hv.len() / 2];
+    y.par_chunks_mut(row_chunk(m))
+        .zip(hv.par_chunks(2 * row_chunk(m)))
+        .for_each(|(yc, hc)| {
+            for (yr, hr) in yc.chunks_mut(m).zip(hc.chunks(width)) {
+                yr.copy_from_slice(&hr[m..]);
+                kernels::silu(yr);
+                yr.iter_mut().zip(&hr[..m]).for_each(|(o, v)| *o *= v);
+            }
+        });
+    let mut shape = h.dims().to_vec();
+    shape[D - 1] = m;
+    let output = flex(y, &shape);
+    let out = match SwigluBackward
+        .prepare::<NoCheckpointing>([hp.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(hv, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    Some(Tensor::from_primitive::<Ad>(out))
+}
+
+#[derive(Debug)]
+struct SwigluBackward;
+
+impl Backward<Flex, 1> for SwigluBackward {
+    type State = Arc<[f32]>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<Flex>(&ops.node);
+        let mut shape = grad.layout().shape().to_vec();
+        let dy = values(&grad);
+        let m = *shape.last().expect("rank ≥ 1");
+        let h = &ops.state;
+        let [node] = ops.parents;
+        let Some(node) = node else { return };
+        let mut dh = vec![0.0f32; h.len()];
+        dh.par_chunks_mut(2 * row_chunk(m))
+            .zip(h.par_chunks(2 * row_chunk(m)))
+            .zip(dy.par_chunks(row_chunk(m)))
+            .for_each(|((dc, hc), dyc)| {
+                for ((dr, hr), dyr) in dc
+                    .chunks_mut(2 * m)
+                    .zip(hc.chunks(2 * m))
+                    .zip(dyc.chunks(m))
+                {
+                    let (dv, dg) = dr.split_at_mut(m);
+                    let (v, g) = hr.split_at(m);
+                    dg.copy_from_slice(g);
+                    kernels::sigmoid(dg);
+                    for j in 0..m {
+                        let s = dg[j];
+                        dv[j] = dyr[j] * g[j] * s;
+                        dg[j] = dyr[j] * v[j] * s * (1.0 + g[j] * (1.0 - s));
+                    }
+                }
+            });
+        *shape.last_mut().expect("rank ≥ 1") = 2 * m;
+        grads.register::<Flex>(node.id, flex(dh, &shape));
+    }
+}
+
+/// Scaled dot-product self-attention of all heads from stacked projections `qkv [b, l, 3d]`
+/// (`Q, K, V` blocks of `d`, each split into `heads` of `d/heads`): `[b, l, d]` with heads
+/// concatenated, no mask, as one node; `None` off `Autodiff<Flex>`.
+pub(crate) fn attention(qkv: &Tensor<3>, heads: usize) -> Option<Tensor<3>> {
+    let [b, l, d3] = qkv.dims();
+    if !d3.is_multiple_of(3) || !(d3 / 3).is_multiple_of(heads) {
+        return None;
+    }
+    let qp = primitive(qkv)?;
+    let x = values(qp.primitive());
+    let d = d3 / 3;
+    let dh = d / heads;
+    let scale = 1.0 / (dh as f32).sqrt();
+    // Per (sequence, head): the attention weights [l, l] and the output [l, dh].
+    let per: Vec<(Vec<f32>, Vec<f32>)> = (0..b * heads)
+        .into_par_iter()
+        .map(|ph| {
+            let (s, h) = (ph / heads, ph % heads);
+            let base = s * l * d3 + h * dh;
+            let mut p = vec![0.0f32; l * l];
+            // S = Q Kᵀ
+            kernels::matmul(
+                l,
+                l,
+                dh,
+                &x[base..],
+                (d3, 1),
+                &x[base + d..],
+                (1, d3),
+                &mut p,
+                false,
+            );
+            for row in p.chunks_mut(l) {
+                let max = row.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)) * scale;
+                row.iter_mut().for_each(|v| *v = *v * scale - max);
+                kernels::exp_in_place(row);
+                let sum: f32 = row.iter().sum();
+                row.iter_mut().for_each(|v| *v /= sum);
+            }
+            let mut o = vec![0.0f32; l * dh];
+            kernels::matmul(
+                l,
+                dh,
+                l,
+                &p,
+                (l, 1),
+                &x[base + 2 * d..],
+                (d3, 1),
+                &mut o,
+                false,
+            );
+            (p, o)
+        })
+        .collect();
+    let mut y = vec![0.0f32; b * l * d];
+    y.par_chunks_mut(l * d).enumerate().for_each(|(s, ys)| {
+        for h in 0..heads {
+            let o = &per[s * heads + h].1;
+            for t in 0..l {
+                ys[t * d + h * dh..t * d + (h + 1) * dh].copy_from_slice(&o[t * dh..(t + 1) * dh]);
+            }
+        }
+    });
+    let output = flex(y, &[b, l, d]);
+    let saved = Arc::new(AttentionSaved {
+        qkv: x,
+        probs: per.into_iter().map(|(p, _)| p).collect(),
+        dims: [b, l, d, heads],
+    });
+    let out = match AttentionBackward
+        .prepare::<NoCheckpointing>([qp.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(saved, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    Some(Tensor::from_primitive::<Ad>(out))
+}
+
+struct AttentionSaved {
+    qkv: Arc<[f32]>,
+    /// Softmax weights per (sequence, head), `[l, l]`.
+    probs: Vec<Vec<f32>>,
+    dims: [usize; 4],
+}
+
+impl std::fmt::Debug for AttentionSaved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttentionSaved")
+            .field("dims", &self.dims)
+            .finish()
+    }
+}
+
+/// `d qkv [b, l, 3d]` from `dy [b, l, d]`.
+fn attention_backward(s: &AttentionSaved, dy: &[f32]) -> Vec<f32> {
+    let [b, l, d, heads] = s.dims;
+    let (d3, dh) = (3 * d, d / heads);
+    let scale = 1.0 / (dh as f32).sqrt();
+    let x = &s.qkv;
+    // Per (sequence, head): dQ, dK, dV as [l, dh] each.
+    let per: Vec<[Vec<f32>; 3]> = (0..b * heads)
+        .into_par_iter()
+        .map(|ph| {
+            let (sq, h) = (ph / heads, ph % heads);
+            let base = sq * l * d3 + h * dh;
+            let dyb = sq * l * d + h * dh;
+            let p = &s.probs[ph];
+            // dP = dO Vᵀ
+            let mut dp = vec![0.0f32; l * l];
+            kernels::matmul(
+                l,
+                l,
+                dh,
+                &dy[dyb..],
+                (d, 1),
+                &x[base + 2 * d..],
+                (1, d3),
+                &mut dp,
+                false,
+            );
+            // dV = Pᵀ dO
+            let mut dv = vec![0.0f32; l * dh];
+            kernels::matmul(l, dh, l, p, (1, l), &dy[dyb..], (d, 1), &mut dv, false);
+            // dS = P ⊙ (dP − rowsum(dP ⊙ P)), times the scale.
+            for (dr, pr) in dp.chunks_mut(l).zip(p.chunks(l)) {
+                let dot: f32 = dr.iter().zip(pr).map(|(a, b)| a * b).sum();
+                dr.iter_mut()
+                    .zip(pr)
+                    .for_each(|(a, &pv)| *a = pv * (*a - dot) * scale);
+            }
+            let mut dq = vec![0.0f32; l * dh];
+            kernels::matmul(
+                l,
+                dh,
+                l,
+                &dp,
+                (l, 1),
+                &x[base + d..],
+                (d3, 1),
+                &mut dq,
+                false,
+            );
+            let mut dk = vec![0.0f32; l * dh];
+            kernels::matmul(l, dh, l, &dp, (1, l), &x[base..], (d3, 1), &mut dk, false);
+            [dq, dk, dv]
+        })
+        .collect();
+    let mut dx = vec![0.0f32; b * l * d3];
+    dx.par_chunks_mut(l * d3).enumerate().for_each(|(sq, xs)| {
+        for h in 0..heads {
+            for (part, g) in per[sq * heads + h].iter().enumerate() {
+                for t in 0..l {
+                    let at = t * d3 + part * d + h * dh;
+                    xs[at..at + dh].copy_from_slice(&g[t * dh..(t + 1) * dh]);
+                }
+            }
+        }
+    });
+    dx
+}
+
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl Backward<Flex, 1> for AttentionBackward {
+    type State = Arc<AttentionSaved>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = values(&grads.consume::<Flex>(&ops.node));
+        let [node] = ops.parents;
+        if let Some(node) = node {
+            let [b, l, d, _] = ops.state.dims;
+            let dx = attention_backward(&ops.state, &dy);
+            grads.register::<Flex>(node.id, flex(dx, &[b, l, 3 * d]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, Distribution};
+
+    fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_into_vec().unwrap()
+    }
+
+    /// Output and gradients of `f` at `x` (and at the leaves `params`), probed with a fixed
+    /// random weighting of the output.
+    fn probe<const D: usize, const E: usize>(
+        x: &Tensor<D>,
+        params: &[Tensor<1>],
+        f: impl Fn(Tensor<D>, &[Tensor<1>]) -> Tensor<E>,
+    ) -> Vec<Vec<f32>> {
+        let xg = x.clone().detach().require_grad();
+        let ps: Vec<Tensor<1>> = params
+            .iter()
+            .map(|p| p.clone().detach().require_grad())
+            .collect();
+        let y = f(xg.clone(), &ps);
+        let device = y.device();
+        device.seed(99);
+        let w: Tensor<E> = Tensor::random(y.dims(), Distribution::Normal(0.0, 1.0), &device);
+        let grads = (y.clone() * w).sum().backward();
+        let mut out = vec![vals(y), vals(xg.grad(&grads).unwrap())];
+        out.extend(ps.iter().map(|p| vals(p.grad(&grads).unwrap())));
+        out
+    }
+
+    fn assert_close(a: &[Vec<f32>], b: &[Vec<f32>], what: &str) {
+        assert_eq!(a.len(), b.len());
+        for (n, (p, q)) in a.iter().zip(b).enumerate() {
+            assert_eq!(p.len(), q.len());
+            let worst = p
+                .iter()
+                .zip(q)
+                .map(|(u, v)| (u - v).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-4, "{what}, output {n}: max |diff| {worst}");
+        }
+    }
+
+    #[test]
+    fn layer_norm_swiglu_and_attention_match_burn_ops() {
+        let device = Device::flex().autodiff();
+        device.seed(1);
+        let x: Tensor<3> = Tensor::random([2, 5, 8], Distribution::Normal(0.3, 1.5), &device);
+        let gamma: Tensor<1> = Tensor::random([8], Distribution::Normal(1.0, 0.2), &device);
+        let beta: Tensor<1> = Tensor::random([8], Distribution::Normal(0.0, 0.2), &device);
+        let fused = probe(&x, &[gamma.clone(), beta.clone()], |x, p| {
+            layer_norm(&x, &p[0], Some(&p[1]), 1e-6).expect("Autodiff<Flex>")
+        });
+        let ops = probe(&x, &[gamma, beta], |x, p| {
+            burn::tensor::module::layer_norm(x, p[0].clone(), Some(p[1].clone()), 1e-6)
+        });
+        assert_close(&fused, &ops, "layer norm");
+
+        let fused = probe(&x, &[], |x, _| swiglu(&x).expect("Autodiff<Flex>"));
+        let ops = probe(&x, &[], |x, _| {
+            let mut halves = x.chunk(2, 2).into_iter();
+            let (v, g) = (halves.next().unwrap(), halves.next().unwrap());
+            v * burn::tensor::activation::silu(g)
+        });
+        assert_close(&fused, &ops, "swiglu");
+
+        // d = 8 in 2 heads of 4: qkv [2, 5, 24].
+        let qkv: Tensor<3> = Tensor::random([2, 5, 24], Distribution::Normal(0.0, 1.0), &device);
+        let fused = probe(&qkv, &[], |x, _| attention(&x, 2).expect("Autodiff<Flex>"));
+        let ops = probe(&qkv, &[], |x, _| crate::nn::attention::attend_ops(x, 2));
+        assert_close(&fused, &ops, "attention");
+    }
+}

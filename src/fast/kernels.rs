@@ -178,6 +178,11 @@ macro_rules! elementwise {
 }
 
 elementwise!(
+    /// `exp(x)` in place.
+    exp_in_place,
+    exp
+);
+elementwise!(
     /// `x · sigmoid(x)` in place.
     silu,
     |v: f32| v / (1.0 + exp(-v))

@@ -44,22 +44,30 @@ impl MultiHeadAttention {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [b, l, d] = x.dims();
         let h = self.heads;
-        let dh = d / h;
         let qkv = (x
             .reshape([b * l, d])
             .matmul(self.in_proj_weight.val().transpose())
             + self.in_proj_bias.val().unsqueeze_dim::<2>(0))
         .reshape([b, l, 3 * d]);
-        let split = |t: Tensor<3>| t.reshape([b, l, h, dh]).swap_dims(1, 2); // [b, h, l, dh]
-        let mut parts = qkv.chunk(3, 2).into_iter();
-        let q = split(parts.next().expect("q"));
-        let k = split(parts.next().expect("k"));
-        let v = split(parts.next().expect("v"));
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt());
-        let attn = softmax(scores, 3).matmul(v); // [b, h, l, dh]
-        self.out_proj
-            .forward(attn.swap_dims(1, 2).reshape([b, l, d]))
+        let attn = crate::fast::autodiff::attention(&qkv, h).unwrap_or_else(|| attend_ops(qkv, h));
+        self.out_proj.forward(attn)
     }
+}
+
+/// Softmax attention of every head from stacked projections `qkv [b, l, 3d]`: `[b, l, d]`,
+/// from burn's tensor operations (any backend).
+pub(crate) fn attend_ops(qkv: Tensor<3>, heads: usize) -> Tensor<3> {
+    let [b, l, d3] = qkv.dims();
+    let (d, h) = (d3 / 3, heads);
+    let dh = d / h;
+    let split = |t: Tensor<3>| t.reshape([b, l, h, dh]).swap_dims(1, 2); // [b, h, l, dh]
+    let mut parts = qkv.chunk(3, 2).into_iter();
+    let q = split(parts.next().expect("q"));
+    let k = split(parts.next().expect("k"));
+    let v = split(parts.next().expect("v"));
+    let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt());
+    let attn = softmax(scores, 3).matmul(v); // [b, h, l, dh]
+    attn.swap_dims(1, 2).reshape([b, l, d])
 }
 
 impl NamedWeights for MultiHeadAttention {

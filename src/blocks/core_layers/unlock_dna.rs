@@ -129,6 +129,14 @@ impl UnlockDnaConfig {
     }
 }
 
+/// `ln.forward(x)` (epsilon `LN_EPS`, as every LayerNorm here is built), as one node with our
+/// kernels when training on the CPU.
+fn norm(ln: &LayerNorm, x: Tensor<3>) -> Tensor<3> {
+    let beta = ln.beta.as_ref().map(|b| b.val());
+    crate::fast::autodiff::layer_norm(&x, &ln.gamma.val(), beta.as_ref(), LN_EPS)
+        .unwrap_or_else(|| ln.forward(x))
+}
+
 /// LayerNorm → Linear(d → ff, no bias) → SwiGLU (`value · SiLU(gate)`, halves) → Dropout →
 /// Linear(ff/2 → d, no bias) → Dropout.
 #[derive(Module, Debug)]
@@ -141,7 +149,11 @@ pub struct FeedForward {
 
 impl FeedForward {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = self.linear1.forward(self.layernorm.forward(x));
+        let h = self.linear1.forward(norm(&self.layernorm, x));
+        if let Some(h) = crate::fast::autodiff::swiglu(&h) {
+            let h = crate::nn::dropout(&self.dropout, h);
+            return crate::nn::dropout(&self.dropout, self.linear2.forward(h));
+        }
         let mut halves = h.chunk(2, 2).into_iter();
         let value = halves.next().expect("two halves");
         let gate = halves.next().expect("two halves");
@@ -175,12 +187,12 @@ impl ConformerLayer {
     /// `(batch, L, d) -> (batch, L, d)`.
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let x = x.clone() + self.ff1.forward(x).mul_scalar(0.5);
-        let h = self.layernorm1.forward(x.clone());
+        let h = norm(&self.layernorm1, x.clone());
         let conv = self
             .pointwise
             .forward(self.depthwise.forward(h.clone().swap_dims(1, 2)));
         let h = h + crate::nn::dropout(&self.conv_dropout, relu(conv)).swap_dims(1, 2);
-        let x = self.layernorm2.forward(x + h);
+        let x = norm(&self.layernorm2, x + h);
         let x = x.clone() + self.attn.forward(x);
         x.clone() + self.ff2.forward(x).mul_scalar(0.5)
     }
