@@ -565,7 +565,7 @@ fn conv_backward(s: &ConvSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         .chunks(d.len)
         .enumerate()
         .fold(vec![0.0f32; d.cout], |mut acc, (row, v)| {
-            acc[row % d.cout] += v.iter().sum::<f32>();
+            acc[row % d.cout] += kernels::sum(v);
             acc
         });
     (d.from_grid(&dxg, d.cin, None), dw, db)
@@ -628,10 +628,9 @@ pub(crate) fn batch_norm_train(
         .into_par_iter()
         .map(|c| {
             let rows = || (0..batch).map(|s| &xv[(s * ch + c) * len..(s * ch + c + 1) * len]);
-            let mean = rows().flatten().map(|&v| v as f64).sum::<f64>() / n;
+            let mean = rows().map(|r| kernels::sum(r) as f64).sum::<f64>() / n;
             let var = rows()
-                .flatten()
-                .map(|&v| (v as f64 - mean).powi(2))
+                .map(|r| kernels::sum_sq_dev(r, mean as f32) as f64)
                 .sum::<f64>()
                 / n;
             (mean as f32, var as f32)
@@ -720,8 +719,7 @@ fn norm_backward(s: &NormSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
             (0..batch).fold((0.0, 0.0), |(a, bx), sq| {
                 let r = (sq * ch + c) * len..(sq * ch + c + 1) * len;
                 let (d, xh) = (&dz[r.clone()], &s.xhat[r]);
-                let sd: f32 = d.iter().sum();
-                let sdx: f32 = d.iter().zip(xh).map(|(p, q)| p * q).sum();
+                let (sd, sdx) = (kernels::sum(d), kernels::dot(d, xh));
                 (a + sd as f64, bx + sdx as f64)
             })
         })
@@ -898,18 +896,15 @@ mod grouped {
                 let g = o / cout_g;
                 for sq in 0..s.dims.batch {
                     let d = &dy[(sq * cout + o) * len..(sq * cout + o + 1) * len];
-                    *dbo += d.iter().sum::<f32>();
+                    *dbo += kernels::sum(d);
                     for ci in 0..cin_g {
                         let c = g * cin_g + ci;
                         let xs = &s.x[(sq * cin + c) * len..(sq * cin + c + 1) * len];
                         for t in 0..k {
                             let (lo, hi) = span(len, k, t);
                             if lo < hi {
-                                dwo[ci * k + t] += d[lo..hi]
-                                    .iter()
-                                    .zip(&xs[lo + t - pad..hi + t - pad])
-                                    .map(|(p, q)| p * q)
-                                    .sum::<f32>();
+                                dwo[ci * k + t] +=
+                                    kernels::dot(&d[lo..hi], &xs[lo + t - pad..hi + t - pad]);
                             }
                         }
                     }
@@ -1087,8 +1082,8 @@ pub(crate) fn layer_norm<const D: usize>(
                 .zip(iv.iter_mut())
                 .zip(xc.chunks(d))
             {
-                let mean = src.iter().sum::<f32>() / d as f32;
-                let var = src.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+                let mean = kernels::sum(src) / d as f32;
+                let var = kernels::sum_sq_dev(src, mean) / d as f32;
                 *i = 1.0 / (var + eps as f32).sqrt();
                 for j in 0..d {
                     xr[j] = (src[j] - mean) * *i;
@@ -1324,7 +1319,7 @@ pub(crate) fn attention(qkv: &Tensor<3>, heads: usize) -> Option<Tensor<3>> {
                 let max = row.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)) * scale;
                 row.iter_mut().for_each(|v| *v = *v * scale - max);
                 kernels::exp_in_place(row);
-                let sum: f32 = row.iter().sum();
+                let sum = kernels::sum(row);
                 row.iter_mut().for_each(|v| *v /= sum);
             }
             let mut o = vec![0.0f32; l * dh];
@@ -1415,7 +1410,7 @@ fn attention_backward(s: &AttentionSaved, dy: &[f32]) -> Vec<f32> {
             kernels::matmul(l, dh, l, p, (1, l), &dy[dyb..], (d, 1), &mut dv, false);
             // dS = P ⊙ (dP − rowsum(dP ⊙ P)), times the scale.
             for (dr, pr) in dp.chunks_mut(l).zip(p.chunks(l)) {
-                let dot: f32 = dr.iter().zip(pr).map(|(a, b)| a * b).sum();
+                let dot = kernels::dot(dr, pr);
                 dr.iter_mut()
                     .zip(pr)
                     .for_each(|(a, &pv)| *a = pv * (*a - dot) * scale);

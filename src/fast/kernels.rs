@@ -198,6 +198,69 @@ elementwise!(
     |v: f32| 2.0 / (1.0 + exp(-2.0 * v)) - 1.0
 );
 
+/// Run `f` compiled for AVX-512 or AVX2+FMA when the CPU has them (chosen at run time), so
+/// the loops inlined into it vectorise wide; plain `f()` elsewhere.
+#[inline(always)]
+pub fn simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn v4<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn v3<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has the feature the function was compiled for.
+            return unsafe { v4(f) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: as above.
+            return unsafe { v3(f) };
+        }
+    }
+    f()
+}
+
+/// `Σ g(a[i], b[i])` over the shorter length, in 16 independent partial sums so the loop
+/// vectorises (a single running sum would serialise on the adder).
+#[inline(always)]
+fn lanes(a: &[f32], b: &[f32], g: impl Fn(f32, f32) -> f32) -> f32 {
+    let n = a.len().min(b.len());
+    let (ac, bc) = (a[..n].chunks_exact(16), b[..n].chunks_exact(16));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| g(*x, *y))
+        .sum();
+    let mut acc = [0.0f32; 16];
+    for (x, y) in ac.zip(bc) {
+        for k in 0..16 {
+            acc[k] += g(x[k], y[k]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `Σ a[i]·b[i]` over the shorter length.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    simd(|| lanes(a, b, |x, y| x * y))
+}
+
+/// `Σ a[i]`.
+pub fn sum(a: &[f32]) -> f32 {
+    simd(|| lanes(a, a, |x, _| x))
+}
+
+/// `Σ (a[i] − m)²`.
+pub fn sum_sq_dev(a: &[f32], m: f32) -> f32 {
+    simd(|| lanes(a, a, |x, _| (x - m) * (x - m)))
+}
+
 /// `max(x, 0)` in place.
 pub fn relu(x: &mut [f32]) {
     for v in x {
@@ -353,6 +416,20 @@ impl Conv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_matches_the_sum_of_products() {
+        for n in [0, 1, 15, 16, 17, 150, 161] {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+            assert!((dot(&a, &b) as f64 - want).abs() < 1e-4, "n {n}");
+            let want: f64 = a.iter().map(|x| *x as f64).sum();
+            assert!((sum(&a) as f64 - want).abs() < 1e-4, "n {n}");
+            let want: f64 = a.iter().map(|x| (*x as f64 - 0.25).powi(2)).sum();
+            assert!((sum_sq_dev(&a, 0.25) as f64 - want).abs() < 1e-4, "n {n}");
+        }
+    }
 
     #[test]
     fn exp_is_accurate() {
