@@ -22,7 +22,7 @@ use burn::tensor::{BackendPrimitive, Float, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::FastNet;
-use super::kernels::{self, matmul_par};
+use super::kernels;
 
 type Ad = Autodiff<Flex>;
 type AdTensor = <Float as BackendPrimitive<Ad>>::Primitive;
@@ -80,6 +80,8 @@ struct LstmDims {
     inp: usize,
     hidden: usize,
     reverse: bool,
+    /// Run on the calling thread only (the two directions of a BiLSTM run side by side).
+    serial: bool,
 }
 
 impl LstmDims {
@@ -90,46 +92,93 @@ impl LstmDims {
 
     /// Sequences per parallel chunk.
     fn chunk(&self) -> usize {
+        if self.serial {
+            return self.batch.max(1);
+        }
         self.batch.div_ceil(rayon::current_num_threads()).max(1)
+    }
+
+    /// `c = [c +] a · b` on all threads unless serial.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[f32],
+        a_strides: (usize, usize),
+        b: &[f32],
+        b_strides: (usize, usize),
+        c: &mut [f32],
+        accumulate: bool,
+    ) {
+        kernels::gemm_block(m, n, k, a, a_strides, b, b_strides, c, n, accumulate, !self.serial);
     }
 }
 
-/// One LSTM direction over `x: [batch, length, in]` with PyTorch's weights (`w_ih [4H, in]`,
-/// `w_hh [4H, H]`, two biases; gates `i, f, g, o`): `[batch, length, H]`, or `None` off
+/// One LSTM direction's weights in PyTorch's layout: `w_ih [4H, in]`, `w_hh [4H, H]`, two
+/// biases `[4H]`; gates `i, f, g, o`.
+pub(crate) struct LstmWeights<'a> {
+    pub w_ih: &'a Tensor<2>,
+    pub w_hh: &'a Tensor<2>,
+    pub b_ih: &'a Tensor<1>,
+    pub b_hh: &'a Tensor<1>,
+}
+
+/// A direction's weights on `Autodiff<Flex>`: the primitives (graph inputs) and their values.
+struct LstmPrims {
+    prims: [AdTensor; 4],
+    w_ih: Arc<[f32]>,
+    w_hh: Arc<[f32]>,
+    bias: Vec<f32>,
+    hidden: usize,
+}
+
+impl LstmWeights<'_> {
+    fn prims(&self) -> Option<LstmPrims> {
+        let prims = [
+            primitive(self.w_ih)?,
+            primitive(self.w_hh)?,
+            primitive(self.b_ih)?,
+            primitive(self.b_hh)?,
+        ];
+        let bias = values(prims[2].primitive())
+            .iter()
+            .zip(values(prims[3].primitive()).iter())
+            .map(|(a, b)| a + b)
+            .collect();
+        Some(LstmPrims {
+            w_ih: values(prims[0].primitive()),
+            w_hh: values(prims[1].primitive()),
+            bias,
+            hidden: self.w_hh.dims()[1],
+            prims,
+        })
+    }
+}
+
+/// One LSTM direction over `x: [batch, length, in]`: `[batch, length, H]`, or `None` off
 /// `Autodiff<Flex>`.
 pub(crate) fn lstm_direction(
     x: &Tensor<3>,
-    w_ih: &Tensor<2>,
-    w_hh: &Tensor<2>,
-    b_ih: &Tensor<1>,
-    b_hh: &Tensor<1>,
+    weights: LstmWeights,
     reverse: bool,
 ) -> Option<Tensor<3>> {
     let [batch, len, inp] = x.dims();
-    let hidden = w_hh.dims()[1];
-    let (x, w_ih, w_hh) = (primitive(x)?, primitive(w_ih)?, primitive(w_hh)?);
-    let (b_ih, b_hh) = (primitive(b_ih)?, primitive(b_hh)?);
+    let xp = primitive(x)?;
+    let w = weights.prims()?;
     let dims = LstmDims {
         batch,
         len,
         inp,
-        hidden,
+        hidden: w.hidden,
         reverse,
+        serial: false,
     };
-    let bias: Vec<f32> = values(b_ih.primitive())
-        .iter()
-        .zip(values(b_hh.primitive()).iter())
-        .map(|(a, b)| a + b)
-        .collect();
-    let saved = lstm_forward(
-        values(x.primitive()),
-        values(w_ih.primitive()),
-        values(w_hh.primitive()),
-        &bias,
-        dims,
-    );
-    let output = flex(saved.out.clone(), &[batch, len, hidden]);
-    let nodes = [x.node(), w_ih.node(), w_hh.node(), b_ih.node(), b_hh.node()];
+    let saved = lstm_forward(values(xp.primitive()), w.w_ih, w.w_hh, &w.bias, dims);
+    let output = flex(saved.out.clone(), &[batch, len, w.hidden]);
+    let [a, b, c, d] = &w.prims;
+    let nodes = [xp.node(), a.node(), b.node(), c.node(), d.node()];
     let out = match LstmBackward
         .prepare::<NoCheckpointing>(nodes)
         .compute_bound()
@@ -139,6 +188,107 @@ pub(crate) fn lstm_direction(
         OpsKind::UnTracked(prep) => prep.finish(output),
     };
     Some(Tensor::from_primitive::<Ad>(out))
+}
+
+/// A bidirectional LSTM layer as one node: both directions run side by side, each on one
+/// thread (no synchronisation per time step), forwards and backwards. Output `[batch, length,
+/// 2H]` (forward features, then backward); `None` off `Autodiff<Flex>`.
+pub(crate) fn bilstm(
+    x: &Tensor<3>,
+    forward: LstmWeights,
+    backward: LstmWeights,
+) -> Option<Tensor<3>> {
+    let [batch, len, inp] = x.dims();
+    let xp = primitive(x)?;
+    let (wf, wb) = (forward.prims()?, backward.prims()?);
+    if wf.hidden != wb.hidden {
+        return None;
+    }
+    let h = wf.hidden;
+    let dims = |reverse| LstmDims {
+        batch,
+        len,
+        inp,
+        hidden: h,
+        reverse,
+        serial: true,
+    };
+    let xv = values(xp.primitive());
+    let (sf, sb) = rayon::join(
+        || lstm_forward(xv.clone(), wf.w_ih.clone(), wf.w_hh.clone(), &wf.bias, dims(false)),
+        || lstm_forward(xv.clone(), wb.w_ih.clone(), wb.w_hh.clone(), &wb.bias, dims(true)),
+    );
+    let mut y = vec![0.0f32; batch * len * 2 * h];
+    y.par_chunks_mut(2 * h * len)
+        .zip(sf.out.par_chunks(h * len).zip(sb.out.par_chunks(h * len)))
+        .for_each(|(ys, (f, b))| {
+            for ((row, f), b) in ys.chunks_mut(2 * h).zip(f.chunks(h)).zip(b.chunks(h)) {
+                row[..h].copy_from_slice(f);
+                row[h..].copy_from_slice(b);
+            }
+        });
+    let output = flex(y, &[batch, len, 2 * h]);
+    let [f0, f1, f2, f3] = &wf.prims;
+    let [b0, b1, b2, b3] = &wb.prims;
+    let nodes = [
+        xp.node(),
+        f0.node(),
+        f1.node(),
+        f2.node(),
+        f3.node(),
+        b0.node(),
+        b1.node(),
+        b2.node(),
+        b3.node(),
+    ];
+    let out = match BiLstmBackward
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(Arc::new([sf, sb]), output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    Some(Tensor::from_primitive::<Ad>(out))
+}
+
+#[derive(Debug)]
+struct BiLstmBackward;
+
+impl Backward<Flex, 9> for BiLstmBackward {
+    type State = Arc<[LstmSaved; 2]>;
+
+    fn backward(self, ops: Ops<Self::State, 9>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = values(&grads.consume::<Flex>(&ops.node));
+        let [sf, sb] = &*ops.state;
+        let d = sf.dims;
+        let h = d.hidden;
+        let split = |half: usize| -> Vec<f32> {
+            dy.chunks(2 * h)
+                .flat_map(|row| row[half * h..(half + 1) * h].iter().copied())
+                .collect()
+        };
+        let (gf, gb) = rayon::join(
+            || lstm_backward(sf, &split(0)),
+            || lstm_backward(sb, &split(1)),
+        );
+        let dx: Vec<f32> = gf.0.iter().zip(&gb.0).map(|(a, b)| a + b).collect();
+        let g4 = 4 * h;
+        let mut parents = ops.parents.into_iter();
+        let mut register = |v: Vec<f32>, shape: &[usize]| {
+            if let Some(Some(node)) = parents.next() {
+                grads.register::<Flex>(node.id, flex(v, shape));
+            }
+        };
+        register(dx, &[d.batch, d.len, d.inp]);
+        for (dx_unused, dw_ih, dw_hh, db) in [gf, gb] {
+            drop(dx_unused);
+            register(dw_ih, &[g4, d.inp]);
+            register(dw_hh, &[g4, h]);
+            register(db.clone(), &[g4]);
+            register(db, &[g4]);
+        }
+    }
 }
 
 fn lstm_forward(
@@ -156,7 +306,7 @@ fn lstm_forward(
     for row in gates.chunks_mut(g4) {
         row.copy_from_slice(bias);
     }
-    matmul_par(
+    d.matmul(
         rows,
         g4,
         d.inp,
@@ -297,7 +447,7 @@ fn lstm_backward(s: &LstmSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>, Ve
         }
     }
     let mut dw_hh = vec![0.0f32; g4 * h];
-    matmul_par(
+    d.matmul(
         g4,
         h,
         rows,
@@ -309,7 +459,7 @@ fn lstm_backward(s: &LstmSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>, Ve
         false,
     );
     let mut dw_ih = vec![0.0f32; g4 * d.inp];
-    matmul_par(
+    d.matmul(
         g4,
         d.inp,
         rows,
@@ -321,7 +471,7 @@ fn lstm_backward(s: &LstmSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>, Ve
         false,
     );
     let mut dx = vec![0.0f32; rows * d.inp];
-    matmul_par(
+    d.matmul(
         rows,
         d.inp,
         g4,

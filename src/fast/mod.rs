@@ -811,81 +811,70 @@ impl Lstm {
     /// Inputs `[C, L]` per sequence → outputs `[2H, L]` per sequence (forward then backward
     /// direction), PyTorch's gate order `i, f, g, o`.
     fn apply(&self, xs: &[Vec<f32>], len: usize) -> Vec<Vec<f32>> {
+        let h = self.hidden;
+        // The two directions side by side, each on one thread: no synchronisation per step.
+        let (fwd, bwd) = rayon::join(|| self.direction(xs, len, 0), || self.direction(xs, len, 1));
+        fwd.into_iter()
+            .zip(bwd)
+            .map(|(f, b)| {
+                let mut o = f;
+                o.extend_from_slice(&b);
+                debug_assert_eq!(o.len(), 2 * h * len);
+                o
+            })
+            .collect()
+    }
+
+    /// One direction over all sequences on the calling thread: `[H, L]` per sequence.
+    fn direction(&self, xs: &[Vec<f32>], len: usize, dir: usize) -> Vec<Vec<f32>> {
         let (b, h, c) = (xs.len(), self.hidden, self.inp);
         let g4 = 4 * h;
-        let mut out: Vec<Vec<f32>> = vec![vec![0.0; 2 * h * len]; b];
-        for dir in 0..2 {
-            // Input projections of every position of every sequence: [b][L, 4H].
-            let xw: Vec<Vec<f32>> = xs
-                .par_iter()
-                .map(|x| {
-                    let mut y = vec![0.0; len * g4];
-                    for row in y.chunks_mut(g4) {
-                        row.copy_from_slice(&self.bias[dir]);
-                    }
-                    // x is [C, L]: as an [L, C] matrix its strides are (1, L); W_ih^T is
-                    // [C, 4H] with strides (1, C).
-                    matmul(
-                        len,
-                        g4,
-                        c,
-                        x,
-                        (1, len),
-                        &self.w_ih[dir],
-                        (1, c),
-                        &mut y,
-                        true,
-                    );
-                    y
-                })
-                .collect();
-            let mut hs = vec![0.0f32; b * h];
-            let mut cs = vec![0.0f32; b * h];
-            let mut gates = vec![0.0f32; b * g4];
-            for step in 0..len {
-                let t = if dir == 0 { step } else { len - 1 - step };
-                // gates = xw[t] + h · W_hhᵀ, split over rows of the batch.
-                let chunk = b.div_ceil(rayon::current_num_threads()).max(1);
-                gates
-                    .par_chunks_mut(chunk * g4)
-                    .zip(hs.par_chunks(chunk * h))
-                    .zip(cs.par_chunks_mut(chunk * h))
-                    .enumerate()
-                    .for_each(|(ci, ((gt, hh), cc))| {
-                        let rows = hh.len() / h;
-                        for r in 0..rows {
-                            gt[r * g4..(r + 1) * g4]
-                                .copy_from_slice(&xw[ci * chunk + r][t * g4..(t + 1) * g4]);
-                        }
-                        matmul(rows, g4, h, hh, (h, 1), &self.w_hh[dir], (g4, 1), gt, true);
-                        for r in 0..rows {
-                            let g = &mut gt[r * g4..(r + 1) * g4];
-                            let (i, rest) = g.split_at_mut(h);
-                            let (f, rest) = rest.split_at_mut(h);
-                            let (gg, o) = rest.split_at_mut(h);
-                            kernels::sigmoid(i);
-                            kernels::sigmoid(f);
-                            kernels::tanh(gg);
-                            kernels::sigmoid(o);
-                            let c_row = &mut cc[r * h..(r + 1) * h];
-                            for j in 0..h {
-                                c_row[j] = f[j] * c_row[j] + i[j] * gg[j];
-                            }
-                            // o becomes h: o · tanh(c)
-                            let mut tc = c_row.to_vec();
-                            kernels::tanh(&mut tc);
-                            for j in 0..h {
-                                o[j] *= tc[j];
-                            }
-                        }
-                    });
-                for r in 0..b {
-                    let hrow = &gates[r * g4 + 3 * h..(r + 1) * g4];
-                    hs[r * h..(r + 1) * h].copy_from_slice(hrow);
-                    let o = &mut out[r];
-                    for j in 0..h {
-                        o[(dir * h + j) * len + t] = hrow[j];
-                    }
+        // Input projections of every position of every sequence: [b][L, 4H].
+        let xw: Vec<Vec<f32>> = xs
+            .iter()
+            .map(|x| {
+                let mut y = vec![0.0; len * g4];
+                for row in y.chunks_mut(g4) {
+                    row.copy_from_slice(&self.bias[dir]);
+                }
+                // x is [C, L]: as an [L, C] matrix its strides are (1, L); W_ih^T is [C, 4H]
+                // with strides (1, C).
+                matmul(len, g4, c, x, (1, len), &self.w_ih[dir], (1, c), &mut y, true);
+                y
+            })
+            .collect();
+        let mut out: Vec<Vec<f32>> = vec![vec![0.0; h * len]; b];
+        let mut hs = vec![0.0f32; b * h];
+        let mut cs = vec![0.0f32; b * h];
+        let mut gates = vec![0.0f32; b * g4];
+        let mut tc = vec![0.0f32; h];
+        for step in 0..len {
+            let t = if dir == 0 { step } else { len - 1 - step };
+            // gates = xw[t] + h · W_hhᵀ
+            for r in 0..b {
+                gates[r * g4..(r + 1) * g4].copy_from_slice(&xw[r][t * g4..(t + 1) * g4]);
+            }
+            matmul(b, g4, h, &hs, (h, 1), &self.w_hh[dir], (g4, 1), &mut gates, true);
+            for r in 0..b {
+                let g = &mut gates[r * g4..(r + 1) * g4];
+                let (i, rest) = g.split_at_mut(h);
+                let (f, rest) = rest.split_at_mut(h);
+                let (gg, o) = rest.split_at_mut(h);
+                kernels::sigmoid(i);
+                kernels::sigmoid(f);
+                kernels::tanh(gg);
+                kernels::sigmoid(o);
+                let c_row = &mut cs[r * h..(r + 1) * h];
+                for j in 0..h {
+                    c_row[j] = f[j] * c_row[j] + i[j] * gg[j];
+                }
+                tc.copy_from_slice(c_row);
+                kernels::tanh(&mut tc);
+                let h_row = &mut hs[r * h..(r + 1) * h];
+                let seq = &mut out[r];
+                for j in 0..h {
+                    h_row[j] = o[j] * tc[j];
+                    seq[j * len + t] = h_row[j];
                 }
             }
         }

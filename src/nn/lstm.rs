@@ -10,6 +10,7 @@ use burn::tensor::activation::{sigmoid, tanh};
 use burn::tensor::{Device, Tensor};
 
 use super::visit::{NamedWeights, WeightVisitor};
+use crate::fast::autodiff::LstmWeights;
 
 /// One direction of an LSTM layer.
 #[derive(Module, Debug)]
@@ -44,17 +45,21 @@ impl LstmDirection {
     /// On the CPU training backend the whole direction is one graph node with our own forward
     /// and backward kernels ([`crate::fast`]); elsewhere burn's operations below.
     pub fn forward(&self, x: Tensor<3>, reverse: bool) -> Tensor<3> {
-        if let Some(y) = crate::fast::autodiff::lstm_direction(
-            &x,
-            &self.weight_ih.val(),
-            &self.weight_hh.val(),
-            &self.bias_ih.val(),
-            &self.bias_hh.val(),
-            reverse,
-        ) {
+        let w = self.vals();
+        if let Some(y) = crate::fast::autodiff::lstm_direction(&x, w.weights(), reverse) {
             return y;
         }
         self.forward_ops(x, reverse)
+    }
+
+    /// The current parameter values.
+    fn vals(&self) -> DirectionValues {
+        DirectionValues {
+            w_ih: self.weight_ih.val(),
+            w_hh: self.weight_hh.val(),
+            b_ih: self.bias_ih.val(),
+            b_hh: self.bias_hh.val(),
+        }
     }
 
     /// The same computation from burn's tensor operations (any backend).
@@ -96,6 +101,25 @@ impl LstmDirection {
     }
 }
 
+/// A direction's parameter values, borrowed by the fused kernels.
+struct DirectionValues {
+    w_ih: Tensor<2>,
+    w_hh: Tensor<2>,
+    b_ih: Tensor<1>,
+    b_hh: Tensor<1>,
+}
+
+impl DirectionValues {
+    fn weights(&self) -> LstmWeights<'_> {
+        LstmWeights {
+            w_ih: &self.w_ih,
+            w_hh: &self.w_hh,
+            b_ih: &self.b_ih,
+            b_hh: &self.b_hh,
+        }
+    }
+}
+
 /// A one-layer bidirectional LSTM; the output concatenates forward and backward features.
 #[derive(Module, Debug)]
 pub struct BiLstm {
@@ -116,8 +140,17 @@ impl BiLstm {
 
     /// `[batch, length, in] -> [batch, length, 2H]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let f = self.forward_dir.forward(x.clone(), false);
-        let r = self.backward_dir.forward(x, true);
+        let (f, b) = (self.forward_dir.vals(), self.backward_dir.vals());
+        if let Some(y) = crate::fast::autodiff::bilstm(&x, f.weights(), b.weights()) {
+            return y;
+        }
+        self.forward_ops(x)
+    }
+
+    /// The same computation from burn's tensor operations (any backend).
+    pub(crate) fn forward_ops(&self, x: Tensor<3>) -> Tensor<3> {
+        let f = self.forward_dir.forward_ops(x.clone(), false);
+        let r = self.backward_dir.forward_ops(x, true);
         Tensor::cat(vec![f, r], 2)
     }
 }
@@ -159,15 +192,9 @@ mod tests {
             let run = |fused: bool| {
                 let xg = x.clone().detach().require_grad();
                 let y = if fused {
-                    crate::fast::autodiff::lstm_direction(
-                        &xg,
-                        &dir.weight_ih.val(),
-                        &dir.weight_hh.val(),
-                        &dir.bias_ih.val(),
-                        &dir.bias_hh.val(),
-                        reverse,
-                    )
-                    .expect("the fused kernel runs on Autodiff<Flex>")
+                    let w = dir.vals();
+                    crate::fast::autodiff::lstm_direction(&xg, w.weights(), reverse)
+                        .expect("the fused kernel runs on Autodiff<Flex>")
                 } else {
                     dir.forward_ops(xg.clone(), reverse)
                 };
@@ -209,6 +236,45 @@ mod tests {
                     "reverse {reverse}, output {k}: max |diff| {worst}"
                 );
             }
+        }
+    }
+
+    /// The bidirectional node (both directions side by side) matches burn's operations.
+    #[test]
+    fn fused_bidirectional_matches_burn_ops() {
+        let device = Device::flex().autodiff();
+        device.seed(8);
+        let lstm = BiLstm::new(4, 5, &device);
+        let x: Tensor<3> = Tensor::random([3, 6, 4], Distribution::Normal(0.0, 1.0), &device);
+        let probe: Tensor<3> = Tensor::random([3, 6, 10], Distribution::Normal(0.0, 1.0), &device);
+        let run = |fused: bool| {
+            let xg = x.clone().detach().require_grad();
+            let y = if fused {
+                let (f, b) = (lstm.forward_dir.vals(), lstm.backward_dir.vals());
+                crate::fast::autodiff::bilstm(&xg, f.weights(), b.weights())
+                    .expect("the fused kernel runs on Autodiff<Flex>")
+            } else {
+                lstm.forward_ops(xg.clone())
+            };
+            let grads = (y.clone() * probe.clone()).sum().backward();
+            let mut all = vec![y.into_data().try_into_vec::<f32>().unwrap()];
+            all.push(xg.grad(&grads).unwrap().into_data().try_into_vec().unwrap());
+            for dir in [&lstm.forward_dir, &lstm.backward_dir] {
+                for p in [&dir.weight_ih, &dir.weight_hh] {
+                    all.push(p.val().grad(&grads).unwrap().into_data().try_into_vec().unwrap());
+                }
+                for p in [&dir.bias_ih, &dir.bias_hh] {
+                    all.push(p.val().grad(&grads).unwrap().into_data().try_into_vec().unwrap());
+                }
+            }
+            all
+        };
+        let (fused, ops) = (run(true), run(false));
+        assert_eq!(fused.len(), ops.len());
+        for (k, (a, b)) in fused.iter().zip(&ops).enumerate() {
+            assert_eq!(a.len(), b.len());
+            let worst = a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max);
+            assert!(worst < 1e-5, "output {k}: max |diff| {worst}");
         }
     }
 }
