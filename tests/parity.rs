@@ -403,3 +403,104 @@ fn predict_averages_forward_and_reverse_complement_with_singleton_zero() {
         );
     }
 }
+
+/// Gradients of `sum(output · probe)` in training mode (BatchNorm on batch statistics, dropout
+/// off), from `tools/grad_fixtures.py`.
+#[derive(Deserialize)]
+struct GradFixture {
+    input_shape: [usize; 3],
+    input: Vec<f32>,
+    output_shape: [usize; 2],
+    output: Vec<f32>,
+    grads: std::collections::BTreeMap<String, Vec<f32>>,
+}
+
+/// Collects every parameter's gradient under its reference name, in PyTorch's layout.
+struct GradCollector<'a> {
+    grads: &'a burn::tensor::Gradients,
+    out: std::collections::BTreeMap<String, Vec<f32>>,
+}
+
+impl prixfixe::nn::WeightVisitor for GradCollector<'_> {
+    fn param<const D: usize>(&mut self, name: &str, p: &mut burn::module::Param<Tensor<D>>) {
+        if let Some(g) = p.val().grad(self.grads) {
+            self.out
+                .insert(name.into(), g.into_data().try_into_vec().unwrap());
+        }
+    }
+    fn linear_weight(&mut self, name: &str, p: &mut burn::module::Param<Tensor<2>>) {
+        if let Some(g) = p.val().grad(self.grads) {
+            let g = g.transpose(); // burn keeps [in, out]
+            self.out
+                .insert(name.into(), g.into_data().try_into_vec().unwrap());
+        }
+    }
+    fn running(&mut self, _: &str, _: &mut burn::module::RunningState<Tensor<1>>) {}
+}
+
+/// Training runs on our own forward/backward kernels on the CPU (src/fast/autodiff.rs): every
+/// parameter's gradient must match PyTorch's.
+#[test]
+fn training_gradients_match_pytorch() {
+    use prixfixe::nn::NamedWeights;
+    let device = Device::flex().autodiff();
+    for model in ["dream-cnn", "dream-rnn", "dream-attn"] {
+        let f: GradFixture = serde_json::from_str(
+            &std::fs::read_to_string(fixture_path(&format!("grad_{model}.json"))).unwrap(),
+        )
+        .unwrap();
+        let mut config = tiny_config(model);
+        match &mut config.first {
+            FirstConfig::Bhi(c) => c.dropout = 0.0,
+            FirstConfig::Autosome(_) => {}
+        }
+        match &mut config.core {
+            CoreConfig::Bhi(c) => (c.dropout, c.final_dropout) = (0.0, 0.0),
+            CoreConfig::UnlockDna(c) => c.dropout = 0.0,
+            CoreConfig::Autosome(_) => {}
+        }
+        let mut net: PrixFixeNet = config.init(&device).unwrap();
+        let map = WeightMap::read(&fixture_path(&format!("tiny_{model}.safetensors"))).unwrap();
+        map.apply_to(&mut net, "", &device).unwrap();
+        let x = Tensor::<3>::from_data(TensorData::new(f.input.clone(), f.input_shape), &device);
+        let out = net.forward(x).out;
+        let n = f.output.len();
+        let probe: Vec<f32> = (0..n).map(|i| (0.7 * i as f32 + 0.3).sin()).collect();
+        let probe = Tensor::<2>::from_data(TensorData::new(probe, f.output_shape), &device);
+        let got: Vec<f32> = out.clone().into_data().try_into_vec().unwrap();
+        let worst = got
+            .iter()
+            .zip(&f.output)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            worst < TOL,
+            "{model}: training-mode output differs by {worst}"
+        );
+        let grads = (out * probe).sum().backward();
+        let mut collect = GradCollector {
+            grads: &grads,
+            out: Default::default(),
+        };
+        net.visit_weights("", &mut collect);
+        assert_eq!(
+            collect.out.keys().collect::<Vec<_>>(),
+            f.grads.keys().collect::<Vec<_>>(),
+            "{model}: parameters with gradients"
+        );
+        for (name, want) in &f.grads {
+            let got = &collect.out[name];
+            assert_eq!(got.len(), want.len(), "{model} {name}");
+            let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+            let worst = got
+                .iter()
+                .zip(want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                worst <= 1e-4 * scale,
+                "{model} {name}: max |ours − PyTorch| {worst} (largest gradient {scale})"
+            );
+        }
+    }
+}

@@ -112,7 +112,19 @@ impl LstmDims {
         c: &mut [f32],
         accumulate: bool,
     ) {
-        kernels::gemm_block(m, n, k, a, a_strides, b, b_strides, c, n, accumulate, !self.serial);
+        kernels::gemm_block(
+            m,
+            n,
+            k,
+            a,
+            a_strides,
+            b,
+            b_strides,
+            c,
+            n,
+            accumulate,
+            !self.serial,
+        );
     }
 }
 
@@ -215,8 +227,24 @@ pub(crate) fn bilstm(
     };
     let xv = values(xp.primitive());
     let (sf, sb) = rayon::join(
-        || lstm_forward(xv.clone(), wf.w_ih.clone(), wf.w_hh.clone(), &wf.bias, dims(false)),
-        || lstm_forward(xv.clone(), wb.w_ih.clone(), wb.w_hh.clone(), &wb.bias, dims(true)),
+        || {
+            lstm_forward(
+                xv.clone(),
+                wf.w_ih.clone(),
+                wf.w_hh.clone(),
+                &wf.bias,
+                dims(false),
+            )
+        },
+        || {
+            lstm_forward(
+                xv.clone(),
+                wb.w_ih.clone(),
+                wb.w_hh.clone(),
+                &wb.bias,
+                dims(true),
+            )
+        },
     );
     let mut y = vec![0.0f32; batch * len * 2 * h];
     y.par_chunks_mut(2 * h * len)

@@ -839,7 +839,17 @@ impl Lstm {
                 }
                 // x is [C, L]: as an [L, C] matrix its strides are (1, L); W_ih^T is [C, 4H]
                 // with strides (1, C).
-                matmul(len, g4, c, x, (1, len), &self.w_ih[dir], (1, c), &mut y, true);
+                matmul(
+                    len,
+                    g4,
+                    c,
+                    x,
+                    (1, len),
+                    &self.w_ih[dir],
+                    (1, c),
+                    &mut y,
+                    true,
+                );
                 y
             })
             .collect();
@@ -854,7 +864,17 @@ impl Lstm {
             for r in 0..b {
                 gates[r * g4..(r + 1) * g4].copy_from_slice(&xw[r][t * g4..(t + 1) * g4]);
             }
-            matmul(b, g4, h, &hs, (h, 1), &self.w_hh[dir], (g4, 1), &mut gates, true);
+            matmul(
+                b,
+                g4,
+                h,
+                &hs,
+                (h, 1),
+                &self.w_hh[dir],
+                (g4, 1),
+                &mut gates,
+                true,
+            );
             for r in 0..b {
                 let g = &mut gates[r * g4..(r + 1) * g4];
                 let (i, rest) = g.split_at_mut(h);

@@ -261,10 +261,24 @@ mod tests {
             all.push(xg.grad(&grads).unwrap().into_data().try_into_vec().unwrap());
             for dir in [&lstm.forward_dir, &lstm.backward_dir] {
                 for p in [&dir.weight_ih, &dir.weight_hh] {
-                    all.push(p.val().grad(&grads).unwrap().into_data().try_into_vec().unwrap());
+                    all.push(
+                        p.val()
+                            .grad(&grads)
+                            .unwrap()
+                            .into_data()
+                            .try_into_vec()
+                            .unwrap(),
+                    );
                 }
                 for p in [&dir.bias_ih, &dir.bias_hh] {
-                    all.push(p.val().grad(&grads).unwrap().into_data().try_into_vec().unwrap());
+                    all.push(
+                        p.val()
+                            .grad(&grads)
+                            .unwrap()
+                            .into_data()
+                            .try_into_vec()
+                            .unwrap(),
+                    );
                 }
             }
             all
@@ -273,7 +287,11 @@ mod tests {
         assert_eq!(fused.len(), ops.len());
         for (k, (a, b)) in fused.iter().zip(&ops).enumerate() {
             assert_eq!(a.len(), b.len());
-            let worst = a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max);
+            let worst = a
+                .iter()
+                .zip(b)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0, f32::max);
             assert!(worst < 1e-5, "output {k}: max |diff| {worst}");
         }
     }
