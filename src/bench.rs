@@ -76,6 +76,11 @@ pub struct BenchReport {
     pub best_seqs_per_sec: f64,
     /// What ran inference: the prixfixe CPU engine or the burn network.
     pub engine: String,
+    /// What ran training: our CPU kernels inside burn's autodiff graph, or burn's operations.
+    pub training: String,
+    /// The CPU's FP32 multiply-add peak on the benchmark's threads (GFLOP/s), when the device
+    /// is the CPU: the ceiling for any implementation on this machine.
+    pub cpu_peak_gflops: Option<f64>,
     /// Peak resident memory of the process, in MiB (Linux), if known.
     pub peak_rss_mib: Option<f64>,
 }
@@ -108,6 +113,17 @@ pub fn bench(
     let shapes = config.check()?;
     let (c, l) = (shapes.input_channels, shapes.length);
     let ad = device.clone().autodiff();
+    let on_cpu = *device == Device::flex();
+    let training = if on_cpu && !crate::fast::FastNet::disabled() {
+        "prixfixe CPU kernels"
+    } else {
+        "burn"
+    };
+    say(&format!("training: {training}"));
+    let cpu_peak_gflops = on_cpu.then(|| crate::fast::kernels::fma_peak_gflops(0.3));
+    if let Some(p) = cpu_peak_gflops {
+        say(&format!("CPU FP32 multiply-add peak: {p:.1} GFLOP/s"));
+    }
     let mut net = config.init(&ad)?;
     let params = net.param_counts().total();
     let width = match config.final_block {
@@ -187,6 +203,8 @@ pub fn bench(
         inference,
         best_seqs_per_sec: best,
         engine: engine.into(),
+        training: training.into(),
+        cpu_peak_gflops,
         peak_rss_mib: peak_rss_mib(),
     })
 }
@@ -229,9 +247,12 @@ mod tests {
             vec![32, 64]
         );
         assert!(r.best_seqs_per_sec > 0.0);
-        // two training lines, the engine line, two inference lines
-        assert_eq!(lines, 5);
+        // the training-kernels and CPU-peak lines, two training lines, the engine line, two
+        // inference lines
+        assert_eq!(lines, 7);
         assert_eq!(r.engine, "prixfixe CPU engine");
+        assert_eq!(r.training, "prixfixe CPU kernels");
+        assert!(r.cpu_peak_gflops.is_some_and(|p| p > 0.0));
         assert_eq!(r.input, (6, 150));
     }
 }

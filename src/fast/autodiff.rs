@@ -35,15 +35,30 @@ fn primitive<const D: usize>(t: &Tensor<D>) -> Option<AdTensor> {
     t.clone().try_into_primitive::<Ad>().ok()
 }
 
-/// The values of a CPU tensor, contiguous.
-fn values(t: &FlexTensor) -> Arc<[f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => s.into(),
-        None => t
-            .to_contiguous()
-            .as_slice::<f32>()
-            .expect("contiguous f32")
-            .into(),
+/// A CPU tensor's values, contiguous, shared with the tensor (no copy when it already is
+/// contiguous): saved states hold these rather than copies.
+#[derive(Clone)]
+struct Values(FlexTensor);
+
+impl std::ops::Deref for Values {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        self.0.as_slice::<f32>().expect("contiguous f32 values")
+    }
+}
+
+impl std::fmt::Debug for Values {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Values({})", self.len())
+    }
+}
+
+/// The values of a CPU tensor.
+fn values(t: &FlexTensor) -> Values {
+    if t.as_slice::<f32>().is_some() {
+        Values(t.clone())
+    } else {
+        Values(t.to_contiguous())
     }
 }
 
@@ -53,9 +68,9 @@ fn flex(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
 
 /// What the LSTM's backward pass needs, kept from its forward pass.
 struct LstmSaved {
-    x: Arc<[f32]>,
-    w_ih: Arc<[f32]>,
-    w_hh: Arc<[f32]>,
+    x: Values,
+    w_ih: Values,
+    w_hh: Values,
     /// Activated gates `i, f, g, o` per `(sequence, time)` row: `[b·l, 4H]`.
     gates: Vec<f32>,
     /// Cell states `[b·l, H]`.
@@ -140,8 +155,8 @@ pub(crate) struct LstmWeights<'a> {
 /// A direction's weights on `Autodiff<Flex>`: the primitives (graph inputs) and their values.
 struct LstmPrims {
     prims: [AdTensor; 4],
-    w_ih: Arc<[f32]>,
-    w_hh: Arc<[f32]>,
+    w_ih: Values,
+    w_hh: Values,
     bias: Vec<f32>,
     hidden: usize,
 }
@@ -319,13 +334,7 @@ impl Backward<Flex, 9> for BiLstmBackward {
     }
 }
 
-fn lstm_forward(
-    x: Arc<[f32]>,
-    w_ih: Arc<[f32]>,
-    w_hh: Arc<[f32]>,
-    bias: &[f32],
-    d: LstmDims,
-) -> LstmSaved {
+fn lstm_forward(x: Values, w_ih: Values, w_hh: Values, bias: &[f32], d: LstmDims) -> LstmSaved {
     let (h, l) = (d.hidden, d.len);
     let g4 = 4 * h;
     let rows = d.batch * l;
@@ -870,8 +879,8 @@ pub(crate) fn batch_norm_train(
 
 struct NormSaved {
     xhat: Vec<f32>,
-    gamma: Arc<[f32]>,
-    beta: Arc<[f32]>,
+    gamma: Values,
+    beta: Values,
     inv: Vec<f32>,
     dims: [usize; 3],
     silu: bool,
@@ -967,8 +976,8 @@ mod grouped {
     }
 
     pub(super) struct Saved {
-        x: Arc<[f32]>,
-        w: Arc<[f32]>,
+        x: Values,
+        w: Values,
         dims: Dims,
     }
 
@@ -1150,25 +1159,29 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The multipliers of a dropout mask, `0` or `1 / (1 − prob)`, from a counter-based generator:
-/// element pair `j` reads `mix(seed + j·φ)`, so the mask depends on the seed only, not on how
-/// the work is split over threads.
-fn dropout_mask(n: usize, prob: f64, seed: u64) -> Vec<f32> {
+/// `x ⊙ mask`, the mask's multipliers `0` or `1 / (1 − prob)` from a counter-based generator:
+/// element pair `j` reads `mix(seed + j·φ)`, so the mask depends on the seed only (not on how
+/// the work is split over threads) and the backward pass regenerates it instead of storing it.
+fn dropout_apply(x: &[f32], prob: f64, seed: u64) -> Vec<f32> {
     let keep = 1.0 - prob;
     let threshold = (keep * 4_294_967_296.0) as u64;
     let scale = (1.0 / keep) as f32;
-    let mut mask = vec![0.0f32; n];
+    let mut y = vec![0.0f32; x.len()];
     const CHUNK: usize = 1 << 14;
-    mask.par_chunks_mut(CHUNK).enumerate().for_each(|(c, m)| {
-        let base = (c * CHUNK / 2) as u64;
-        for (j, pair) in m.chunks_mut(2).enumerate() {
-            let r = mix(seed.wrapping_add((base + j as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
-            for (v, bits) in pair.iter_mut().zip([r & 0xFFFF_FFFF, r >> 32]) {
-                *v = if bits < threshold { scale } else { 0.0 };
+    y.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .enumerate()
+        .for_each(|(c, (ys, xs))| {
+            let base = (c * CHUNK / 2) as u64;
+            for (j, (yp, xp)) in ys.chunks_mut(2).zip(xs.chunks(2)).enumerate() {
+                let r =
+                    mix(seed.wrapping_add((base + j as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+                for ((o, v), bits) in yp.iter_mut().zip(xp).zip([r & 0xFFFF_FFFF, r >> 32]) {
+                    *o = if bits < threshold { v * scale } else { 0.0 };
+                }
             }
-        }
-    });
-    mask
+        });
+    y
 }
 
 /// Dropout as one node: the mask drawn by our generator from a seed taken from burn's random
@@ -1183,50 +1196,36 @@ pub(crate) fn dropout<const D: usize>(x: &Tensor<D>, prob: f64) -> Option<Tensor
     );
     let draw = draw.into_data().try_into_vec::<f32>().ok()?;
     let seed = ((draw[0] * 16_777_216.0) as u64) << 24 | (draw[1] * 16_777_216.0) as u64;
-    let xv = values(xp.primitive());
-    let mask = dropout_mask(xv.len(), prob, seed);
-    let mut y = vec![0.0f32; xv.len()];
-    y.par_chunks_mut(1 << 14)
-        .zip(xv.par_chunks(1 << 14).zip(mask.par_chunks(1 << 14)))
-        .for_each(|(o, (a, m))| {
-            for ((o, a), m) in o.iter_mut().zip(a).zip(m) {
-                *o = a * m;
-            }
-        });
-    let output = flex(y, &x.dims());
+    let output = flex(
+        dropout_apply(&values(xp.primitive()), prob, seed),
+        &x.dims(),
+    );
     let out = match ScaleBackward
         .prepare::<NoCheckpointing>([xp.node()])
         .compute_bound()
         .stateful()
     {
-        OpsKind::Tracked(prep) => prep.finish(Arc::new(Scale(mask)), output),
+        OpsKind::Tracked(prep) => prep.finish((prob, seed), output),
         OpsKind::UnTracked(prep) => prep.finish(output),
     };
     Some(Tensor::from_primitive::<Ad>(out))
 }
 
-/// Element-wise multipliers kept for a backward pass.
-struct Scale(Vec<f32>);
-
-impl std::fmt::Debug for Scale {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Scale({})", self.0.len())
-    }
-}
-
+/// Dropout's backward: the same mask, regenerated from its seed.
 #[derive(Debug)]
 struct ScaleBackward;
 
 impl Backward<Flex, 1> for ScaleBackward {
-    type State = Arc<Scale>;
+    /// The dropout probability and the mask's seed.
+    type State = (f64, u64);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<Flex>(&ops.node);
         let shape = grad.layout().shape().to_vec();
-        let dy = values(&grad);
+        let (prob, seed) = ops.state;
         let [node] = ops.parents;
         if let Some(node) = node {
-            let dx = dy.iter().zip(&ops.state.0).map(|(d, m)| d * m).collect();
+            let dx = dropout_apply(&values(&grad), prob, seed);
             grads.register::<Flex>(node.id, flex(dx, &shape));
         }
     }
@@ -1313,7 +1312,7 @@ pub(crate) fn layer_norm<const D: usize>(
 struct LayerNormSaved {
     xhat: Vec<f32>,
     inv: Vec<f32>,
-    gamma: Arc<[f32]>,
+    gamma: Values,
     shape: Vec<usize>,
 }
 
@@ -1438,7 +1437,7 @@ pub(crate) fn swiglu<const D: usize>(h: &Tensor<D>) -> Option<Tensor<D>> {
 struct SwigluBackward;
 
 impl Backward<Flex, 1> for SwigluBackward {
-    type State = Arc<[f32]>;
+    type State = Values;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<Flex>(&ops.node);
@@ -1555,7 +1554,7 @@ pub(crate) fn attention(qkv: &Tensor<3>, heads: usize) -> Option<Tensor<3>> {
 }
 
 struct AttentionSaved {
-    qkv: Arc<[f32]>,
+    qkv: Values,
     /// Softmax weights per (sequence, head), `[l, l]`.
     probs: Vec<Vec<f32>>,
     dims: [usize; 4],
@@ -1696,6 +1695,22 @@ mod tests {
                 .fold(0.0, f32::max);
             assert!(worst < 1e-4, "{what}, output {n}: max |diff| {worst}");
         }
+    }
+
+    /// The mask is a function of the seed alone: repeatable, independent of thread count.
+    #[test]
+    fn dropout_mask_depends_on_the_seed_only() {
+        let x: Vec<f32> = (0..100_003).map(|i| i as f32).collect();
+        let a = dropout_apply(&x, 0.25, 42);
+        assert_eq!(a, dropout_apply(&x, 0.25, 42));
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        assert_eq!(a, one.install(|| dropout_apply(&x, 0.25, 42)));
+        assert_ne!(a, dropout_apply(&x, 0.25, 43));
+        let kept = a.iter().filter(|&&v| v != 0.0).count() as f64 / (x.len() - 1) as f64;
+        assert!((kept - 0.75).abs() < 0.01, "kept {kept}");
     }
 
     #[test]

@@ -261,6 +261,52 @@ pub fn sum_sq_dev(a: &[f32], m: f32) -> f32 {
     simd(|| lanes(a, a, |x, _| (x - m) * (x - m)))
 }
 
+/// The CPU's FP32 multiply-add throughput on all of rayon's threads, in GFLOP/s: each thread
+/// runs 12 independent chains of fused multiply-adds (enough to cover the latency of two FMA
+/// units) for about `seconds`. The ceiling any matrix kernel can reach on this machine.
+pub fn fma_peak_gflops(seconds: f64) -> f64 {
+    use rayon::prelude::*;
+    const CHAINS: usize = 12;
+    const LANES: usize = 16;
+    #[inline(always)]
+    fn body(iters: usize) -> f32 {
+        let mut acc = [[0.0f32; LANES]; CHAINS];
+        let (a, b) = (
+            std::hint::black_box(0.999_999_9f32),
+            std::hint::black_box(1e-7f32),
+        );
+        for _ in 0..iters {
+            for chain in acc.iter_mut() {
+                for v in chain.iter_mut() {
+                    *v = v.mul_add(a, b);
+                }
+            }
+        }
+        acc.iter().flatten().sum()
+    }
+    let run = |iters: usize| simd(|| body(iters));
+    // Calibrate the iteration count on one thread, then time all threads together.
+    let mut iters = 1 << 16;
+    let per_iter = loop {
+        let t = std::time::Instant::now();
+        std::hint::black_box(run(iters));
+        let s = t.elapsed().as_secs_f64();
+        if s > 0.02 {
+            break s / iters as f64;
+        }
+        iters *= 4;
+    };
+    let iters = ((seconds / per_iter) as usize).max(1);
+    let threads = rayon::current_num_threads();
+    let t = std::time::Instant::now();
+    let _: f32 = (0..threads)
+        .into_par_iter()
+        .map(|_| std::hint::black_box(run(iters)))
+        .sum();
+    let secs = t.elapsed().as_secs_f64();
+    (threads * iters * CHAINS * LANES * 2) as f64 / secs / 1e9
+}
+
 /// `max(x, 0)` in place.
 pub fn relu(x: &mut [f32]) {
     for v in x {

