@@ -822,7 +822,9 @@ pub(crate) fn batch_norm_train(
     let [batch, ch, len] = x.dims();
     let (xp, gp, bp) = (primitive(x)?, primitive(gamma)?, primitive(beta)?);
     let xv = values(xp.primitive());
-    let (g, b) = (values(gp.primitive()), values(bp.primitive()));
+    let (gv, bv) = (values(gp.primitive()), values(bp.primitive()));
+    // Plain slices in the loops: indexing `Values` re-derives the slice each time.
+    let (g, b): (&[f32], &[f32]) = (&gv, &bv);
     let n = (batch * len) as f64;
     let stats: Vec<(f32, f32)> = (0..ch)
         .into_par_iter()
@@ -859,8 +861,8 @@ pub(crate) fn batch_norm_train(
     let output = flex(y, &[batch, ch, len]);
     let saved = Arc::new(NormSaved {
         xhat,
-        gamma: g,
-        beta: b,
+        gamma: gv.clone(),
+        beta: bv.clone(),
         inv,
         dims: [batch, ch, len],
         silu,
@@ -897,7 +899,7 @@ impl std::fmt::Debug for NormSaved {
 /// Gradients of batch normalisation (+ SiLU): `(dx, dγ, dβ)`.
 fn norm_backward(s: &NormSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let [batch, ch, len] = s.dims;
-    let (g, b) = (&s.gamma, &s.beta);
+    let (g, b): (&[f32], &[f32]) = (&s.gamma, &s.beta);
     // Gradient at the affine output z = γ·x̂ + β.
     let mut dz = dy.to_vec();
     if s.silu {
@@ -1064,7 +1066,8 @@ mod grouped {
         } = s.dims;
         let (cin_g, cout_g) = (cin / groups, cout / groups);
         let pad = (k - 1) / 2;
-        let mut dx = vec![0.0f32; s.x.len()];
+        let (x, wts): (&[f32], &[f32]) = (&s.x, &s.w);
+        let mut dx = vec![0.0f32; x.len()];
         dx.par_chunks_mut(cin * len)
             .zip(dy.par_chunks(cout * len))
             .for_each(|(dxs, dys)| {
@@ -1074,7 +1077,7 @@ mod grouped {
                     for ci in 0..cin_g {
                         let row = &mut dxs[(g * cin_g + ci) * len..(g * cin_g + ci + 1) * len];
                         for t in 0..k {
-                            let w = s.w[(o * cin_g + ci) * k + t];
+                            let w = wts[(o * cin_g + ci) * k + t];
                             let (lo, hi) = span(len, k, t);
                             if lo < hi {
                                 row[lo + t - pad..hi + t - pad]
@@ -1099,7 +1102,7 @@ mod grouped {
                     *dbo += kernels::sum(d);
                     for ci in 0..cin_g {
                         let c = g * cin_g + ci;
-                        let xs = &s.x[(sq * cin + c) * len..(sq * cin + c + 1) * len];
+                        let xs = &x[(sq * cin + c) * len..(sq * cin + c + 1) * len];
                         for t in 0..k {
                             let (lo, hi) = span(len, k, t);
                             if lo < hi {
@@ -1254,8 +1257,9 @@ pub(crate) fn layer_norm<const D: usize>(
         None => None,
     };
     let xv = values(xp.primitive());
-    let g = values(gp.primitive());
-    let b = bp.as_ref().map(|b| values(b.primitive()));
+    let gv = values(gp.primitive());
+    let bv = bp.as_ref().map(|b| values(b.primitive()));
+    let (g, b): (&[f32], Option<&[f32]>) = (&gv, bv.as_deref());
     let rows = xv.len() / d;
     let mut xhat = vec![0.0f32; xv.len()];
     let mut inv = vec![0.0f32; rows];
@@ -1277,7 +1281,7 @@ pub(crate) fn layer_norm<const D: usize>(
                 *i = 1.0 / (var + eps as f32).sqrt();
                 for j in 0..d {
                     xr[j] = (src[j] - mean) * *i;
-                    yr[j] = g[j] * xr[j] + b.as_ref().map_or(0.0, |b| b[j]);
+                    yr[j] = g[j] * xr[j] + b.map_or(0.0, |b| b[j]);
                 }
             }
         });
@@ -1285,7 +1289,7 @@ pub(crate) fn layer_norm<const D: usize>(
     let saved = Arc::new(LayerNormSaved {
         xhat,
         inv,
-        gamma: g,
+        gamma: gv.clone(),
         shape: x.dims().to_vec(),
     });
     let out = match bp {
@@ -1326,7 +1330,8 @@ impl std::fmt::Debug for LayerNormSaved {
 
 /// `(dx, dγ, dβ)` of layer normalisation.
 fn layer_norm_backward(s: &LayerNormSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let d = s.gamma.len();
+    let gamma: &[f32] = &s.gamma;
+    let d = gamma.len();
     let chunk = row_chunk(d);
     let mut dx = vec![0.0f32; dy.len()];
     let partial: Vec<(Vec<f32>, Vec<f32>)> = dx
@@ -1344,7 +1349,7 @@ fn layer_norm_backward(s: &LayerNormSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, V
             {
                 let (mut m1, mut m2) = (0.0f32, 0.0f32);
                 for j in 0..d {
-                    let g = dr[j] * s.gamma[j];
+                    let g = dr[j] * gamma[j];
                     m1 += g;
                     m2 += g * xr[j];
                     dg[j] += dr[j] * xr[j];
@@ -1352,7 +1357,7 @@ fn layer_norm_backward(s: &LayerNormSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, V
                 }
                 let (m1, m2) = (m1 / d as f32, m2 / d as f32);
                 for j in 0..d {
-                    o[j] = i * (dr[j] * s.gamma[j] - m1 - xr[j] * m2);
+                    o[j] = i * (dr[j] * gamma[j] - m1 - xr[j] * m2);
                 }
             }
             (dg, db)

@@ -267,25 +267,63 @@ pub fn sum_sq_dev(a: &[f32], m: f32) -> f32 {
 pub fn fma_peak_gflops(seconds: f64) -> f64 {
     use rayon::prelude::*;
     const CHAINS: usize = 12;
-    const LANES: usize = 16;
-    #[inline(always)]
-    fn body(iters: usize) -> f32 {
-        let mut acc = [[0.0f32; LANES]; CHAINS];
-        let (a, b) = (
-            std::hint::black_box(0.999_999_9f32),
-            std::hint::black_box(1e-7f32),
-        );
-        for _ in 0..iters {
-            for chain in acc.iter_mut() {
-                for v in chain.iter_mut() {
-                    *v = v.mul_add(a, b);
+    /// Runs `iters` rounds of 12 independent FMA chains; returns (result, flops per round).
+    fn run(iters: usize) -> (f32, usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::*;
+            #[target_feature(enable = "avx512f")]
+            fn v4(iters: usize) -> f32 {
+                let mut acc = [_mm512_set1_ps(0.0); CHAINS];
+                let a = _mm512_set1_ps(std::hint::black_box(0.999_999_9));
+                let b = _mm512_set1_ps(std::hint::black_box(1e-7));
+                for _ in 0..iters {
+                    for v in acc.iter_mut() {
+                        *v = _mm512_fmadd_ps(*v, a, b);
+                    }
                 }
+                acc.iter().map(|v| _mm512_reduce_add_ps(*v)).sum()
+            }
+            #[target_feature(enable = "avx2,fma")]
+            fn v3(iters: usize) -> f32 {
+                let mut acc = [_mm256_set1_ps(0.0); CHAINS];
+                let a = _mm256_set1_ps(std::hint::black_box(0.999_999_9));
+                let b = _mm256_set1_ps(std::hint::black_box(1e-7));
+                for _ in 0..iters {
+                    for v in acc.iter_mut() {
+                        *v = _mm256_fmadd_ps(*v, a, b);
+                    }
+                }
+                let mut out = [0.0f32; 8];
+                acc.iter()
+                    .map(|v| {
+                        // SAFETY: `out` holds the 8 lanes.
+                        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), *v) };
+                        out.iter().sum::<f32>()
+                    })
+                    .sum()
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has the feature the function was compiled for.
+                return (unsafe { v4(iters) }, CHAINS * 16 * 2);
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: as above.
+                return (unsafe { v3(iters) }, CHAINS * 8 * 2);
             }
         }
-        acc.iter().flatten().sum()
+        let mut acc = [0.0f32; CHAINS];
+        let (a, b) = (std::hint::black_box(0.999_999_9f32), std::hint::black_box(1e-7f32));
+        for _ in 0..iters {
+            for v in acc.iter_mut() {
+                *v = *v * a + b;
+            }
+        }
+        (acc.iter().sum(), CHAINS * 2)
     }
-    let run = |iters: usize| simd(|| body(iters));
-    // Calibrate the iteration count on one thread, then time all threads together.
+    // Calibrate the round count on one thread, then time all threads together.
     let mut iters = 1 << 16;
     let per_iter = loop {
         let t = std::time::Instant::now();
@@ -299,12 +337,13 @@ pub fn fma_peak_gflops(seconds: f64) -> f64 {
     let iters = ((seconds / per_iter) as usize).max(1);
     let threads = rayon::current_num_threads();
     let t = std::time::Instant::now();
-    let _: f32 = (0..threads)
+    let per_round: usize = (0..threads)
         .into_par_iter()
-        .map(|_| std::hint::black_box(run(iters)))
-        .sum();
+        .map(|_| std::hint::black_box(run(iters)).1)
+        .max()
+        .unwrap_or(0);
     let secs = t.elapsed().as_secs_f64();
-    (threads * iters * CHAINS * LANES * 2) as f64 / secs / 1e9
+    (threads * iters * per_round) as f64 / secs / 1e9
 }
 
 /// `max(x, 0)` in place.
