@@ -3,8 +3,12 @@
 //! - the CPU engine's convolutions (a 256 → 256, k = 9 convolution; the Autosome grouped k = 7
 //!   convolution), its `exp`-based activation, and whole-model inference (DREAM-CNN and
 //!   DREAM-RNN, batch 64 × 150);
-//! - the same convolution in burn (forward) and a DREAM-CNN training step at batch 32 in burn
-//!   (forward + backward + AdamW), the path training uses.
+//! - the same convolution in burn (forward);
+//! - training kernels (forward + backward inside burn's autodiff graph, the path training uses
+//!   on the CPU): a 256 → 256, k = 9 convolution and a BiLSTM 256 → 2 × 320, batch 64 × 150 —
+//!   the two shapes issue 7 measured burn's own operations on — each with our kernels and with
+//!   burn's operations; and a whole training step (forward + backward + AdamW) of DREAM-CNN and
+//!   DREAM-RNN at batch 32.
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
@@ -12,6 +16,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use divan::Bencher;
 use prixfixe::fast::FastNet;
 use prixfixe::fast::kernels::{Conv, silu};
+use prixfixe::nn::{BiLstm, ConvInit, conv1d};
 use prixfixe::train::{AdamW, AdamWConfig};
 use prixfixe::weights::WeightMap;
 use prixfixe::{DataKind, NetConfig};
@@ -90,10 +95,42 @@ fn engine_inference_batch64(b: Bencher, model: &str) {
     b.bench_local(|| fast.predict(divan::black_box(&x), 64));
 }
 
-#[divan::bench(sample_count = 3, sample_size = 1)]
-fn burn_train_step_dream_cnn_batch32(b: Bencher) {
+/// Forward + backward of `f` at a `[64, cin, 150]` input on the CPU training backend.
+fn train_kernel(b: Bencher, cin: usize, f: impl Fn(Tensor<3>) -> Tensor<3>) {
     let device = Device::flex().autodiff();
-    let config = NetConfig::preset("dream-cnn", DataKind::Yeast).unwrap();
+    let x = Tensor::<3>::random([64, cin, LEN], Distribution::Default, &device).require_grad();
+    b.bench_local(|| {
+        let y = f(x.clone());
+        let grads = y.sum().backward();
+        x.grad(&grads)
+    });
+}
+
+#[divan::bench(args = ["ours", "burn"], sample_count = 5, sample_size = 1)]
+fn train_conv_256_256_k9_batch64(b: Bencher, kernels: &str) {
+    let device = Device::flex().autodiff();
+    let c = conv1d(256, 256, 9, 1, true, ConvInit::Default, &device);
+    match kernels {
+        "ours" => train_kernel(b, 256, |x| c.forward(x)),
+        _ => train_kernel(b, 256, |x| c.forward_ops(x)),
+    }
+}
+
+#[divan::bench(args = ["ours", "burn"], sample_count = 3, sample_size = 1)]
+fn train_bilstm_256_320_batch64(b: Bencher, kernels: &str) {
+    let device = Device::flex().autodiff();
+    let lstm = BiLstm::new(256, 320, &device);
+    // The layer works on [batch, length, channels].
+    match kernels {
+        "ours" => train_kernel(b, 256, |x| lstm.forward(x.swap_dims(1, 2))),
+        _ => train_kernel(b, 256, |x| lstm.forward_ops(x.swap_dims(1, 2))),
+    }
+}
+
+#[divan::bench(args = ["dream-cnn", "dream-rnn"], sample_count = 3, sample_size = 1)]
+fn train_step_batch32(b: Bencher, model: &str) {
+    let device = Device::flex().autodiff();
+    let config = NetConfig::preset(model, DataKind::Yeast).unwrap();
     let mut net = Some(config.init(&device).unwrap());
     let mut optim = AdamW::new(AdamWConfig::default());
     let x = Tensor::<3>::random([32, 6, LEN], Distribution::Default, &device);

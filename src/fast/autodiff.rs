@@ -1234,6 +1234,70 @@ impl Backward<Flex, 1> for ScaleBackward {
     }
 }
 
+/// `y[b, c, t] = h[b, c, t] · w[b, c]` (squeeze-excitation's channel weights) as one node, or
+/// `None` off `Autodiff<Flex>`.
+pub(crate) fn channel_scale(h: &Tensor<3>, w: &Tensor<2>) -> Option<Tensor<3>> {
+    let [batch, ch, len] = h.dims();
+    if w.dims() != [batch, ch] {
+        return None;
+    }
+    let (hp, wp) = (primitive(h)?, primitive(w)?);
+    let (hv, wv) = (values(hp.primitive()), values(wp.primitive()));
+    let (hs, ws): (&[f32], &[f32]) = (&hv, &wv);
+    let mut y = vec![0.0f32; hs.len()];
+    y.par_chunks_mut(len)
+        .zip(hs.par_chunks(len))
+        .enumerate()
+        .for_each(|(row, (o, x))| {
+            let g = ws[row];
+            o.iter_mut().zip(x).for_each(|(o, v)| *o = v * g);
+        });
+    let output = flex(y, &[batch, ch, len]);
+    let out = match ScaleRowsBackward
+        .prepare::<NoCheckpointing>([hp.node(), wp.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((hv, wv, [batch, ch, len]), output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    Some(Tensor::from_primitive::<Ad>(out))
+}
+
+#[derive(Debug)]
+struct ScaleRowsBackward;
+
+impl Backward<Flex, 2> for ScaleRowsBackward {
+    /// The input, the channel weights, the shape.
+    type State = (Values, Values, [usize; 3]);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = values(&grads.consume::<Flex>(&ops.node));
+        let (hv, wv, [batch, ch, len]) = ops.state;
+        let (dys, hs, ws): (&[f32], &[f32], &[f32]) = (&dy, &hv, &wv);
+        let [node_h, node_w] = ops.parents;
+        if let Some(node) = node_h {
+            let mut dh = vec![0.0f32; dys.len()];
+            dh.par_chunks_mut(len)
+                .zip(dys.par_chunks(len))
+                .enumerate()
+                .for_each(|(row, (o, d))| {
+                    let g = ws[row];
+                    o.iter_mut().zip(d).for_each(|(o, v)| *o = v * g);
+                });
+            grads.register::<Flex>(node.id, flex(dh, &[batch, ch, len]));
+        }
+        if let Some(node) = node_w {
+            let dw: Vec<f32> = dys
+                .par_chunks(len)
+                .zip(hs.par_chunks(len))
+                .map(|(d, x)| kernels::dot(d, x))
+                .collect();
+            grads.register::<Flex>(node.id, flex(dw, &[batch, ch]));
+        }
+    }
+}
+
 /// Rows of `width` values in parallel chunks of whole rows (~16 K values each).
 fn row_chunk(width: usize) -> usize {
     ((1 << 14) / width.max(1)).max(1) * width
@@ -1740,6 +1804,16 @@ mod tests {
             v * burn::tensor::activation::silu(g)
         });
         assert_close(&fused, &ops, "swiglu");
+
+        let w: Tensor<1> = Tensor::random([10], Distribution::Normal(0.0, 1.0), &device);
+        let fused = probe(&x, std::slice::from_ref(&w), |x, p| {
+            let w = p[0].clone().reshape([2, 5]);
+            channel_scale(&x.narrow(2, 0, 4), &w).expect("Autodiff<Flex>")
+        });
+        let ops = probe(&x, std::slice::from_ref(&w), |x, p| {
+            x.narrow(2, 0, 4) * p[0].clone().reshape([2, 5, 1])
+        });
+        assert_close(&fused, &ops, "channel scale");
 
         // d = 8 in 2 heads of 4: qkv [2, 5, 24].
         let qkv: Tensor<3> = Tensor::random([2, 5, 24], Distribution::Normal(0.0, 1.0), &device);

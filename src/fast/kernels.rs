@@ -315,7 +315,10 @@ pub fn fma_peak_gflops(seconds: f64) -> f64 {
             }
         }
         let mut acc = [0.0f32; CHAINS];
-        let (a, b) = (std::hint::black_box(0.999_999_9f32), std::hint::black_box(1e-7f32));
+        let (a, b) = (
+            std::hint::black_box(0.999_999_9f32),
+            std::hint::black_box(1e-7f32),
+        );
         for _ in 0..iters {
             for v in acc.iter_mut() {
                 *v = *v * a + b;

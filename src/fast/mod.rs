@@ -1,6 +1,15 @@
-//! A CPU inference engine for every block (BHI and Autosome first blocks; Autosome, BHI and
-//! Unlock_DNA cores; both heads), used by prediction, validation, ISM and design when the model
-//! runs on the CPU.
+//! Our CPU kernels. Two parts:
+//!
+//! - [`autodiff`]: training. Operations with their own forward and backward passes inserted into
+//!   burn's autodiff graph when tensors live on the CPU training backend (`Autodiff<Flex>`):
+//!   convolutions (per-tap matrix products, or direct loops when grouped), a whole BiLSTM layer
+//!   (both directions side by side), training-mode BatchNorm (+SiLU), LayerNorm, SwiGLU,
+//!   multi-head softmax attention and dropout. Blocks call them through the layers in
+//!   [`crate::nn`] and fall back to burn's operations on any other device, so the same model
+//!   code runs on GPUs. Every parameter's gradient matches PyTorch (`tests/parity.rs`).
+//! - this module: a CPU inference engine for every block (BHI and Autosome first blocks;
+//!   Autosome, BHI and Unlock_DNA cores; both heads), used by prediction, validation, ISM and
+//!   design when the model runs on the CPU.
 //!
 //! Built from a model's named weights (the reference's names), it computes exactly what the
 //! burn network computes in inference mode, but without an autodiff graph or per-op tensor
@@ -14,7 +23,7 @@
 //! The Unlock_DNA conformer runs per sequence on `[L, d]` rows (LayerNorm, SwiGLU feed-forward,
 //! depthwise convolution module, multi-head attention). A block added later without an engine
 //! makes [`FastNet::new`] return `None`, and the burn network is used. `PRIXFIXE_ENGINE=burn`
-//! forces the burn path (for comparisons).
+//! forces the burn path for both parts (for comparisons).
 
 pub(crate) mod autodiff;
 pub mod kernels;

@@ -37,7 +37,7 @@ impl Conv1d {
     }
 
     /// The same computation from burn's tensor operations (any backend).
-    pub(crate) fn forward_ops(&self, x: Tensor<3>) -> Tensor<3> {
+    pub fn forward_ops(&self, x: Tensor<3>) -> Tensor<3> {
         if self.conv.kernel_size != 1 || self.conv.groups != 1 || self.conv.stride != 1 {
             return self.conv.forward(x);
         }

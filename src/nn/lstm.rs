@@ -63,7 +63,7 @@ impl LstmDirection {
     }
 
     /// The same computation from burn's tensor operations (any backend).
-    pub(crate) fn forward_ops(&self, x: Tensor<3>, reverse: bool) -> Tensor<3> {
+    pub fn forward_ops(&self, x: Tensor<3>, reverse: bool) -> Tensor<3> {
         let [b, l, c] = x.dims();
         let h_dim = self.hidden;
         let bias = (self.bias_ih.val() + self.bias_hh.val()).unsqueeze_dim::<2>(0);
@@ -148,7 +148,7 @@ impl BiLstm {
     }
 
     /// The same computation from burn's tensor operations (any backend).
-    pub(crate) fn forward_ops(&self, x: Tensor<3>) -> Tensor<3> {
+    pub fn forward_ops(&self, x: Tensor<3>) -> Tensor<3> {
         let f = self.forward_dir.forward_ops(x.clone(), false);
         let r = self.backward_dir.forward_ops(x, true);
         Tensor::cat(vec![f, r], 2)

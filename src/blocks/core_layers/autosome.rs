@@ -124,7 +124,8 @@ impl Stage {
         let [b, c, _] = h.dims();
         let w = h.clone().mean_dim(2).reshape([b, c]);
         let w = sigmoid(self.se_up.forward(silu(self.se_down.forward(w))));
-        let h = h * w.reshape([b, c, 1]);
+        let h = crate::fast::autodiff::channel_scale(&h, &w)
+            .unwrap_or_else(|| h * w.reshape([b, c, 1]));
         let h = self.project_bn.forward_silu(self.project.forward(h));
         let cat = Tensor::cat(vec![x, h], 1);
         self.resize_bn.forward_silu(self.resize.forward(cat))
