@@ -844,18 +844,23 @@ pub(crate) fn batch_norm_train(
         .collect();
     let mut xhat = vec![0.0f32; xv.len()];
     let mut y = vec![0.0f32; xv.len()];
-    xhat.par_chunks_mut(len)
-        .zip(y.par_chunks_mut(len))
+    let chunk = row_chunk(len);
+    xhat.par_chunks_mut(chunk)
+        .zip(y.par_chunks_mut(chunk))
         .enumerate()
-        .for_each(|(row, (xh, yr))| {
-            let c = row % ch;
-            let (mu, iv) = (stats[c].0, inv[c]);
-            for ((h, o), &v) in xh.iter_mut().zip(yr.iter_mut()).zip(&xv[row * len..]) {
-                *h = (v - mu) * iv;
-                *o = g[c] * *h + b[c];
-            }
-            if silu {
-                kernels::silu(yr);
+        .for_each(|(ci, (xhc, yc))| {
+            let first_row = ci * chunk / len;
+            for (r, (xh, yr)) in xhc.chunks_mut(len).zip(yc.chunks_mut(len)).enumerate() {
+                let row = first_row + r;
+                let c = row % ch;
+                let (mu, iv) = (stats[c].0, inv[c]);
+                for ((h, o), &v) in xh.iter_mut().zip(yr.iter_mut()).zip(&xv[row * len..]) {
+                    *h = (v - mu) * iv;
+                    *o = g[c] * *h + b[c];
+                }
+                if silu {
+                    kernels::silu(yr);
+                }
             }
         });
     let output = flex(y, &[batch, ch, len]);
@@ -900,46 +905,62 @@ impl std::fmt::Debug for NormSaved {
 fn norm_backward(s: &NormSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let [batch, ch, len] = s.dims;
     let (g, b): (&[f32], &[f32]) = (&s.gamma, &s.beta);
-    // Gradient at the affine output z = γ·x̂ + β.
-    let mut dz = dy.to_vec();
-    if s.silu {
-        dz.par_chunks_mut(len).enumerate().for_each(|(row, d)| {
-            let c = row % ch;
-            let xh = &s.xhat[row * len..(row + 1) * len];
-            let mut sig: Vec<f32> = xh.iter().map(|&h| -(g[c] * h + b[c])).collect();
-            kernels::sigmoid(&mut sig); // sigmoid(−z) = 1 − sigmoid(z)
-            for ((dv, &h), &one_minus) in d.iter_mut().zip(xh).zip(&sig) {
-                let z = g[c] * h + b[c];
-                let sg = 1.0 - one_minus;
-                *dv *= sg * (1.0 + z * one_minus);
+    let xhat: &[f32] = &s.xhat;
+    let chunk = row_chunk(len);
+    // Gradient at the affine output z = γ·x̂ + β (through SiLU when there is one).
+    let mut dz = vec![0.0f32; dy.len()];
+    dz.par_chunks_mut(chunk)
+        .zip(dy.par_chunks(chunk))
+        .enumerate()
+        .for_each(|(ci, (dzc, dyc))| {
+            let first_row = ci * chunk / len;
+            let mut sig = vec![0.0f32; len];
+            for (r, (d, dyr)) in dzc.chunks_mut(len).zip(dyc.chunks(len)).enumerate() {
+                let row = first_row + r;
+                let c = row % ch;
+                if !s.silu {
+                    d.copy_from_slice(dyr);
+                    continue;
+                }
+                let xh = &xhat[row * len..(row + 1) * len];
+                for (v, &h) in sig.iter_mut().zip(xh) {
+                    *v = -(g[c] * h + b[c]);
+                }
+                kernels::sigmoid(&mut sig); // sigmoid(−z) = 1 − sigmoid(z)
+                for (((dv, &dyv), &h), &one_minus) in d.iter_mut().zip(dyr).zip(xh).zip(&sig) {
+                    let z = g[c] * h + b[c];
+                    *dv = dyv * (1.0 - one_minus) * (1.0 + z * one_minus);
+                }
             }
         });
-    }
     let sums: Vec<(f64, f64)> = (0..ch)
         .into_par_iter()
         .map(|c| {
             (0..batch).fold((0.0, 0.0), |(a, bx), sq| {
                 let r = (sq * ch + c) * len..(sq * ch + c + 1) * len;
-                let (d, xh) = (&dz[r.clone()], &s.xhat[r]);
+                let (d, xh) = (&dz[r.clone()], &xhat[r]);
                 let (sd, sdx) = (kernels::sum(d), kernels::dot(d, xh));
                 (a + sd as f64, bx + sdx as f64)
             })
         })
         .collect();
-    let n = (batch * len) as f32;
-    let mut dx = vec![0.0f32; dz.len()];
-    dx.par_chunks_mut(len).enumerate().for_each(|(row, out)| {
-        let c = row % ch;
-        let (sd, sdx) = (sums[c].0 as f32 / n, sums[c].1 as f32 / n);
-        let k = g[c] * s.inv[c];
-        let r = row * len..(row + 1) * len;
-        for ((o, &d), &h) in out.iter_mut().zip(&dz[r.clone()]).zip(&s.xhat[r]) {
-            *o = k * (d - sd - h * sdx);
-        }
-    });
     let dgamma = sums.iter().map(|s| s.1 as f32).collect();
     let dbeta = sums.iter().map(|s| s.0 as f32).collect();
-    (dx, dgamma, dbeta)
+    // dx, in place of dz.
+    let n = (batch * len) as f32;
+    dz.par_chunks_mut(chunk).enumerate().for_each(|(ci, dzc)| {
+        let first_row = ci * chunk / len;
+        for (r, d) in dzc.chunks_mut(len).enumerate() {
+            let row = first_row + r;
+            let c = row % ch;
+            let (sd, sdx) = (sums[c].0 as f32 / n, sums[c].1 as f32 / n);
+            let k = g[c] * s.inv[c];
+            for (o, &h) in d.iter_mut().zip(&xhat[row * len..(row + 1) * len]) {
+                *o = k * (*o - sd - h * sdx);
+            }
+        }
+    });
+    (dz, dgamma, dbeta)
 }
 
 #[derive(Debug)]
