@@ -1432,17 +1432,15 @@ fn layer_norm_backward(s: &LayerNormSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, V
                 .zip(xhc.chunks(d))
                 .zip(ivc)
             {
-                let (mut m1, mut m2) = (0.0f32, 0.0f32);
+                // o ← dy·γ first: its mean and its mean against x̂ (vectorised sums).
                 for j in 0..d {
-                    let g = dr[j] * gamma[j];
-                    m1 += g;
-                    m2 += g * xr[j];
+                    o[j] = dr[j] * gamma[j];
                     dg[j] += dr[j] * xr[j];
                     db[j] += dr[j];
                 }
-                let (m1, m2) = (m1 / d as f32, m2 / d as f32);
+                let (m1, m2) = (kernels::sum(o) / d as f32, kernels::dot(o, xr) / d as f32);
                 for j in 0..d {
-                    o[j] = i * (dr[j] * gamma[j] - m1 - xr[j] * m2);
+                    o[j] = i * (o[j] - m1 - xr[j] * m2);
                 }
             }
             (dg, db)
