@@ -739,20 +739,30 @@ fn conv_backward(s: &ConvSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
             true,
             true,
         );
-        // dW_tapᵀ = X[:, tap..tap+cols] · dY[:, p..p+cols]ᵀ
-        kernels::gemm_block(
-            d.cin,
-            d.cout,
-            cols,
-            &s.grid[tap..],
-            (width, 1),
-            &dgrid[p..],
-            (1, width),
-            &mut dwt[tap * per..],
-            d.cout,
-            false,
-            true,
-        );
+        // dW_tapᵀ = X[:, tap..tap+cols] · dY[:, p..p+cols]ᵀ: a long inner dimension and a
+        // small output, so the columns are split in halves, one product per thread, summed.
+        let half = cols / 2;
+        let part = |lo: usize, n: usize| {
+            let mut out = vec![0.0f32; per];
+            kernels::gemm_block(
+                d.cin,
+                d.cout,
+                n,
+                &s.grid[tap + lo..],
+                (width, 1),
+                &dgrid[p + lo..],
+                (1, width),
+                &mut out,
+                d.cout,
+                false,
+                false,
+            );
+            out
+        };
+        let (a, b) = rayon::join(|| part(0, half), || part(half, cols - half));
+        for ((o, x), y) in dwt[tap * per..(tap + 1) * per].iter_mut().zip(a).zip(b) {
+            *o = x + y;
+        }
     }
     let mut dw = vec![0.0f32; per * k];
     for tap in 0..k {
