@@ -129,6 +129,14 @@ fn check_encoding(f: &Fixture, input: &InputConfig) {
     }
 }
 
+/// `max |a[i] − b[i]|`.
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+}
+
 fn assert_close(what: &str, ours: &[f32], theirs: &[f32], rows: usize) {
     assert_eq!(ours.len(), theirs.len(), "{what}: length");
     // Outputs that did not depend on the input would make this test weak: require variation
@@ -137,11 +145,7 @@ fn assert_close(what: &str, ours: &[f32], theirs: &[f32], rows: usize) {
         spread_across_rows(theirs, rows) > 10.0 * TOL,
         "{what}: fixture outputs barely vary"
     );
-    let worst = ours
-        .iter()
-        .zip(theirs)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let worst = max_abs_diff(ours, theirs);
     assert!(
         worst < TOL,
         "{what}: max |diff| = {worst:e} (tolerance {TOL:e})"
@@ -492,11 +496,7 @@ fn training_gradients_match_pytorch() {
             let got = &collect.out[name];
             assert_eq!(got.len(), want.len(), "{model} {name}");
             let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-            let worst = got
-                .iter()
-                .zip(want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
+            let worst = max_abs_diff(got, want);
             assert!(
                 worst <= 1e-4 * scale,
                 "{model} {name}: max |ours − PyTorch| {worst} (largest gradient {scale})"

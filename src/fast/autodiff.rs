@@ -15,7 +15,7 @@ use std::sync::Arc;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{BackendPrimitive, Float, Tensor, TensorData};
@@ -64,6 +64,87 @@ fn values(t: &FlexTensor) -> Values {
 
 fn flex(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
+}
+
+/// Register `op` as the graph node computing `output` from `nodes`; its backward pass gets
+/// `state` (untracked inputs: no backward step).
+fn node<const D: usize, const N: usize, BO>(
+    op: BO,
+    nodes: [NodeGuard; N],
+    state: BO::State,
+    output: FlexTensor,
+) -> Tensor<D>
+where
+    BO: Backward<Flex, N>,
+{
+    let out = match op
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    Tensor::from_primitive::<Ad>(out)
+}
+
+/// [`node`] for a layer with input, weight and optional bias.
+fn node_with_bias<const D: usize, S, BO>(
+    op: BO,
+    (x, w, b): (&AdTensor, &AdTensor, Option<&AdTensor>),
+    state: S,
+    output: FlexTensor,
+) -> Tensor<D>
+where
+    BO: Backward<Flex, 3, State = S> + Backward<Flex, 2, State = S>,
+    S: Clone + Send + std::fmt::Debug + 'static,
+{
+    match b {
+        Some(b) => node::<D, 3, BO>(op, [x.node(), w.node(), b.node()], state, output),
+        None => node::<D, 2, BO>(op, [x.node(), w.node()], state, output),
+    }
+}
+
+/// Give each parent that takes a gradient its `(values, shape)`.
+macro_rules! register {
+    ($grads:expr, $parents:expr, $items:expr) => {
+        for (node, (v, shape)) in $parents.into_iter().zip($items) {
+            if let Some(node) = node {
+                $grads.register::<Flex>(node.id, flex(v, &shape));
+            }
+        }
+    };
+}
+
+/// `Backward` for both arities of a layer with an optional bias, through `Self::run`.
+macro_rules! backward_with_optional_bias {
+    ($op:ty, $state:ty) => {
+        impl Backward<Flex, 3> for $op {
+            type State = $state;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                Self::run(ops, grads);
+            }
+        }
+
+        impl Backward<Flex, 2> for $op {
+            type State = $state;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                Self::run(ops, grads);
+            }
+        }
+    };
 }
 
 /// What the LSTM's backward pass needs, kept from its forward pass.
@@ -206,15 +287,7 @@ pub(crate) fn lstm_direction(
     let output = flex(saved.out.clone(), &[batch, len, w.hidden]);
     let [a, b, c, d] = &w.prims;
     let nodes = [xp.node(), a.node(), b.node(), c.node(), d.node()];
-    let out = match LstmBackward
-        .prepare::<NoCheckpointing>(nodes)
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(Arc::new(saved), output),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    };
-    Some(Tensor::from_primitive::<Ad>(out))
+    Some(node(LstmBackward, nodes, Arc::new(saved), output))
 }
 
 /// A bidirectional LSTM layer as one node: both directions run side by side, each on one
@@ -284,15 +357,7 @@ pub(crate) fn bilstm(
         b2.node(),
         b3.node(),
     ];
-    let out = match BiLstmBackward
-        .prepare::<NoCheckpointing>(nodes)
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(Arc::new([sf, sb]), output),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    };
-    Some(Tensor::from_primitive::<Ad>(out))
+    Some(node(BiLstmBackward, nodes, Arc::new([sf, sb]), output))
 }
 
 #[derive(Debug)]
@@ -384,14 +449,8 @@ fn lstm_forward(x: Values, w_ih: Values, w_hh: Values, bias: &[f32], d: LstmDims
                 }
                 let mut tc = vec![0.0f32; h];
                 for r in 0..n {
-                    let gr = &mut g[(r * l + t) * g4..(r * l + t + 1) * g4];
-                    let (i, rest) = gr.split_at_mut(h);
-                    let (f, rest) = rest.split_at_mut(h);
-                    let (gg, o) = rest.split_at_mut(h);
-                    kernels::sigmoid(i);
-                    kernels::sigmoid(f);
-                    kernels::tanh(gg);
-                    kernels::sigmoid(o);
+                    let [i, f, gg, o] =
+                        kernels::lstm_gates(&mut g[(r * l + t) * g4..(r * l + t + 1) * g4], h);
                     let base = r * l * h;
                     for j in 0..h {
                         let c_prev = prev.map_or(0.0, |p| c[base + p * h + j]);
@@ -694,25 +753,12 @@ pub(crate) fn conv1d_same(
         taps,
         dims: d,
     });
-    let out = match bp {
-        Some(bp) => match ConvBackward
-            .prepare::<NoCheckpointing>([xp.node(), wp.node(), bp.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(saved, output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        },
-        None => match ConvBackward
-            .prepare::<NoCheckpointing>([xp.node(), wp.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(saved, output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        },
-    };
-    Some(Tensor::from_primitive::<Ad>(out))
+    Some(node_with_bias(
+        ConvBackward,
+        (&xp, &wp, bp.as_ref()),
+        saved,
+        output,
+    ))
 }
 
 /// Gradients of a convolution: `(dx [batch, cin, len], dw [cout, cin, k], db [cout])`.
@@ -794,29 +840,11 @@ impl ConvBackward {
             vec![d.cout, d.cin, d.k],
             vec![d.cout],
         ];
-        for ((node, v), shape) in ops.parents.into_iter().zip([dx, dw, db]).zip(shapes) {
-            if let Some(node) = node {
-                grads.register::<Flex>(node.id, flex(v, &shape));
-            }
-        }
+        register!(grads, ops.parents, [dx, dw, db].into_iter().zip(shapes));
     }
 }
 
-impl Backward<Flex, 3> for ConvBackward {
-    type State = Arc<ConvSaved>;
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        Self::run(ops, grads);
-    }
-}
-
-impl Backward<Flex, 2> for ConvBackward {
-    type State = Arc<ConvSaved>;
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        Self::run(ops, grads);
-    }
-}
+backward_with_optional_bias!(ConvBackward, Arc<ConvSaved>);
 
 /// Batch normalisation with batch statistics (training), optionally followed by SiLU, as one
 /// node: `y = act(γ · (x − μ) / sqrt(σ² + ε) + β)` per channel over `[batch, channels, len]`.
@@ -882,16 +910,14 @@ pub(crate) fn batch_norm_train(
         dims: [batch, ch, len],
         silu,
     });
-    let out = match NormBackward
-        .prepare::<NoCheckpointing>([xp.node(), gp.node(), bp.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(saved, output),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    };
+    let out = node(
+        NormBackward,
+        [xp.node(), gp.node(), bp.node()],
+        saved,
+        output,
+    );
     let (mean, var) = stats.into_iter().unzip();
-    Some((Tensor::from_primitive::<Ad>(out), mean, var))
+    Some((out, mean, var))
 }
 
 struct NormSaved {
@@ -984,11 +1010,7 @@ impl Backward<Flex, 3> for NormBackward {
         let (dx, dg, db) = norm_backward(&ops.state, &dy);
         let [batch, ch, len] = ops.state.dims;
         let shapes = [vec![batch, ch, len], vec![ch], vec![ch]];
-        for ((node, v), shape) in ops.parents.into_iter().zip([dx, dg, db]).zip(shapes) {
-            if let Some(node) = node {
-                grads.register::<Flex>(node.id, flex(v, &shape));
-            }
-        }
+        register!(grads, ops.parents, [dx, dg, db].into_iter().zip(shapes));
     }
 }
 
@@ -1055,25 +1077,12 @@ mod grouped {
             .for_each(|(out, seq)| kernel.apply(seq, len, out));
         let output = flex(y, &[batch, cout, len]);
         let saved = Arc::new(Saved { x: xv, w, dims });
-        let out = match bp {
-            Some(bp) => match GroupedBackward
-                .prepare::<NoCheckpointing>([xp.node(), wp.node(), bp.node()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(saved, output),
-                OpsKind::UnTracked(prep) => prep.finish(output),
-            },
-            None => match GroupedBackward
-                .prepare::<NoCheckpointing>([xp.node(), wp.node()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(saved, output),
-                OpsKind::UnTracked(prep) => prep.finish(output),
-            },
-        };
-        Some(Tensor::from_primitive::<Ad>(out))
+        Some(node_with_bias(
+            GroupedBackward,
+            (&xp, &wp, bp.as_ref()),
+            saved,
+            output,
+        ))
     }
 
     /// The output columns `lo..hi` that tap `t` reads inside the sequence, and the shift.
@@ -1160,29 +1169,11 @@ mod grouped {
                 vec![d.cout, d.cin / d.groups, d.k],
                 vec![d.cout],
             ];
-            for ((node, v), shape) in ops.parents.into_iter().zip([dx, dw, db]).zip(shapes) {
-                if let Some(node) = node {
-                    grads.register::<Flex>(node.id, flex(v, &shape));
-                }
-            }
+            register!(grads, ops.parents, [dx, dw, db].into_iter().zip(shapes));
         }
     }
 
-    impl Backward<Flex, 3> for GroupedBackward {
-        type State = Arc<Saved>;
-
-        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-            Self::run(ops, grads);
-        }
-    }
-
-    impl Backward<Flex, 2> for GroupedBackward {
-        type State = Arc<Saved>;
-
-        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-            Self::run(ops, grads);
-        }
-    }
+    backward_with_optional_bias!(GroupedBackward, Arc<Saved>);
 }
 
 /// SplitMix64's output function: a well-mixed 64-bit value from a counter.
@@ -1234,15 +1225,7 @@ pub(crate) fn dropout<const D: usize>(x: &Tensor<D>, prob: f64) -> Option<Tensor
         dropout_apply(&values(xp.primitive()), prob, seed),
         &x.dims(),
     );
-    let out = match ScaleBackward
-        .prepare::<NoCheckpointing>([xp.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish((prob, seed), output),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    };
-    Some(Tensor::from_primitive::<Ad>(out))
+    Some(node(ScaleBackward, [xp.node()], (prob, seed), output))
 }
 
 /// Dropout's backward: the same mask, regenerated from its seed.
@@ -1284,15 +1267,13 @@ pub(crate) fn channel_scale(h: &Tensor<3>, w: &Tensor<2>) -> Option<Tensor<3>> {
             o.iter_mut().zip(x).for_each(|(o, v)| *o = v * g);
         });
     let output = flex(y, &[batch, ch, len]);
-    let out = match ScaleRowsBackward
-        .prepare::<NoCheckpointing>([hp.node(), wp.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish((hv, wv, [batch, ch, len]), output),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    };
-    Some(Tensor::from_primitive::<Ad>(out))
+    let state = (hv, wv, [batch, ch, len]);
+    Some(node(
+        ScaleRowsBackward,
+        [hp.node(), wp.node()],
+        state,
+        output,
+    ))
 }
 
 #[derive(Debug)]
@@ -1387,25 +1368,12 @@ pub(crate) fn layer_norm<const D: usize>(
         gamma: gv.clone(),
         shape: x.dims().to_vec(),
     });
-    let out = match bp {
-        Some(bp) => match LayerNormBackward
-            .prepare::<NoCheckpointing>([xp.node(), gp.node(), bp.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(saved, output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        },
-        None => match LayerNormBackward
-            .prepare::<NoCheckpointing>([xp.node(), gp.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(saved, output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        },
-    };
-    Some(Tensor::from_primitive::<Ad>(out))
+    Some(node_with_bias(
+        LayerNormBackward,
+        (&xp, &gp, bp.as_ref()),
+        saved,
+        output,
+    ))
 }
 
 struct LayerNormSaved {
@@ -1473,29 +1441,11 @@ impl LayerNormBackward {
         let (dx, dg, db) = layer_norm_backward(&ops.state, &dy);
         let d = ops.state.gamma.len();
         let shapes = [ops.state.shape.clone(), vec![d], vec![d]];
-        for ((node, v), shape) in ops.parents.into_iter().zip([dx, dg, db]).zip(shapes) {
-            if let Some(node) = node {
-                grads.register::<Flex>(node.id, flex(v, &shape));
-            }
-        }
+        register!(grads, ops.parents, [dx, dg, db].into_iter().zip(shapes));
     }
 }
 
-impl Backward<Flex, 3> for LayerNormBackward {
-    type State = Arc<LayerNormSaved>;
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        Self::run(ops, grads);
-    }
-}
-
-impl Backward<Flex, 2> for LayerNormBackward {
-    type State = Arc<LayerNormSaved>;
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        Self::run(ops, grads);
-    }
-}
+backward_with_optional_bias!(LayerNormBackward, Arc<LayerNormSaved>);
 
 /// SwiGLU over the last axis: `value · SiLU(gate)` with `value, gate` its two halves, as one
 /// node (`[.., 2m] → [.., m]`), or `None` off `Autodiff<Flex>`.
@@ -1520,15 +1470,7 @@ pub(crate) fn swiglu<const D: usize>(h: &Tensor<D>) -> Option<Tensor<D>> {
     let mut shape = h.dims().to_vec();
     shape[D - 1] = m;
     let output = flex(y, &shape);
-    let out = match SwigluBackward
-        .prepare::<NoCheckpointing>([hp.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(hv, output),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    };
-    Some(Tensor::from_primitive::<Ad>(out))
+    Some(node(SwigluBackward, [hp.node()], hv, output))
 }
 
 #[derive(Debug)]
@@ -1640,15 +1582,7 @@ pub(crate) fn attention(qkv: &Tensor<3>, heads: usize) -> Option<Tensor<3>> {
         probs: per.into_iter().map(|(p, _)| p).collect(),
         dims: [b, l, d, heads],
     });
-    let out = match AttentionBackward
-        .prepare::<NoCheckpointing>([qp.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(saved, output),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    };
-    Some(Tensor::from_primitive::<Ad>(out))
+    Some(node(AttentionBackward, [qp.node()], saved, output))
 }
 
 struct AttentionSaved {
@@ -1751,8 +1685,27 @@ impl Backward<Flex, 1> for AttentionBackward {
     }
 }
 
+/// Helpers for the tests comparing our kernels with burn's operations.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// Every output `a[k]` within `tol` of `b[k]`, element by element.
+    pub(crate) fn assert_all_close(a: &[Vec<f32>], b: &[Vec<f32>], tol: f32, what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: number of outputs");
+        for (k, (p, q)) in a.iter().zip(b).enumerate() {
+            assert_eq!(p.len(), q.len(), "{what}, output {k}: length");
+            let worst = p
+                .iter()
+                .zip(q)
+                .map(|(u, v)| (u - v).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < tol, "{what}, output {k}: max |diff| {worst}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::assert_all_close;
     use super::*;
     use burn::tensor::{Device, Distribution};
 
@@ -1780,19 +1733,6 @@ mod tests {
         let mut out = vec![vals(y), vals(xg.grad(&grads).unwrap())];
         out.extend(ps.iter().map(|p| vals(p.grad(&grads).unwrap())));
         out
-    }
-
-    fn assert_close(a: &[Vec<f32>], b: &[Vec<f32>], what: &str) {
-        assert_eq!(a.len(), b.len());
-        for (n, (p, q)) in a.iter().zip(b).enumerate() {
-            assert_eq!(p.len(), q.len());
-            let worst = p
-                .iter()
-                .zip(q)
-                .map(|(u, v)| (u - v).abs())
-                .fold(0.0, f32::max);
-            assert!(worst < 1e-4, "{what}, output {n}: max |diff| {worst}");
-        }
     }
 
     /// The mask is a function of the seed alone: repeatable, independent of thread count.
@@ -1824,7 +1764,7 @@ mod tests {
         let ops = probe(&x, &[gamma, beta], |x, p| {
             burn::tensor::module::layer_norm(x, p[0].clone(), Some(p[1].clone()), 1e-6)
         });
-        assert_close(&fused, &ops, "layer norm");
+        assert_all_close(&fused, &ops, 1e-4, "layer norm");
 
         let fused = probe(&x, &[], |x, _| swiglu(&x).expect("Autodiff<Flex>"));
         let ops = probe(&x, &[], |x, _| {
@@ -1832,7 +1772,7 @@ mod tests {
             let (v, g) = (halves.next().unwrap(), halves.next().unwrap());
             v * burn::tensor::activation::silu(g)
         });
-        assert_close(&fused, &ops, "swiglu");
+        assert_all_close(&fused, &ops, 1e-4, "swiglu");
 
         let w: Tensor<1> = Tensor::random([10], Distribution::Normal(0.0, 1.0), &device);
         let fused = probe(&x, std::slice::from_ref(&w), |x, p| {
@@ -1842,12 +1782,12 @@ mod tests {
         let ops = probe(&x, std::slice::from_ref(&w), |x, p| {
             x.narrow(2, 0, 4) * p[0].clone().reshape([2, 5, 1])
         });
-        assert_close(&fused, &ops, "channel scale");
+        assert_all_close(&fused, &ops, 1e-4, "channel scale");
 
         // d = 8 in 2 heads of 4: qkv [2, 5, 24].
         let qkv: Tensor<3> = Tensor::random([2, 5, 24], Distribution::Normal(0.0, 1.0), &device);
         let fused = probe(&qkv, &[], |x, _| attention(&x, 2).expect("Autodiff<Flex>"));
         let ops = probe(&qkv, &[], |x, _| crate::nn::attention::attend_ops(x, 2));
-        assert_close(&fused, &ops, "attention");
+        assert_all_close(&fused, &ops, 1e-4, "attention");
     }
 }

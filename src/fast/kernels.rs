@@ -20,23 +20,6 @@ pub fn matmul(
     gemm_block(m, n, k, a, a_strides, b, b_strides, c, n, accumulate, false);
 }
 
-/// [`matmul`] on all of rayon's threads, for products too large to leave to one thread (the
-/// training kernels' weight and input gradients).
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_par(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    a_strides: (usize, usize),
-    b: &[f32],
-    b_strides: (usize, usize),
-    c: &mut [f32],
-    accumulate: bool,
-) {
-    gemm_block(m, n, k, a, a_strides, b, b_strides, c, n, accumulate, true);
-}
-
 /// `c[i·c_rs + j] += Σ a[i, p] · b[p, j]` for an `m × n` block of a larger row-major `c`.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_strided(
@@ -347,6 +330,19 @@ pub fn fma_peak_gflops(seconds: f64) -> f64 {
         .unwrap_or(0);
     let secs = t.elapsed().as_secs_f64();
     (threads * iters * per_round) as f64 / secs / 1e9
+}
+
+/// An LSTM step's gate pre-activations `[i, f, g, o]` (each `h` wide, PyTorch's order),
+/// activated in place (sigmoid, sigmoid, tanh, sigmoid) and returned as four slices.
+pub fn lstm_gates(g: &mut [f32], h: usize) -> [&mut [f32]; 4] {
+    let (i, rest) = g.split_at_mut(h);
+    let (f, rest) = rest.split_at_mut(h);
+    let (gg, o) = rest.split_at_mut(h);
+    sigmoid(i);
+    sigmoid(f);
+    tanh(gg);
+    sigmoid(o);
+    [i, f, gg, o]
 }
 
 /// `max(x, 0)` in place.

@@ -885,14 +885,7 @@ impl Lstm {
                 true,
             );
             for r in 0..b {
-                let g = &mut gates[r * g4..(r + 1) * g4];
-                let (i, rest) = g.split_at_mut(h);
-                let (f, rest) = rest.split_at_mut(h);
-                let (gg, o) = rest.split_at_mut(h);
-                kernels::sigmoid(i);
-                kernels::sigmoid(f);
-                kernels::tanh(gg);
-                kernels::sigmoid(o);
+                let [i, f, gg, o] = kernels::lstm_gates(&mut gates[r * g4..(r + 1) * g4], h);
                 let c_row = &mut cs[r * h..(r + 1) * h];
                 for j in 0..h {
                     c_row[j] = f[j] * c_row[j] + i[j] * gg[j];

@@ -167,15 +167,12 @@ mod tests {
                 ]
             };
             let (fused, ops) = (run(true), run(false));
-            for (n, (a, b)) in fused.iter().zip(&ops).enumerate() {
-                assert_eq!(a.len(), b.len());
-                let worst = a
-                    .iter()
-                    .zip(b)
-                    .map(|(p, q)| (p - q).abs())
-                    .fold(0.0, f32::max);
-                assert!(worst < 1e-4, "silu {act}, output {n}: max |diff| {worst}");
-            }
+            crate::fast::autodiff::testing::assert_all_close(
+                &fused,
+                &ops,
+                1e-4,
+                &format!("silu {act}"),
+            );
         }
     }
 }

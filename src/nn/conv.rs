@@ -105,19 +105,12 @@ mod tests {
                 all
             };
             let (fused, ops) = (run(true), run(false));
-            assert_eq!(fused.len(), ops.len());
-            for (n, (a, b)) in fused.iter().zip(&ops).enumerate() {
-                assert_eq!(a.len(), b.len());
-                let worst = a
-                    .iter()
-                    .zip(b)
-                    .map(|(p, q)| (p - q).abs())
-                    .fold(0.0, f32::max);
-                assert!(
-                    worst < 1e-4,
-                    "k {k}, groups {groups}, output {n}: max |diff| {worst}"
-                );
-            }
+            crate::fast::autodiff::testing::assert_all_close(
+                &fused,
+                &ops,
+                1e-4,
+                &format!("k {k}, groups {groups}"),
+            );
         }
     }
 }

@@ -180,6 +180,18 @@ mod tests {
     use super::*;
     use burn::tensor::Distribution;
 
+    /// The gradients of a direction's four parameters.
+    fn direction_grads(dir: &LstmDirection, grads: &burn::tensor::Gradients) -> Vec<Vec<f32>> {
+        let vals = |t: Option<Tensor<2>>| t.unwrap().into_data().try_into_vec().unwrap();
+        let vals1 = |t: Option<Tensor<1>>| t.unwrap().into_data().try_into_vec().unwrap();
+        vec![
+            vals(dir.weight_ih.val().grad(grads)),
+            vals(dir.weight_hh.val().grad(grads)),
+            vals1(dir.bias_ih.val().grad(grads)),
+            vals1(dir.bias_hh.val().grad(grads)),
+        ]
+    }
+
     /// Our fused kernels and burn's operations give the same outputs and gradients.
     #[test]
     fn fused_direction_matches_burn_ops() {
@@ -201,41 +213,16 @@ mod tests {
                 let grads = (y.clone() * probe.clone()).sum().backward();
                 let mut all = vec![y.into_data().try_into_vec::<f32>().unwrap()];
                 all.push(xg.grad(&grads).unwrap().into_data().try_into_vec().unwrap());
-                for p in [&dir.weight_ih, &dir.weight_hh] {
-                    all.push(
-                        p.val()
-                            .grad(&grads)
-                            .unwrap()
-                            .into_data()
-                            .try_into_vec()
-                            .unwrap(),
-                    );
-                }
-                for p in [&dir.bias_ih, &dir.bias_hh] {
-                    all.push(
-                        p.val()
-                            .grad(&grads)
-                            .unwrap()
-                            .into_data()
-                            .try_into_vec()
-                            .unwrap(),
-                    );
-                }
+                all.extend(direction_grads(&dir, &grads));
                 all
             };
             let (fused, ops) = (run(true), run(false));
-            for (k, (a, b)) in fused.iter().zip(&ops).enumerate() {
-                assert_eq!(a.len(), b.len());
-                let worst = a
-                    .iter()
-                    .zip(b)
-                    .map(|(p, q)| (p - q).abs())
-                    .fold(0.0, f32::max);
-                assert!(
-                    worst < 1e-5,
-                    "reverse {reverse}, output {k}: max |diff| {worst}"
-                );
-            }
+            crate::fast::autodiff::testing::assert_all_close(
+                &fused,
+                &ops,
+                1e-5,
+                &format!("reverse {reverse}"),
+            );
         }
     }
 
@@ -260,39 +247,11 @@ mod tests {
             let mut all = vec![y.into_data().try_into_vec::<f32>().unwrap()];
             all.push(xg.grad(&grads).unwrap().into_data().try_into_vec().unwrap());
             for dir in [&lstm.forward_dir, &lstm.backward_dir] {
-                for p in [&dir.weight_ih, &dir.weight_hh] {
-                    all.push(
-                        p.val()
-                            .grad(&grads)
-                            .unwrap()
-                            .into_data()
-                            .try_into_vec()
-                            .unwrap(),
-                    );
-                }
-                for p in [&dir.bias_ih, &dir.bias_hh] {
-                    all.push(
-                        p.val()
-                            .grad(&grads)
-                            .unwrap()
-                            .into_data()
-                            .try_into_vec()
-                            .unwrap(),
-                    );
-                }
+                all.extend(direction_grads(dir, &grads));
             }
             all
         };
         let (fused, ops) = (run(true), run(false));
-        assert_eq!(fused.len(), ops.len());
-        for (k, (a, b)) in fused.iter().zip(&ops).enumerate() {
-            assert_eq!(a.len(), b.len());
-            let worst = a
-                .iter()
-                .zip(b)
-                .map(|(p, q)| (p - q).abs())
-                .fold(0.0, f32::max);
-            assert!(worst < 1e-5, "output {k}: max |diff| {worst}");
-        }
+        crate::fast::autodiff::testing::assert_all_close(&fused, &ops, 1e-5, "fused vs burn ops");
     }
 }
