@@ -53,6 +53,15 @@ impl std::fmt::Debug for Values {
     }
 }
 
+/// An optional bias's primitive: `Some(None)` without a bias, `None` when it is off
+/// `Autodiff<Flex>`.
+fn optional_primitive(b: Option<&Tensor<1>>) -> Option<Option<AdTensor>> {
+    match b {
+        Some(b) => primitive(b).map(Some),
+        None => Some(None),
+    }
+}
+
 /// The values of a CPU tensor.
 fn values(t: &FlexTensor) -> Values {
     if t.as_slice::<f32>().is_some() {
@@ -103,6 +112,19 @@ where
         Some(b) => node::<D, 3, BO>(op, [x.node(), w.node(), b.node()], state, output),
         None => node::<D, 2, BO>(op, [x.node(), w.node()], state, output),
     }
+}
+
+/// `Debug` for a saved state: its name and one field (the shape), not its buffers.
+macro_rules! debug_shows {
+    ($ty:ty, $name:literal, $field:ident) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct($name)
+                    .field(stringify!($field), &self.$field)
+                    .finish()
+            }
+        }
+    };
 }
 
 /// Give each parent that takes a gradient its `(values, shape)`.
@@ -161,13 +183,7 @@ struct LstmSaved {
     dims: LstmDims,
 }
 
-impl std::fmt::Debug for LstmSaved {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LstmSaved")
-            .field("dims", &self.dims)
-            .finish()
-    }
-}
+debug_shows!(LstmSaved, "LstmSaved", dims);
 
 #[derive(Debug, Clone, Copy)]
 struct LstmDims {
@@ -683,13 +699,7 @@ struct ConvSaved {
     dims: ConvDims,
 }
 
-impl std::fmt::Debug for ConvSaved {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConvSaved")
-            .field("dims", &self.dims)
-            .finish()
-    }
-}
+debug_shows!(ConvSaved, "ConvSaved", dims);
 
 /// A `same`-padded, stride-1 convolution with odd kernel size (PyTorch's weight layout
 /// `[cout, cin/groups, k]`), or `None` off `Autodiff<Flex>`.
@@ -708,10 +718,7 @@ pub(crate) fn conv1d_same(
         return grouped::conv(x, weight, bias, groups);
     }
     let (xp, wp) = (primitive(x)?, primitive(weight)?);
-    let bp = match bias {
-        Some(b) => Some(primitive(b)?),
-        None => None,
-    };
+    let bp = optional_primitive(bias)?;
     let d = ConvDims {
         batch,
         cin,
@@ -929,13 +936,7 @@ struct NormSaved {
     silu: bool,
 }
 
-impl std::fmt::Debug for NormSaved {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NormSaved")
-            .field("dims", &self.dims)
-            .finish()
-    }
-}
+debug_shows!(NormSaved, "NormSaved", dims);
 
 /// Gradients of batch normalisation (+ SiLU): `(dx, dγ, dβ)`.
 fn norm_backward(s: &NormSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
@@ -1036,13 +1037,7 @@ mod grouped {
         dims: Dims,
     }
 
-    impl std::fmt::Debug for Saved {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("GroupedSaved")
-                .field("dims", &self.dims)
-                .finish()
-        }
-    }
+    debug_shows!(Saved, "GroupedSaved", dims);
 
     pub(super) fn conv(
         x: &Tensor<3>,
@@ -1053,10 +1048,7 @@ mod grouped {
         let [batch, cin, len] = x.dims();
         let [cout, _, k] = weight.dims();
         let (xp, wp) = (primitive(x)?, primitive(weight)?);
-        let bp = match bias {
-            Some(b) => Some(primitive(b)?),
-            None => None,
-        };
+        let bp = optional_primitive(bias)?;
         let dims = Dims {
             batch,
             cin,
@@ -1328,10 +1320,7 @@ pub(crate) fn layer_norm<const D: usize>(
         return None;
     }
     let (xp, gp) = (primitive(x)?, primitive(gamma)?);
-    let bp = match beta {
-        Some(b) => Some(primitive(b)?),
-        None => None,
-    };
+    let bp = optional_primitive(beta)?;
     let xv = values(xp.primitive());
     let gv = values(gp.primitive());
     let bv = bp.as_ref().map(|b| values(b.primitive()));
@@ -1383,13 +1372,7 @@ struct LayerNormSaved {
     shape: Vec<usize>,
 }
 
-impl std::fmt::Debug for LayerNormSaved {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LayerNormSaved")
-            .field("shape", &self.shape)
-            .finish()
-    }
-}
+debug_shows!(LayerNormSaved, "LayerNormSaved", shape);
 
 /// `(dx, dγ, dβ)` of layer normalisation.
 fn layer_norm_backward(s: &LayerNormSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
@@ -1592,13 +1575,7 @@ struct AttentionSaved {
     dims: [usize; 4],
 }
 
-impl std::fmt::Debug for AttentionSaved {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AttentionSaved")
-            .field("dims", &self.dims)
-            .finish()
-    }
-}
+debug_shows!(AttentionSaved, "AttentionSaved", dims);
 
 /// `d qkv [b, l, 3d]` from `dy [b, l, d]`.
 fn attention_backward(s: &AttentionSaved, dy: &[f32]) -> Vec<f32> {
