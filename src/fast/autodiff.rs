@@ -465,19 +465,17 @@ fn lstm_forward(x: Values, w_ih: Values, w_hh: Values, bias: &[f32], d: LstmDims
                 }
                 let mut tc = vec![0.0f32; h];
                 for r in 0..n {
-                    let [i, f, gg, o] =
-                        kernels::lstm_gates(&mut g[(r * l + t) * g4..(r * l + t + 1) * g4], h);
-                    let base = r * l * h;
-                    for j in 0..h {
-                        let c_prev = prev.map_or(0.0, |p| c[base + p * h + j]);
-                        let cv = f[j] * c_prev + i[j] * gg[j];
-                        c[base + t * h + j] = cv;
-                        tc[j] = cv;
+                    let (row, base) = (r * l + t, r * l * h);
+                    // The cell state starts as the previous step's (zero at the first step).
+                    if let Some(p) = prev {
+                        c.copy_within(base + p * h..base + (p + 1) * h, base + t * h);
                     }
-                    kernels::tanh(&mut tc);
-                    for j in 0..h {
-                        y[base + t * h + j] = o[j] * tc[j];
-                    }
+                    kernels::lstm_cell(
+                        kernels::lstm_gates(&mut g[row * g4..(row + 1) * g4], h),
+                        &mut c[row * h..(row + 1) * h],
+                        &mut y[row * h..(row + 1) * h],
+                        &mut tc,
+                    );
                 }
             });
     }
@@ -1077,15 +1075,6 @@ mod grouped {
         ))
     }
 
-    /// The output columns `lo..hi` that tap `t` reads inside the sequence, and the shift.
-    fn span(len: usize, k: usize, t: usize) -> (usize, usize) {
-        let pad = (k - 1) / 2;
-        (
-            pad.saturating_sub(t),
-            (len + pad).saturating_sub(t).min(len),
-        )
-    }
-
     /// `(dx, dw, db)`.
     fn backward(s: &Saved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let Dims {
@@ -1110,7 +1099,7 @@ mod grouped {
                         let row = &mut dxs[(g * cin_g + ci) * len..(g * cin_g + ci + 1) * len];
                         for t in 0..k {
                             let w = wts[(o * cin_g + ci) * k + t];
-                            let (lo, hi) = span(len, k, t);
+                            let (lo, hi) = kernels::tap_span(len, k, t);
                             if lo < hi {
                                 row[lo + t - pad..hi + t - pad]
                                     .iter_mut()
@@ -1136,7 +1125,7 @@ mod grouped {
                         let c = g * cin_g + ci;
                         let xs = &x[(sq * cin + c) * len..(sq * cin + c + 1) * len];
                         for t in 0..k {
-                            let (lo, hi) = span(len, k, t);
+                            let (lo, hi) = kernels::tap_span(len, k, t);
                             if lo < hi {
                                 dwo[ci * k + t] +=
                                     kernels::dot(&d[lo..hi], &xs[lo + t - pad..hi + t - pad]);
@@ -1341,11 +1330,8 @@ pub(crate) fn layer_norm<const D: usize>(
                 .zip(iv.iter_mut())
                 .zip(xc.chunks(d))
             {
-                let mean = kernels::sum(src) / d as f32;
-                let var = kernels::sum_sq_dev(src, mean) / d as f32;
-                *i = 1.0 / (var + eps as f32).sqrt();
+                *i = kernels::standardize(src, eps as f32, xr);
                 for j in 0..d {
-                    xr[j] = (src[j] - mean) * *i;
                     yr[j] = g[j] * xr[j] + b.map_or(0.0, |b| b[j]);
                 }
             }
@@ -1529,11 +1515,7 @@ pub(crate) fn attention(qkv: &Tensor<3>, heads: usize) -> Option<Tensor<3>> {
                 false,
             );
             for row in p.chunks_mut(l) {
-                let max = row.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)) * scale;
-                row.iter_mut().for_each(|v| *v = *v * scale - max);
-                kernels::exp_in_place(row);
-                let sum = kernels::sum(row);
-                row.iter_mut().for_each(|v| *v /= sum);
+                kernels::softmax_scaled(row, scale);
             }
             let mut o = vec![0.0f32; l * dh];
             kernels::matmul(

@@ -345,6 +345,50 @@ pub fn lstm_gates(g: &mut [f32], h: usize) -> [&mut [f32]; 4] {
     [i, f, gg, o]
 }
 
+/// The output columns `lo..hi` of a `same` convolution (odd `k`, padding `(k − 1)/2`) whose
+/// input at tap `t`, column `j + t − pad`, lies inside a sequence of `len` columns.
+pub fn tap_span(len: usize, k: usize, t: usize) -> (usize, usize) {
+    let pad = (k - 1) / 2;
+    (
+        pad.saturating_sub(t),
+        (len + pad).saturating_sub(t).min(len),
+    )
+}
+
+/// Softmax of `row · scale` in place (the maximum subtracted first).
+pub fn softmax_scaled(row: &mut [f32], scale: f32) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    row.iter_mut().for_each(|s| *s = (*s - max) * scale);
+    exp_in_place(row);
+    let z = sum(row);
+    row.iter_mut().for_each(|s| *s /= z);
+}
+
+/// `out = (x − mean(x)) / sqrt(var(x) + eps)` (biased variance); returns `1 / sqrt(var + eps)`.
+pub fn standardize(x: &[f32], eps: f32, out: &mut [f32]) -> f32 {
+    let d = x.len() as f32;
+    let mean = sum(x) / d;
+    let inv = 1.0 / (sum_sq_dev(x, mean) / d + eps).sqrt();
+    for (o, v) in out.iter_mut().zip(x) {
+        *o = (v - mean) * inv;
+    }
+    inv
+}
+
+/// One LSTM cell update from activated gates ([`lstm_gates`]): `c ← f·c + i·g` (`c` holds the
+/// previous cell state on entry), `h ← o·tanh(c)`; `scratch` (`H` long) is overwritten.
+pub fn lstm_cell(gates: [&mut [f32]; 4], c: &mut [f32], h: &mut [f32], scratch: &mut [f32]) {
+    let [i, f, g, o] = gates;
+    for j in 0..c.len() {
+        c[j] = f[j] * c[j] + i[j] * g[j];
+    }
+    scratch.copy_from_slice(c);
+    tanh(scratch);
+    for j in 0..h.len() {
+        h[j] = o[j] * scratch[j];
+    }
+}
+
 /// `max(x, 0)` in place.
 pub fn relu(x: &mut [f32]) {
     for v in x {
@@ -445,10 +489,7 @@ impl Conv {
             // One product per tap, on shifted column ranges: out[:, j] += W[:, :, t] ·
             // x[:, j + t − pad] for the j where that column exists. No im2col copy.
             for t in 0..k {
-                let (lo, hi) = (
-                    pad.saturating_sub(t),
-                    (len + pad).saturating_sub(t).min(len),
-                );
+                let (lo, hi) = tap_span(len, k, t);
                 if lo >= hi {
                     continue;
                 }
@@ -483,10 +524,7 @@ impl Conv {
                 let src = &x[(g * cin_g + ci) * len..(g * cin_g + ci + 1) * len];
                 for t in 0..k {
                     let w = self.w[(o * cin_g + ci) * k + t];
-                    let (lo, hi) = (
-                        pad.saturating_sub(t),
-                        (len + pad).saturating_sub(t).min(len),
-                    );
+                    let (lo, hi) = tap_span(len, k, t);
                     if lo < hi {
                         let s = &src[lo + t - pad..hi + t - pad];
                         row[lo..hi].iter_mut().zip(s).for_each(|(r, v)| *r += w * v);

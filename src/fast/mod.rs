@@ -600,11 +600,9 @@ impl LayerNorm {
     fn apply(&self, x: &[f32], out: &mut [f32]) {
         let d = self.w.len();
         for (xr, or) in x.chunks(d).zip(out.chunks_mut(d)) {
-            let mean = xr.iter().sum::<f32>() / d as f32;
-            let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-            let inv = 1.0 / (var + LN_EPS).sqrt();
-            for j in 0..d {
-                or[j] = (xr[j] - mean) * inv * self.w[j] + self.b[j];
+            kernels::standardize(xr, LN_EPS, or);
+            for ((o, w), b) in or.iter_mut().zip(&self.w).zip(&self.b) {
+                *o = *o * w + b;
             }
         }
     }
@@ -763,14 +761,7 @@ impl Conformer {
                 false,
             );
             for row in scores.chunks_mut(len) {
-                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                row.iter_mut().for_each(|s| *s = (*s - max) * scale);
-                // exp of (s − max)·scale, the softmax numerator
-                for s in row.iter_mut() {
-                    *s = kernels::exp(*s);
-                }
-                let z: f32 = row.iter().sum();
-                row.iter_mut().for_each(|s| *s /= z);
+                kernels::softmax_scaled(row, scale);
             }
             // att[:, head] = scores · v
             crate::fast::kernels::matmul_strided(
@@ -885,18 +876,15 @@ impl Lstm {
                 true,
             );
             for r in 0..b {
-                let [i, f, gg, o] = kernels::lstm_gates(&mut gates[r * g4..(r + 1) * g4], h);
-                let c_row = &mut cs[r * h..(r + 1) * h];
-                for j in 0..h {
-                    c_row[j] = f[j] * c_row[j] + i[j] * gg[j];
-                }
-                tc.copy_from_slice(c_row);
-                kernels::tanh(&mut tc);
                 let h_row = &mut hs[r * h..(r + 1) * h];
-                let seq = &mut out[r];
-                for j in 0..h {
-                    h_row[j] = o[j] * tc[j];
-                    seq[j * len + t] = h_row[j];
+                kernels::lstm_cell(
+                    kernels::lstm_gates(&mut gates[r * g4..(r + 1) * g4], h),
+                    &mut cs[r * h..(r + 1) * h],
+                    h_row,
+                    &mut tc,
+                );
+                for (j, &v) in h_row.iter().enumerate() {
+                    out[r][j * len + t] = v;
                 }
             }
         }
