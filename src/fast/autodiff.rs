@@ -1,10 +1,11 @@
 //! Training kernels: operations with our own forward and backward passes, inserted into burn's
 //! autodiff graph when a tensor lives on the CPU training backend (`Autodiff<Flex>`).
 //!
-//! burn composes an LSTM from ~10 small graph nodes per time step and its CPU convolution
-//! backward is slow; here a whole LSTM direction is one node (forward: one product for all input
-//! projections and one product per step; backward: back-propagation through time with one
-//! product per step and three large products for the weights and inputs).
+//! burn composes an LSTM from ~10 small graph nodes per time step, and its CPU convolution,
+//! normalisation and attention backward passes allocate per operation; here each layer is one
+//! node: convolutions (one product per kernel tap over the batch, or direct loops when
+//! grouped), a whole BiLSTM layer (back-propagation through time with one product per step),
+//! BatchNorm (+SiLU), LayerNorm, SwiGLU, attention, channel scaling and dropout.
 //!
 //! Each function returns `None` when its inputs are not on `Autodiff<Flex>` (a GPU, plain
 //! inference, or `PRIXFIXE_ENGINE=burn`); the caller then runs burn's own operations, so the
@@ -396,22 +397,17 @@ impl Backward<Flex, 9> for BiLstmBackward {
             || lstm_backward(sf, &split(0)),
             || lstm_backward(sb, &split(1)),
         );
+        // The input's gradient is the sum of both directions'.
         let dx: Vec<f32> = gf.0.iter().zip(&gb.0).map(|(a, b)| a + b).collect();
         let g4 = 4 * h;
-        let mut parents = ops.parents.into_iter();
-        let mut register = |v: Vec<f32>, shape: &[usize]| {
-            if let Some(Some(node)) = parents.next() {
-                grads.register::<Flex>(node.id, flex(v, shape));
-            }
-        };
-        register(dx, &[d.batch, d.len, d.inp]);
-        for (dx_unused, dw_ih, dw_hh, db) in [gf, gb] {
-            drop(dx_unused);
-            register(dw_ih, &[g4, d.inp]);
-            register(dw_hh, &[g4, h]);
-            register(db.clone(), &[g4]);
-            register(db, &[g4]);
+        let mut items = vec![(dx, vec![d.batch, d.len, d.inp])];
+        for (_, dw_ih, dw_hh, db) in [gf, gb] {
+            items.push((dw_ih, vec![g4, d.inp]));
+            items.push((dw_hh, vec![g4, h]));
+            items.push((db.clone(), vec![g4]));
+            items.push((db, vec![g4]));
         }
+        register!(grads, ops.parents, items);
     }
 }
 
@@ -608,23 +604,18 @@ impl Backward<Flex, 5> for LstmBackward {
     type State = Arc<LstmSaved>;
 
     fn backward(self, ops: Ops<Self::State, 5>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_wih, node_whh, node_bih, node_bhh] = ops.parents;
         let dy = values(&grads.consume::<Flex>(&ops.node));
-        let s = ops.state;
-        let d = s.dims;
-        let (dx, dw_ih, dw_hh, db) = lstm_backward(&s, &dy);
+        let d = ops.state.dims;
+        let (dx, dw_ih, dw_hh, db) = lstm_backward(&ops.state, &dy);
         let g4 = 4 * d.hidden;
-        for (node, v, shape) in [
-            (node_x, dx, vec![d.batch, d.len, d.inp]),
-            (node_wih, dw_ih, vec![g4, d.inp]),
-            (node_whh, dw_hh, vec![g4, d.hidden]),
-            (node_bih, db.clone(), vec![g4]),
-            (node_bhh, db, vec![g4]),
-        ] {
-            if let Some(node) = node {
-                grads.register::<Flex>(node.id, flex(v, &shape));
-            }
-        }
+        let items = [
+            (dx, vec![d.batch, d.len, d.inp]),
+            (dw_ih, vec![g4, d.inp]),
+            (dw_hh, vec![g4, d.hidden]),
+            (db.clone(), vec![g4]),
+            (db, vec![g4]),
+        ];
+        register!(grads, ops.parents, items);
     }
 }
 
@@ -641,6 +632,7 @@ struct ConvDims {
     cout: usize,
     len: usize,
     k: usize,
+    groups: usize,
 }
 
 impl ConvDims {
@@ -712,9 +704,6 @@ pub(crate) fn conv1d_same(
     if groups == 0 || wcin * groups != cin || cout % groups != 0 || k % 2 == 0 {
         return None;
     }
-    if groups > 1 {
-        return grouped::conv(x, weight, bias, groups);
-    }
     let (xp, wp) = (primitive(x)?, primitive(weight)?);
     let bp = optional_primitive(bias)?;
     let d = ConvDims {
@@ -723,7 +712,11 @@ pub(crate) fn conv1d_same(
         cout,
         len,
         k,
+        groups,
     };
+    if groups > 1 {
+        return Some(grouped::conv((&xp, &wp, bp.as_ref()), d));
+    }
     let grid = d.grid_of(&values(xp.primitive()), cin);
     let w = values(wp.primitive());
     // Per-tap weights [k][cout][cin]: each tap's product reads contiguous rows (and the input
@@ -1019,44 +1012,29 @@ mod grouped {
     use super::*;
     use crate::fast::kernels::Conv;
 
-    #[derive(Debug, Clone, Copy)]
-    pub(super) struct Dims {
-        batch: usize,
-        cin: usize,
-        cout: usize,
-        len: usize,
-        k: usize,
-        groups: usize,
-    }
-
     pub(super) struct Saved {
         x: Values,
         w: Values,
-        dims: Dims,
+        dims: ConvDims,
     }
 
     debug_shows!(Saved, "GroupedSaved", dims);
 
+    /// The grouped convolution of [`conv1d_same`], from its inputs' primitives.
     pub(super) fn conv(
-        x: &Tensor<3>,
-        weight: &Tensor<3>,
-        bias: Option<&Tensor<1>>,
-        groups: usize,
-    ) -> Option<Tensor<3>> {
-        let [batch, cin, len] = x.dims();
-        let [cout, _, k] = weight.dims();
-        let (xp, wp) = (primitive(x)?, primitive(weight)?);
-        let bp = optional_primitive(bias)?;
-        let dims = Dims {
+        (xp, wp, bp): (&AdTensor, &AdTensor, Option<&AdTensor>),
+        dims: ConvDims,
+    ) -> Tensor<3> {
+        let ConvDims {
             batch,
             cin,
             cout,
             len,
             k,
             groups,
-        };
+        } = dims;
         let (xv, w) = (values(xp.primitive()), values(wp.primitive()));
-        let b = match &bp {
+        let b = match bp {
             Some(b) => values(b.primitive()).to_vec(),
             None => vec![0.0; cout],
         };
@@ -1067,17 +1045,12 @@ mod grouped {
             .for_each(|(out, seq)| kernel.apply(seq, len, out));
         let output = flex(y, &[batch, cout, len]);
         let saved = Arc::new(Saved { x: xv, w, dims });
-        Some(node_with_bias(
-            GroupedBackward,
-            (&xp, &wp, bp.as_ref()),
-            saved,
-            output,
-        ))
+        node_with_bias(GroupedBackward, (xp, wp, bp), saved, output)
     }
 
     /// `(dx, dw, db)`.
     fn backward(s: &Saved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-        let Dims {
+        let ConvDims {
             cin,
             cout,
             len,
@@ -1239,15 +1212,7 @@ pub(crate) fn channel_scale(h: &Tensor<3>, w: &Tensor<2>) -> Option<Tensor<3>> {
     let (hp, wp) = (primitive(h)?, primitive(w)?);
     let (hv, wv) = (values(hp.primitive()), values(wp.primitive()));
     let (hs, ws): (&[f32], &[f32]) = (&hv, &wv);
-    let mut y = vec![0.0f32; hs.len()];
-    y.par_chunks_mut(len)
-        .zip(hs.par_chunks(len))
-        .enumerate()
-        .for_each(|(row, (o, x))| {
-            let g = ws[row];
-            o.iter_mut().zip(x).for_each(|(o, v)| *o = v * g);
-        });
-    let output = flex(y, &[batch, ch, len]);
+    let output = flex(scale_rows(hs, ws, len), &[batch, ch, len]);
     let state = (hv, wv, [batch, ch, len]);
     Some(node(
         ScaleRowsBackward,
@@ -1255,6 +1220,16 @@ pub(crate) fn channel_scale(h: &Tensor<3>, w: &Tensor<2>) -> Option<Tensor<3>> {
         state,
         output,
     ))
+}
+
+/// Row `r` (of `len` values) of `x` times `w[r]`.
+fn scale_rows(x: &[f32], w: &[f32], len: usize) -> Vec<f32> {
+    let mut y = vec![0.0f32; x.len()];
+    y.par_chunks_mut(len)
+        .zip(x.par_chunks(len))
+        .zip(w.par_iter())
+        .for_each(|((o, x), &g)| o.iter_mut().zip(x).for_each(|(o, v)| *o = v * g));
+    y
 }
 
 #[derive(Debug)]
@@ -1270,14 +1245,7 @@ impl Backward<Flex, 2> for ScaleRowsBackward {
         let (dys, hs, ws): (&[f32], &[f32], &[f32]) = (&dy, &hv, &wv);
         let [node_h, node_w] = ops.parents;
         if let Some(node) = node_h {
-            let mut dh = vec![0.0f32; dys.len()];
-            dh.par_chunks_mut(len)
-                .zip(dys.par_chunks(len))
-                .enumerate()
-                .for_each(|(row, (o, d))| {
-                    let g = ws[row];
-                    o.iter_mut().zip(d).for_each(|(o, v)| *o = v * g);
-                });
+            let dh = scale_rows(dys, ws, len);
             grads.register::<Flex>(node.id, flex(dh, &[batch, ch, len]));
         }
         if let Some(node) = node_w {
