@@ -150,14 +150,13 @@ pub struct FeedForward {
 impl FeedForward {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let h = self.linear1.forward(norm(&self.layernorm, x));
-        if let Some(h) = crate::fast::autodiff::swiglu(&h) {
-            let h = crate::nn::dropout(&self.dropout, h);
-            return crate::nn::dropout(&self.dropout, self.linear2.forward(h));
-        }
-        let mut halves = h.chunk(2, 2).into_iter();
-        let value = halves.next().expect("two halves");
-        let gate = halves.next().expect("two halves");
-        let h = crate::nn::dropout(&self.dropout, value * silu(gate));
+        let h = crate::fast::autodiff::swiglu(&h).unwrap_or_else(|| {
+            let mut halves = h.chunk(2, 2).into_iter();
+            let value = halves.next().expect("two halves");
+            let gate = halves.next().expect("two halves");
+            value * silu(gate)
+        });
+        let h = crate::nn::dropout(&self.dropout, h);
         crate::nn::dropout(&self.dropout, self.linear2.forward(h))
     }
 }
