@@ -1074,10 +1074,7 @@ mod grouped {
                             let w = wts[(o * cin_g + ci) * k + t];
                             let (lo, hi) = kernels::tap_span(len, k, t);
                             if lo < hi {
-                                row[lo + t - pad..hi + t - pad]
-                                    .iter_mut()
-                                    .zip(&d[lo..hi])
-                                    .for_each(|(r, v)| *r += w * v);
+                                kernels::axpy(&mut row[lo + t - pad..hi + t - pad], &d[lo..hi], w);
                             }
                         }
                     }

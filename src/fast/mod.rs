@@ -95,6 +95,20 @@ impl Weights<'_> {
         })
     }
 
+    /// A linear layer on rows from `{weight}` (`[n, k]`, or `[n, k, 1]` for a 1×1
+    /// convolution) and an optional `{bias}` (`[n]`).
+    fn row_linear(&self, weight: &str, bias: Option<&str>) -> Option<RowLinear> {
+        let (n, k) = match self.shape(weight)? {
+            &[n, k] | &[n, k, 1] => (n, k),
+            _ => return None,
+        };
+        let b = match bias {
+            Some(name) => Some(self.get(name).filter(|b| b.len() == n)?),
+            None => None,
+        };
+        Some(RowLinear::new(self.get(weight)?, b, n, k))
+    }
+
     fn linear(&self, prefix: &str) -> Option<Linear> {
         let shape = self.shape(&format!("{prefix}.weight"))?;
         Some(Linear {
@@ -117,14 +131,7 @@ struct Linear {
 impl Linear {
     fn apply(&self, x: &[f32]) -> Vec<f32> {
         (0..self.out)
-            .map(|o| {
-                self.b[o]
-                    + self.w[o * self.inp..(o + 1) * self.inp]
-                        .iter()
-                        .zip(x)
-                        .map(|(w, v)| w * v)
-                        .sum::<f32>()
-            })
+            .map(|o| self.b[o] + kernels::dot(&self.w[o * self.inp..(o + 1) * self.inp], x))
             .collect()
     }
 }
@@ -370,9 +377,13 @@ impl FastNet {
                         len: self.length,
                         pad: 0,
                     };
-                    lay.unpack(&h, self.first_out())
-                        .into_iter()
-                        .flat_map(|hi| self.decode(&conformer.apply(&hi, self.length), &one))
+                    let h = conformer.apply(
+                        &lay.unpack(&h, self.first_out()).concat(),
+                        lay.seqs,
+                        self.length,
+                    );
+                    h.chunks(conformer.d * self.length)
+                        .flat_map(|hi| self.decode(hi, &one))
                         .collect::<Vec<_>>()
                 })
                 .flatten_iter()
@@ -500,7 +511,7 @@ impl Layout {
     fn means(&self, x: &[f32], channels: usize, q: usize) -> Vec<f32> {
         let (w, at) = (self.width(), q * self.stride() + self.pad);
         (0..channels)
-            .map(|c| x[c * w + at..c * w + at + self.len].iter().sum::<f32>() / self.len as f32)
+            .map(|c| kernels::sum(&x[c * w + at..c * w + at + self.len]) / self.len as f32)
             .collect()
     }
 
@@ -568,10 +579,10 @@ struct LayerNorm {
 
 struct FeedForward {
     norm: LayerNorm,
-    /// `[ff, d]`, no bias.
-    w1: Vec<f32>,
-    /// `[d, ff/2]`, no bias.
-    w2: Vec<f32>,
+    /// `d → ff`, no bias.
+    w1: RowLinear,
+    /// `ff/2 → d`, no bias.
+    w2: RowLinear,
     ff: usize,
 }
 
@@ -579,11 +590,53 @@ struct ConformerLayer {
     ff1: FeedForward,
     norm1: LayerNorm,
     depthwise: Conv,
-    pointwise: Conv,
+    pointwise: RowLinear,
     norm2: LayerNorm,
-    in_proj: Linear,
-    out_proj: Linear,
+    in_proj: RowLinear,
+    out_proj: RowLinear,
     ff2: FeedForward,
+}
+
+/// A linear layer on rows, `out (rows × n) = x (rows × k) · Wᵀ + b`, holding `Wᵀ` (`[k, n]`)
+/// so the product reads it in place as its packed operand: measured faster than repacking a
+/// `[n, k]` weight matrix in every product.
+struct RowLinear {
+    wt: Vec<f32>,
+    b: Option<Vec<f32>>,
+    n: usize,
+    k: usize,
+}
+
+impl RowLinear {
+    /// From PyTorch's `[n, k]` weights.
+    fn new(w: &[f32], b: Option<&[f32]>, n: usize, k: usize) -> Self {
+        Self {
+            wt: transpose(w, n),
+            b: b.map(<[f32]>::to_vec),
+            n,
+            k,
+        }
+    }
+
+    fn apply(&self, x: &[f32], rows: usize, out: &mut [f32]) {
+        let n = self.n;
+        if let Some(b) = &self.b {
+            for row in out[..rows * n].chunks_mut(n) {
+                row.copy_from_slice(b);
+            }
+        }
+        matmul(
+            rows,
+            n,
+            self.k,
+            x,
+            (self.k, 1),
+            &self.wt,
+            (n, 1),
+            out,
+            self.b.is_some(),
+        );
+    }
 }
 
 const LN_EPS: f32 = 1e-6;
@@ -608,19 +661,14 @@ impl LayerNorm {
     }
 }
 
-/// `out (rows × n) = x (rows × k) · Wᵀ`, `W` stored `[n, k]`.
-fn linear_rows(x: &[f32], rows: usize, w: &[f32], n: usize, k: usize, out: &mut [f32]) {
-    matmul(rows, n, k, x, (k, 1), w, (1, k), out, false);
-}
-
 impl FeedForward {
     fn new(w: &Weights, prefix: &str) -> Option<Self> {
-        let ff = w.shape(&format!("{prefix}.linear1.weight"))?[0];
+        let w1 = w.row_linear(&format!("{prefix}.linear1.weight"), None)?;
         Some(Self {
             norm: LayerNorm::new(w, &format!("{prefix}.layernorm"))?,
-            w1: w.get(&format!("{prefix}.linear1.weight"))?.to_vec(),
-            w2: w.get(&format!("{prefix}.linear2.weight"))?.to_vec(),
-            ff,
+            w2: w.row_linear(&format!("{prefix}.linear2.weight"), None)?,
+            ff: w1.n,
+            w1,
         })
     }
 
@@ -629,7 +677,7 @@ impl FeedForward {
         let mut h = vec![0.0; len * d];
         self.norm.apply(x, &mut h);
         let mut u = vec![0.0; len * self.ff];
-        linear_rows(&h, len, &self.w1, self.ff, d, &mut u);
+        self.w1.apply(&h, len, &mut u);
         // SwiGLU: value · silu(gate), value the first half of each row.
         let half = self.ff / 2;
         let mut v = vec![0.0; len * half];
@@ -640,8 +688,29 @@ impl FeedForward {
                 vr[j] = value[j] * gate[j];
             }
         }
-        linear_rows(&v, len, &self.w2, d, half, &mut h);
+        self.w2.apply(&v, len, &mut h);
         x.iter_mut().zip(&h).for_each(|(a, b)| *a += 0.5 * b);
+    }
+}
+
+/// A depthwise `same` convolution (weights `[d, 1, k]`) on one sequence's rows `[len, d]`:
+/// `out[j] = b + Σ_t w[:, t] ⊙ x[j + t − pad]`, each tap a vector operation over the channels.
+fn depthwise_rows(conv: &Conv, x: &[f32], len: usize, out: &mut [f32]) {
+    let (d, k) = (conv.cout, conv.k);
+    let pad = (k - 1) / 2;
+    let mut taps = vec![0.0; k * d];
+    for (c, w) in conv.w.chunks(k).enumerate() {
+        for (t, &v) in w.iter().enumerate() {
+            taps[t * d + c] = v;
+        }
+    }
+    for (j, o) in out.chunks_mut(d).take(len).enumerate() {
+        o.copy_from_slice(&conv.b);
+        for (t, w) in taps.chunks(d).enumerate() {
+            if let Some(src) = (j + t).checked_sub(pad).filter(|&s| s < len) {
+                kernels::mul_add(o, w, &x[src * d..(src + 1) * d]);
+            }
+        }
     }
 }
 
@@ -657,15 +726,19 @@ impl Conformer {
                     ff1: FeedForward::new(w, &format!("{p}.ff1"))?,
                     norm1: LayerNorm::new(w, &format!("{p}.layernorm1"))?,
                     depthwise: w.conv(&format!("{p}.conv.0"), c.d)?,
-                    pointwise: w.conv(&format!("{p}.conv.1"), 1)?,
+                    pointwise: w.row_linear(
+                        &format!("{p}.conv.1.weight"),
+                        Some(&format!("{p}.conv.1.bias")),
+                    )?,
                     norm2: LayerNorm::new(w, &format!("{p}.layernorm2"))?,
-                    in_proj: Linear {
-                        w: w.get(&format!("{p}.attn.in_proj_weight"))?.to_vec(),
-                        b: w.get(&format!("{p}.attn.in_proj_bias"))?.to_vec(),
-                        out: 3 * c.d,
-                        inp: c.d,
-                    },
-                    out_proj: w.linear(&format!("{p}.attn.out_proj"))?,
+                    in_proj: w.row_linear(
+                        &format!("{p}.attn.in_proj_weight"),
+                        Some(&format!("{p}.attn.in_proj_bias")),
+                    )?,
+                    out_proj: w.row_linear(
+                        &format!("{p}.attn.out_proj.weight"),
+                        Some(&format!("{p}.attn.out_proj.bias")),
+                    )?,
                     ff2: FeedForward::new(w, &format!("{p}.ff2"))?,
                 })
             })
@@ -678,132 +751,100 @@ impl Conformer {
         })
     }
 
-    /// `[d, L]` → `[d, L]`.
-    fn apply(&self, x: &[f32], len: usize) -> Vec<f32> {
+    /// `seqs` sequences of `[d, L]`, one after another → the same layout. Row-wise layers
+    /// (LayerNorm, feed-forward, attention projections) run on all `seqs · L` rows at once, so
+    /// each weight matrix is packed once per group instead of once per sequence.
+    fn apply(&self, x: &[f32], seqs: usize, len: usize) -> Vec<f32> {
         let d = self.d;
-        // to rows [L, d], plus the position embedding
-        let mut t = vec![0.0; len * d];
-        for c in 0..d {
-            for j in 0..len {
-                t[j * d + c] = x[c * len + j] + self.pos[j * d + c];
-            }
+        let block = len * d;
+        // to rows [L, d] per sequence, plus the position embedding
+        let mut t = vec![0.0; seqs * block];
+        for (ts, xs) in t.chunks_mut(block).zip(x.chunks(block)) {
+            kernels::transpose_into(xs, d, len, ts);
+            ts.iter_mut().zip(&self.pos).for_each(|(v, p)| *v += p);
         }
-        let mut h = vec![0.0; len * d];
-        let mut hc = vec![0.0; d * len];
-        let mut conv = vec![0.0; d * len];
-        let mut pw = vec![0.0; d * len];
+        let rows = seqs * len;
+        let mut h = vec![0.0; rows * d];
+        let mut conv = vec![0.0; rows * d];
+        let mut pw = vec![0.0; rows * d];
         for layer in &self.layers {
-            layer.ff1.add_half(&mut t, len, d);
+            layer.ff1.add_half(&mut t, rows, d);
             // convolution module on LN1(x), added to LN1(x); then x = LN2(x + that)
             layer.norm1.apply(&t, &mut h);
-            for j in 0..len {
-                for c in 0..d {
-                    hc[c * len + j] = h[j * d + c];
-                }
+            for (hs, cs) in h.chunks(block).zip(conv.chunks_mut(block)) {
+                depthwise_rows(&layer.depthwise, hs, len, cs);
             }
-            layer.depthwise.apply(&hc, len, &mut conv);
-            layer.pointwise.apply(&conv, len, &mut pw);
+            // the 1×1 convolution is a linear layer on rows
+            layer.pointwise.apply(&conv, rows, &mut pw);
             kernels::relu(&mut pw);
-            for j in 0..len {
-                for c in 0..d {
-                    h[j * d + c] += pw[c * len + j] + t[j * d + c];
-                }
+            for ((a, p), x) in h.iter_mut().zip(&pw).zip(&t) {
+                *a += p + x;
             }
             layer.norm2.apply(&h, &mut t);
-            self.attention(layer, &mut t, len);
-            layer.ff2.add_half(&mut t, len, d);
+            self.attention(layer, &mut t, seqs, len);
+            layer.ff2.add_half(&mut t, seqs * len, d);
         }
-        let mut out = vec![0.0; d * len];
-        for j in 0..len {
-            for c in 0..d {
-                out[c * len + j] = t[j * d + c];
-            }
+        let mut out = vec![0.0; seqs * block];
+        for (os, ts) in out.chunks_mut(block).zip(t.chunks(block)) {
+            kernels::transpose_into(ts, len, d, os);
         }
         out
     }
 
-    /// `x += MHA(x)` on `len × d` rows (PyTorch's `in_proj` layout: q, k, v stacked).
-    fn attention(&self, layer: &ConformerLayer, x: &mut [f32], len: usize) {
+    /// `x += MHA(x)` on `seqs` sequences of `len × d` rows, attention within each sequence
+    /// (PyTorch's `in_proj` layout: q, k, v stacked).
+    fn attention(&self, layer: &ConformerLayer, x: &mut [f32], seqs: usize, len: usize) {
         let (d, heads) = (self.d, self.heads);
-        let dh = d / heads;
-        let mut qkv = vec![0.0; len * 3 * d];
-        for row in qkv.chunks_mut(3 * d) {
-            row.copy_from_slice(&layer.in_proj.b);
-        }
-        matmul(
-            len,
-            3 * d,
-            d,
-            x,
-            (d, 1),
-            &layer.in_proj.w,
-            (1, d),
-            &mut qkv,
-            true,
-        );
+        let (dh, rows) = (d / heads, seqs * len);
+        let mut qkv = vec![0.0; rows * 3 * d];
+        layer.in_proj.apply(x, rows, &mut qkv);
         let scale = 1.0 / (dh as f32).sqrt();
         let mut scores = vec![0.0; len * len];
-        let mut att = vec![0.0; len * d];
-        for hd in 0..heads {
-            let q = &qkv[hd * dh..];
-            let k = &qkv[d + hd * dh..];
-            let v = &qkv[2 * d + hd * dh..];
-            // scores = q kᵀ: q rows (3d, 1), kᵀ strides (1, 3d)
-            matmul(
-                len,
-                len,
-                dh,
-                q,
-                (3 * d, 1),
-                k,
-                (1, 3 * d),
-                &mut scores,
-                false,
-            );
-            for row in scores.chunks_mut(len) {
-                kernels::softmax_scaled(row, scale);
+        let mut att = vec![0.0; rows * d];
+        for (qs, atts) in qkv.chunks(len * 3 * d).zip(att.chunks_mut(len * d)) {
+            for hd in 0..heads {
+                let q = &qs[hd * dh..];
+                let k = &qs[d + hd * dh..];
+                let v = &qs[2 * d + hd * dh..];
+                // scores = q kᵀ: q rows (3d, 1), kᵀ strides (1, 3d)
+                matmul(
+                    len,
+                    len,
+                    dh,
+                    q,
+                    (3 * d, 1),
+                    k,
+                    (1, 3 * d),
+                    &mut scores,
+                    false,
+                );
+                for row in scores.chunks_mut(len) {
+                    kernels::softmax_scaled(row, scale);
+                }
+                // att[:, head] = scores · v
+                crate::fast::kernels::matmul_strided(
+                    len,
+                    dh,
+                    len,
+                    &scores,
+                    (len, 1),
+                    v,
+                    (3 * d, 1),
+                    &mut atts[hd * dh..],
+                    d,
+                );
             }
-            // att[:, head] = scores · v
-            crate::fast::kernels::matmul_strided(
-                len,
-                dh,
-                len,
-                &scores,
-                (len, 1),
-                v,
-                (3 * d, 1),
-                &mut att[hd * dh..],
-                d,
-            );
         }
-        let mut out = vec![0.0; len * d];
-        for row in out.chunks_mut(d) {
-            row.copy_from_slice(&layer.out_proj.b);
-        }
-        matmul(
-            len,
-            d,
-            d,
-            &att,
-            (d, 1),
-            &layer.out_proj.w,
-            (1, d),
-            &mut out,
-            true,
-        );
+        let mut out = vec![0.0; rows * d];
+        layer.out_proj.apply(&att, rows, &mut out);
         x.iter_mut().zip(&out).for_each(|(a, b)| *a += b);
     }
 }
 
 /// The transpose of a row-major `rows × (len/rows)` matrix.
 pub(crate) fn transpose(m: &[f32], rows: usize) -> Vec<f32> {
-    let cols = m.len() / rows;
     let mut t = vec![0.0; m.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = m[r * cols + c];
-        }
-    }
+    kernels::transpose_into(m, rows, m.len() / rows, &mut t);
     t
 }
 
