@@ -88,7 +88,7 @@ fn engine(model: &str) -> (FastNet, usize) {
     (fast, config.input.channels.count() * LEN)
 }
 
-#[divan::bench(args = ["dream-cnn", "dream-rnn"], sample_count = 5, sample_size = 1)]
+#[divan::bench(args = ["dream-cnn", "dream-rnn", "dream-attn"], sample_count = 5, sample_size = 1)]
 fn engine_inference_batch64(b: Bencher, model: &str) {
     let (fast, row) = engine(model);
     let x = values(64 * row);
