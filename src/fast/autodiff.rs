@@ -5,7 +5,8 @@
 //! normalisation and attention backward passes allocate per operation; here each layer is one
 //! node: convolutions (one product per kernel tap over the batch, or direct loops when
 //! grouped), a whole BiLSTM layer (back-propagation through time with one product per step),
-//! BatchNorm (+SiLU), LayerNorm, SwiGLU, attention, channel scaling and dropout.
+//! BatchNorm (+SiLU), LayerNorm, SwiGLU, attention, linear layers (either weight layout, all rows
+//! in one product), channel scaling and dropout.
 //!
 //! Each function returns `None` when its inputs are not on `Autodiff<Flex>` (a GPU, plain
 //! inference, or `PRIXFIXE_ENGINE=burn`); the caller then runs burn's own operations, so the
@@ -1127,6 +1128,164 @@ mod grouped {
     backward_with_optional_bias!(GroupedBackward, Arc<Saved>);
 }
 
+/// Where a linear layer's weight matrix keeps `W[i, o]` (input `i`, output `o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WeightLayout {
+    /// `[in, out]`, as burn's `Linear` stores it.
+    InOut,
+    /// `[out, in]`, as PyTorch stores it.
+    OutIn,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LinearDims {
+    rows: usize,
+    din: usize,
+    dout: usize,
+    layout: WeightLayout,
+}
+
+impl LinearDims {
+    /// `(row, column)` strides of `W` read as a `[din, dout]` matrix.
+    fn w_strides(&self) -> (usize, usize) {
+        match self.layout {
+            WeightLayout::InOut => (self.dout, 1),
+            WeightLayout::OutIn => (1, self.din),
+        }
+    }
+}
+
+struct LinearSaved {
+    x: Values,
+    x_shape: Vec<usize>,
+    w: Values,
+    dims: LinearDims,
+}
+
+debug_shows!(LinearSaved, "LinearSaved", dims);
+
+/// `y = x · W (+ b)` over the last dimension of `x` (`[.., din]` → `[.., dout]`) as one node
+/// whose products run on all rows at once, or `None` off `Autodiff<Flex>`.
+pub(crate) fn linear<const D: usize>(
+    x: &Tensor<D>,
+    weight: &Tensor<2>,
+    layout: WeightLayout,
+    bias: Option<&Tensor<1>>,
+) -> Option<Tensor<D>> {
+    let dims = x.dims();
+    let din = dims[D - 1];
+    let [a, b] = weight.dims();
+    let dout = match layout {
+        WeightLayout::InOut if a == din => b,
+        WeightLayout::OutIn if b == din => a,
+        _ => return None,
+    };
+    if bias.is_some_and(|b| b.dims() != [dout]) {
+        return None;
+    }
+    let (xp, wp) = (primitive(x)?, primitive(weight)?);
+    let bp = optional_primitive(bias)?;
+    let d = LinearDims {
+        rows: dims.iter().product::<usize>() / din.max(1),
+        din,
+        dout,
+        layout,
+    };
+    let (xv, wv) = (values(xp.primitive()), values(wp.primitive()));
+    let mut y = vec![0.0f32; d.rows * dout];
+    if let Some(b) = &bp {
+        let b = values(b.primitive());
+        for row in y.chunks_mut(dout) {
+            row.copy_from_slice(&b);
+        }
+    }
+    kernels::gemm_block(
+        d.rows,
+        dout,
+        din,
+        &xv,
+        (din, 1),
+        &wv,
+        d.w_strides(),
+        &mut y,
+        dout,
+        bp.is_some(),
+        true,
+    );
+    let mut shape = dims.to_vec();
+    shape[D - 1] = dout;
+    let saved = Arc::new(LinearSaved {
+        x: xv,
+        x_shape: dims.to_vec(),
+        w: wv,
+        dims: d,
+    });
+    Some(node_with_bias(
+        LinearBackward,
+        (&xp, &wp, bp.as_ref()),
+        saved,
+        flex(y, &shape),
+    ))
+}
+
+/// `(dx [rows, din], dW in its layout, db [dout])`.
+fn linear_backward(s: &LinearSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let LinearDims {
+        rows, din, dout, ..
+    } = s.dims;
+    let (wr, wc) = s.dims.w_strides();
+    // dX = dY · Wᵀ
+    let mut dx = vec![0.0f32; rows * din];
+    kernels::gemm_block(
+        rows,
+        din,
+        dout,
+        dy,
+        (dout, 1),
+        &s.w,
+        (wc, wr),
+        &mut dx,
+        din,
+        false,
+        true,
+    );
+    // dW[i, o] = Σ_r X[r, i] · dY[r, o], written in the weight's own layout
+    let mut dw = vec![0.0f32; din * dout];
+    kernels::gemm_into(
+        (din, dout, rows),
+        (&s.x, (1, din)),
+        (dy, (dout, 1)),
+        (&mut dw, (wr, wc)),
+        false,
+        true,
+    );
+    let db = dy.chunks(dout).fold(vec![0.0f32; dout], |mut acc, row| {
+        acc.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+        acc
+    });
+    (dx, dw, db)
+}
+
+#[derive(Debug)]
+struct LinearBackward;
+
+impl LinearBackward {
+    fn run<const N: usize>(ops: Ops<Arc<LinearSaved>, N>, grads: &mut Gradients) {
+        let dy = values(&grads.consume::<Flex>(&ops.node));
+        let d = ops.state.dims;
+        let (dx, dw, db) = linear_backward(&ops.state, &dy);
+        let x_shape = ops.state.x_shape.clone();
+        let w_shape = match d.layout {
+            WeightLayout::InOut => vec![d.din, d.dout],
+            WeightLayout::OutIn => vec![d.dout, d.din],
+        };
+        let shapes = [x_shape, w_shape, vec![d.dout]];
+        register!(grads, ops.parents, [dx, dw, db].into_iter().zip(shapes));
+    }
+}
+
+backward_with_optional_bias!(LinearBackward, Arc<LinearSaved>);
+
 /// Chris Wellons' `lowbias32` integer hash: a bijection of `u32` with low bias, branch-free
 /// 32-bit arithmetic only, so loops over it vectorise 16 lanes wide.
 #[inline(always)]
@@ -1735,5 +1894,41 @@ mod tests {
         let fused = probe(&qkv, &[], |x, _| attention(&x, 2).expect("Autodiff<Flex>"));
         let ops = probe(&qkv, &[], |x, _| crate::nn::attention::attend_ops(x, 2));
         assert_all_close(&fused, &ops, 1e-4, "attention");
+    }
+
+    /// Both weight layouts, with and without a bias: output, input, weight and bias gradients.
+    #[test]
+    fn linear_matches_burn_ops() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let x: Tensor<3> = Tensor::random([2, 5, 8], Distribution::Normal(0.3, 1.5), &device);
+        // the weight (and bias) travel flattened through `probe`'s parameter list
+        let w: Tensor<1> = Tensor::random([8 * 6], Distribution::Normal(0.0, 0.5), &device);
+        let b: Tensor<1> = Tensor::random([6], Distribution::Normal(0.0, 0.5), &device);
+        for layout in [WeightLayout::InOut, WeightLayout::OutIn] {
+            let shape = match layout {
+                WeightLayout::InOut => [8, 6],
+                WeightLayout::OutIn => [6, 8],
+            };
+            let as_in_out = |w: Tensor<2>| match layout {
+                WeightLayout::InOut => w,
+                WeightLayout::OutIn => w.transpose(),
+            };
+            for params in [vec![w.clone()], vec![w.clone(), b.clone()]] {
+                let fused = probe(&x, &params, |x, p| {
+                    let w = p[0].clone().reshape(shape);
+                    linear(&x, &w, layout, p.get(1)).expect("Autodiff<Flex>")
+                });
+                let ops = probe(&x, &params, |x, p| {
+                    let y = x.matmul(as_in_out(p[0].clone().reshape(shape)).unsqueeze());
+                    match p.get(1) {
+                        Some(b) => y + b.clone().unsqueeze(),
+                        None => y,
+                    }
+                });
+                let what = format!("linear {layout:?}, {} parameters", params.len());
+                assert_all_close(&fused, &ops, 1e-4, &what);
+            }
+        }
     }
 }

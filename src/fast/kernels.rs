@@ -36,8 +36,8 @@ pub fn matmul_strided(
     gemm_block(m, n, k, a, a_strides, b, b_strides, c, c_rs, true, false);
 }
 
-/// The one call into `gemm`: `c[i·c_rs + j] = [c +] Σ a[i, p] · b[p, j]`, bounds checked; on
-/// all of rayon's threads when `parallel`.
+/// `c[i·c_rs + j] = [c +] Σ a[i, p] · b[p, j]`, bounds checked; on all of rayon's threads when
+/// `parallel`.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_block(
     m: usize,
@@ -52,16 +52,39 @@ pub fn gemm_block(
     accumulate: bool,
     parallel: bool,
 ) {
+    gemm_into(
+        (m, n, k),
+        (a, a_strides),
+        (b, b_strides),
+        (c, (c_rs, 1)),
+        accumulate,
+        parallel,
+    );
+}
+
+/// The one call into `gemm`: `c[i·rs + j·cs] = [c +] Σ a[i, p] · b[p, j]` for an `m × k` by
+/// `k × n` product, every operand with its own `(row, column)` strides; bounds checked; on all
+/// of rayon's threads when `parallel`.
+pub fn gemm_into(
+    (m, n, k): (usize, usize, usize),
+    (a, a_strides): (&[f32], (usize, usize)),
+    (b, b_strides): (&[f32], (usize, usize)),
+    (c, c_strides): (&mut [f32], (usize, usize)),
+    accumulate: bool,
+    parallel: bool,
+) {
     if m == 0 || n == 0 {
         return;
     }
     let last =
         |rows: usize, cols: usize, (rs, cs): (usize, usize)| (rows - 1) * rs + (cols - 1) * cs + 1;
-    assert!(c.len() >= last(m, n, (c_rs, 1)), "output too small");
+    assert!(c.len() >= last(m, n, c_strides), "output too small");
     if k == 0 {
         if !accumulate {
-            for row in 0..m {
-                c[row * c_rs..row * c_rs + n].fill(0.0);
+            for i in 0..m {
+                for j in 0..n {
+                    c[i * c_strides.0 + j * c_strides.1] = 0.0;
+                }
             }
         }
         return;
@@ -75,8 +98,8 @@ pub fn gemm_block(
             n,
             k,
             c.as_mut_ptr(),
-            1,
-            c_rs as isize,
+            c_strides.1 as isize,
+            c_strides.0 as isize,
             accumulate,
             a.as_ptr(),
             a_strides.1 as isize,

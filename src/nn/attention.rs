@@ -44,13 +44,20 @@ impl MultiHeadAttention {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [b, l, d] = x.dims();
         let h = self.heads;
-        let qkv = (x
-            .reshape([b * l, d])
-            .matmul(self.in_proj_weight.val().transpose())
-            + self.in_proj_bias.val().unsqueeze_dim::<2>(0))
-        .reshape([b, l, 3 * d]);
+        let (w, bias) = (self.in_proj_weight.val(), self.in_proj_bias.val());
+        let qkv =
+            crate::fast::autodiff::linear(
+                &x,
+                &w,
+                crate::fast::autodiff::WeightLayout::OutIn,
+                Some(&bias),
+            )
+            .unwrap_or_else(|| {
+                (x.reshape([b * l, d]).matmul(w.transpose()) + bias.unsqueeze_dim::<2>(0))
+                    .reshape([b, l, 3 * d])
+            });
         let attn = crate::fast::autodiff::attention(&qkv, h).unwrap_or_else(|| attend_ops(qkv, h));
-        self.out_proj.forward(attn)
+        super::forward_linear(&self.out_proj, attn)
     }
 }
 

@@ -4,7 +4,7 @@ use burn::nn::conv::Conv1dConfig;
 
 use super::conv::Conv1d;
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig1d};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 
 /// How a convolution is initialised.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -66,6 +66,19 @@ pub fn linear(
             l
         }
     }
+}
+
+/// `lin.forward(x)`, as one graph node with our CPU kernels where they apply (burn's operations
+/// elsewhere).
+pub fn forward_linear<const D: usize>(lin: &Linear, x: Tensor<D>) -> Tensor<D> {
+    let bias = lin.bias.as_ref().map(|b| b.val());
+    crate::fast::autodiff::linear(
+        &x,
+        &lin.weight.val(),
+        crate::fast::autodiff::WeightLayout::InOut,
+        bias.as_ref(),
+    )
+    .unwrap_or_else(|| lin.forward(x))
 }
 
 /// A layer norm over the last dimension.

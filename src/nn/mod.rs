@@ -16,6 +16,6 @@ pub use batch_norm::BatchNorm1d;
 pub use conv::Conv1d;
 pub use conv_branches::ConvBranches;
 pub use dropout::dropout;
-pub use layers::{ConvInit, conv1d, layer_norm, linear};
+pub use layers::{ConvInit, conv1d, forward_linear, layer_norm, linear};
 pub use lstm::{BiLstm, LstmDirection};
 pub use visit::{NamedWeights, WeightVisitor};

@@ -149,7 +149,7 @@ pub struct FeedForward {
 
 impl FeedForward {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = self.linear1.forward(norm(&self.layernorm, x));
+        let h = crate::nn::forward_linear(&self.linear1, norm(&self.layernorm, x));
         let h = crate::fast::autodiff::swiglu(&h).unwrap_or_else(|| {
             let mut halves = h.chunk(2, 2).into_iter();
             let value = halves.next().expect("two halves");
@@ -157,7 +157,7 @@ impl FeedForward {
             value * silu(gate)
         });
         let h = crate::nn::dropout(&self.dropout, h);
-        crate::nn::dropout(&self.dropout, self.linear2.forward(h))
+        crate::nn::dropout(&self.dropout, crate::nn::forward_linear(&self.linear2, h))
     }
 }
 
