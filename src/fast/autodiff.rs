@@ -140,11 +140,17 @@ macro_rules! register {
     };
 }
 
-/// `Backward` for both arities of a layer with an optional bias, through `Self::run`.
+/// The saved state of a layer with an input, a weight and an optional bias.
+trait LayerGrads {
+    /// The gradients of the input, weight and bias, each with its shape, from the output's.
+    fn grads(&self, dy: &[f32]) -> [(Vec<f32>, Vec<usize>); 3];
+}
+
+/// `Backward` for both arities of a layer with an optional bias, through [`LayerGrads`].
 macro_rules! backward_with_optional_bias {
     ($op:ty, $state:ty) => {
         impl Backward<Flex, 3> for $op {
-            type State = $state;
+            type State = Arc<$state>;
 
             fn backward(
                 self,
@@ -152,12 +158,13 @@ macro_rules! backward_with_optional_bias {
                 grads: &mut Gradients,
                 _: &mut Checkpointer,
             ) {
-                Self::run(ops, grads);
+                let dy = values(&grads.consume::<Flex>(&ops.node));
+                register!(grads, ops.parents, ops.state.grads(&dy));
             }
         }
 
         impl Backward<Flex, 2> for $op {
-            type State = $state;
+            type State = Arc<$state>;
 
             fn backward(
                 self,
@@ -165,7 +172,8 @@ macro_rules! backward_with_optional_bias {
                 grads: &mut Gradients,
                 _: &mut Checkpointer,
             ) {
-                Self::run(ops, grads);
+                let dy = values(&grads.consume::<Flex>(&ops.node));
+                register!(grads, ops.parents, ops.state.grads(&dy));
             }
         }
     };
@@ -829,21 +837,19 @@ fn conv_backward(s: &ConvSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
 #[derive(Debug)]
 struct ConvBackward;
 
-impl ConvBackward {
-    fn run<const N: usize>(ops: Ops<Arc<ConvSaved>, N>, grads: &mut Gradients) {
-        let dy = values(&grads.consume::<Flex>(&ops.node));
-        let d = ops.state.dims;
-        let (dx, dw, db) = conv_backward(&ops.state, &dy);
-        let shapes = [
-            vec![d.batch, d.cin, d.len],
-            vec![d.cout, d.cin, d.k],
-            vec![d.cout],
-        ];
-        register!(grads, ops.parents, [dx, dw, db].into_iter().zip(shapes));
+impl LayerGrads for ConvSaved {
+    fn grads(&self, dy: &[f32]) -> [(Vec<f32>, Vec<usize>); 3] {
+        let d = self.dims;
+        let (dx, dw, db) = conv_backward(self, dy);
+        [
+            (dx, vec![d.batch, d.cin, d.len]),
+            (dw, vec![d.cout, d.cin, d.k]),
+            (db, vec![d.cout]),
+        ]
     }
 }
 
-backward_with_optional_bias!(ConvBackward, Arc<ConvSaved>);
+backward_with_optional_bias!(ConvBackward, ConvSaved);
 
 /// Batch normalisation with batch statistics (training), optionally followed by SiLU, as one
 /// node: `y = act(γ · (x − μ) / sqrt(σ² + ε) + β)` per channel over `[batch, channels, len]`.
@@ -1111,21 +1117,19 @@ mod grouped {
     #[derive(Debug)]
     struct GroupedBackward;
 
-    impl GroupedBackward {
-        fn run<const N: usize>(ops: Ops<Arc<Saved>, N>, grads: &mut Gradients) {
-            let dy = values(&grads.consume::<Flex>(&ops.node));
-            let d = ops.state.dims;
-            let (dx, dw, db) = backward(&ops.state, &dy);
-            let shapes = [
-                vec![d.batch, d.cin, d.len],
-                vec![d.cout, d.cin / d.groups, d.k],
-                vec![d.cout],
-            ];
-            register!(grads, ops.parents, [dx, dw, db].into_iter().zip(shapes));
+    impl LayerGrads for Saved {
+        fn grads(&self, dy: &[f32]) -> [(Vec<f32>, Vec<usize>); 3] {
+            let d = self.dims;
+            let (dx, dw, db) = backward(self, dy);
+            [
+                (dx, vec![d.batch, d.cin, d.len]),
+                (dw, vec![d.cout, d.cin / d.groups, d.k]),
+                (db, vec![d.cout]),
+            ]
         }
     }
 
-    backward_with_optional_bias!(GroupedBackward, Arc<Saved>);
+    backward_with_optional_bias!(GroupedBackward, Saved);
 }
 
 /// Where a linear layer's weight matrix keeps `W[i, o]` (input `i`, output `o`).
@@ -1269,22 +1273,23 @@ fn linear_backward(s: &LinearSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>
 #[derive(Debug)]
 struct LinearBackward;
 
-impl LinearBackward {
-    fn run<const N: usize>(ops: Ops<Arc<LinearSaved>, N>, grads: &mut Gradients) {
-        let dy = values(&grads.consume::<Flex>(&ops.node));
-        let d = ops.state.dims;
-        let (dx, dw, db) = linear_backward(&ops.state, &dy);
-        let x_shape = ops.state.x_shape.clone();
+impl LayerGrads for LinearSaved {
+    fn grads(&self, dy: &[f32]) -> [(Vec<f32>, Vec<usize>); 3] {
+        let d = self.dims;
+        let (dx, dw, db) = linear_backward(self, dy);
         let w_shape = match d.layout {
             WeightLayout::InOut => vec![d.din, d.dout],
             WeightLayout::OutIn => vec![d.dout, d.din],
         };
-        let shapes = [x_shape, w_shape, vec![d.dout]];
-        register!(grads, ops.parents, [dx, dw, db].into_iter().zip(shapes));
+        [
+            (dx, self.x_shape.clone()),
+            (dw, w_shape),
+            (db, vec![d.dout]),
+        ]
     }
 }
 
-backward_with_optional_bias!(LinearBackward, Arc<LinearSaved>);
+backward_with_optional_bias!(LinearBackward, LinearSaved);
 
 /// Chris Wellons' `lowbias32` integer hash: a bijection of `u32` with low bias, branch-free
 /// 32-bit arithmetic only, so loops over it vectorise 16 lanes wide.
@@ -1538,17 +1543,15 @@ fn layer_norm_backward(s: &LayerNormSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, V
 #[derive(Debug)]
 struct LayerNormBackward;
 
-impl LayerNormBackward {
-    fn run<const N: usize>(ops: Ops<Arc<LayerNormSaved>, N>, grads: &mut Gradients) {
-        let dy = values(&grads.consume::<Flex>(&ops.node));
-        let (dx, dg, db) = layer_norm_backward(&ops.state, &dy);
-        let d = ops.state.gamma.len();
-        let shapes = [ops.state.shape.clone(), vec![d], vec![d]];
-        register!(grads, ops.parents, [dx, dg, db].into_iter().zip(shapes));
+impl LayerGrads for LayerNormSaved {
+    fn grads(&self, dy: &[f32]) -> [(Vec<f32>, Vec<usize>); 3] {
+        let (dx, dg, db) = layer_norm_backward(self, dy);
+        let d = self.gamma.len();
+        [(dx, self.shape.clone()), (dg, vec![d]), (db, vec![d])]
     }
 }
 
-backward_with_optional_bias!(LayerNormBackward, Arc<LayerNormSaved>);
+backward_with_optional_bias!(LayerNormBackward, LayerNormSaved);
 
 /// SwiGLU over the last axis: `value · SiLU(gate)` with `value, gate` its two halves, as one
 /// node (`[.., 2m] → [.., m]`), or `None` off `Autodiff<Flex>`.
