@@ -99,20 +99,20 @@ where
     Tensor::from_primitive::<Ad>(out)
 }
 
-/// [`node`] for a layer with input, weight and optional bias.
-fn node_with_bias<const D: usize, S, BO>(
-    op: BO,
+/// [`node`] for a layer with input, weight and optional bias, whose backward pass is its saved
+/// state's [`LayerGrads`].
+fn layer_node<const D: usize, S>(
     (x, w, b): (&AdTensor, &AdTensor, Option<&AdTensor>),
-    state: S,
+    state: Arc<S>,
     output: FlexTensor,
 ) -> Tensor<D>
 where
-    BO: Backward<Flex, 3, State = S> + Backward<Flex, 2, State = S>,
-    S: Clone + Send + std::fmt::Debug + 'static,
+    S: LayerGrads + Send + Sync + std::fmt::Debug + 'static,
 {
+    let op = LayerBackward(std::marker::PhantomData);
     match b {
-        Some(b) => node::<D, 3, BO>(op, [x.node(), w.node(), b.node()], state, output),
-        None => node::<D, 2, BO>(op, [x.node(), w.node()], state, output),
+        Some(b) => node::<D, 3, _>(op, [x.node(), w.node(), b.node()], state, output),
+        None => node::<D, 2, _>(op, [x.node(), w.node()], state, output),
     }
 }
 
@@ -146,37 +146,21 @@ trait LayerGrads {
     fn grads(&self, dy: &[f32]) -> [(Vec<f32>, Vec<usize>); 3];
 }
 
-/// `Backward` for both arities of a layer with an optional bias, through [`LayerGrads`].
-macro_rules! backward_with_optional_bias {
-    ($op:ty, $state:ty) => {
-        impl Backward<Flex, 3> for $op {
-            type State = Arc<$state>;
+/// The backward pass of a layer whose saved state is `S`, for both arities (with and without a
+/// bias).
+#[derive(Debug)]
+struct LayerBackward<S>(std::marker::PhantomData<S>);
 
-            fn backward(
-                self,
-                ops: Ops<Self::State, 3>,
-                grads: &mut Gradients,
-                _: &mut Checkpointer,
-            ) {
-                let dy = values(&grads.consume::<Flex>(&ops.node));
-                register!(grads, ops.parents, ops.state.grads(&dy));
-            }
-        }
+impl<S, const N: usize> Backward<Flex, N> for LayerBackward<S>
+where
+    S: LayerGrads + Send + Sync + std::fmt::Debug + 'static,
+{
+    type State = Arc<S>;
 
-        impl Backward<Flex, 2> for $op {
-            type State = Arc<$state>;
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 2>,
-                grads: &mut Gradients,
-                _: &mut Checkpointer,
-            ) {
-                let dy = values(&grads.consume::<Flex>(&ops.node));
-                register!(grads, ops.parents, ops.state.grads(&dy));
-            }
-        }
-    };
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = values(&grads.consume::<Flex>(&ops.node));
+        register!(grads, ops.parents, ops.state.grads(&dy));
+    }
 }
 
 /// What the LSTM's backward pass needs, kept from its forward pass.
@@ -220,33 +204,17 @@ impl LstmDims {
         self.batch.div_ceil(rayon::current_num_threads()).max(1)
     }
 
-    /// `c = [c +] a · b` on all threads unless serial.
-    #[allow(clippy::too_many_arguments)]
+    /// `c (m × n, row-major) = [c +] a · b`, operands with their strides, on all threads
+    /// unless serial.
     fn matmul(
         &self,
-        m: usize,
-        n: usize,
-        k: usize,
-        a: &[f32],
-        a_strides: (usize, usize),
-        b: &[f32],
-        b_strides: (usize, usize),
+        mnk: (usize, usize, usize),
+        a: (&[f32], (usize, usize)),
+        b: (&[f32], (usize, usize)),
         c: &mut [f32],
         accumulate: bool,
     ) {
-        kernels::gemm_block(
-            m,
-            n,
-            k,
-            a,
-            a_strides,
-            b,
-            b_strides,
-            c,
-            n,
-            accumulate,
-            !self.serial,
-        );
+        kernels::gemm_into(mnk, a, b, (c, (mnk.1, 1)), accumulate, !self.serial);
     }
 }
 
@@ -430,13 +398,9 @@ fn lstm_forward(x: Values, w_ih: Values, w_hh: Values, bias: &[f32], d: LstmDims
         row.copy_from_slice(bias);
     }
     d.matmul(
-        rows,
-        g4,
-        d.inp,
-        &x,
-        (d.inp, 1),
-        &w_ih,
-        (1, d.inp),
+        (rows, g4, d.inp),
+        (&x, (d.inp, 1)),
+        (&w_ih, (1, d.inp)),
         &mut gates,
         true,
     );
@@ -563,37 +527,25 @@ fn lstm_backward(s: &LstmSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>, Ve
     }
     let mut dw_hh = vec![0.0f32; g4 * h];
     d.matmul(
-        g4,
-        h,
-        rows,
-        &da,
-        (1, g4),
-        &h_prev,
-        (h, 1),
+        (g4, h, rows),
+        (&da, (1, g4)),
+        (&h_prev, (h, 1)),
         &mut dw_hh,
         false,
     );
     let mut dw_ih = vec![0.0f32; g4 * d.inp];
     d.matmul(
-        g4,
-        d.inp,
-        rows,
-        &da,
-        (1, g4),
-        &s.x,
-        (d.inp, 1),
+        (g4, d.inp, rows),
+        (&da, (1, g4)),
+        (&s.x, (d.inp, 1)),
         &mut dw_ih,
         false,
     );
     let mut dx = vec![0.0f32; rows * d.inp];
     d.matmul(
-        rows,
-        d.inp,
-        g4,
-        &da,
-        (g4, 1),
-        &s.w_ih,
-        (d.inp, 1),
+        (rows, d.inp, g4),
+        (&da, (g4, 1)),
+        (&s.w_ih, (d.inp, 1)),
         &mut dx,
         false,
     );
@@ -760,12 +712,7 @@ pub(crate) fn conv1d_same(
         taps,
         dims: d,
     });
-    Some(node_with_bias(
-        ConvBackward,
-        (&xp, &wp, bp.as_ref()),
-        saved,
-        output,
-    ))
+    Some(layer_node((&xp, &wp, bp.as_ref()), saved, output))
 }
 
 /// Gradients of a convolution: `(dx [batch, cin, len], dw [cout, cin, k], db [cout])`.
@@ -834,9 +781,6 @@ fn conv_backward(s: &ConvSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     (d.ungrid(&dxg, d.cin, None), dw, db)
 }
 
-#[derive(Debug)]
-struct ConvBackward;
-
 impl LayerGrads for ConvSaved {
     fn grads(&self, dy: &[f32]) -> [(Vec<f32>, Vec<usize>); 3] {
         let d = self.dims;
@@ -848,8 +792,6 @@ impl LayerGrads for ConvSaved {
         ]
     }
 }
-
-backward_with_optional_bias!(ConvBackward, ConvSaved);
 
 /// Batch normalisation with batch statistics (training), optionally followed by SiLU, as one
 /// node: `y = act(γ · (x − μ) / sqrt(σ² + ε) + β)` per channel over `[batch, channels, len]`.
@@ -1052,7 +994,7 @@ mod grouped {
             .for_each(|(out, seq)| kernel.apply(seq, len, out));
         let output = flex(y, &[batch, cout, len]);
         let saved = Arc::new(Saved { x: xv, w, dims });
-        node_with_bias(GroupedBackward, (xp, wp, bp), saved, output)
+        layer_node((xp, wp, bp), saved, output)
     }
 
     /// `(dx, dw, db)`.
@@ -1114,9 +1056,6 @@ mod grouped {
         (dx, dw, db)
     }
 
-    #[derive(Debug)]
-    struct GroupedBackward;
-
     impl LayerGrads for Saved {
         fn grads(&self, dy: &[f32]) -> [(Vec<f32>, Vec<usize>); 3] {
             let d = self.dims;
@@ -1128,8 +1067,6 @@ mod grouped {
             ]
         }
     }
-
-    backward_with_optional_bias!(GroupedBackward, Saved);
 }
 
 /// Where a linear layer's weight matrix keeps `W[i, o]` (input `i`, output `o`).
@@ -1224,12 +1161,7 @@ pub(crate) fn linear<const D: usize>(
         w: wv,
         dims: d,
     });
-    Some(node_with_bias(
-        LinearBackward,
-        (&xp, &wp, bp.as_ref()),
-        saved,
-        flex(y, &shape),
-    ))
+    Some(layer_node((&xp, &wp, bp.as_ref()), saved, flex(y, &shape)))
 }
 
 /// `(dx [rows, din], dW in its layout, db [dout])`.
@@ -1270,9 +1202,6 @@ fn linear_backward(s: &LinearSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>
     (dx, dw, db)
 }
 
-#[derive(Debug)]
-struct LinearBackward;
-
 impl LayerGrads for LinearSaved {
     fn grads(&self, dy: &[f32]) -> [(Vec<f32>, Vec<usize>); 3] {
         let d = self.dims;
@@ -1288,8 +1217,6 @@ impl LayerGrads for LinearSaved {
         ]
     }
 }
-
-backward_with_optional_bias!(LinearBackward, LinearSaved);
 
 /// Chris Wellons' `lowbias32` integer hash: a bijection of `u32` with low bias, branch-free
 /// 32-bit arithmetic only, so loops over it vectorise 16 lanes wide.
@@ -1482,12 +1409,7 @@ pub(crate) fn layer_norm<const D: usize>(
         gamma: gv.clone(),
         shape: x.dims().to_vec(),
     });
-    Some(node_with_bias(
-        LayerNormBackward,
-        (&xp, &gp, bp.as_ref()),
-        saved,
-        output,
-    ))
+    Some(layer_node((&xp, &gp, bp.as_ref()), saved, output))
 }
 
 struct LayerNormSaved {
@@ -1540,9 +1462,6 @@ fn layer_norm_backward(s: &LayerNormSaved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, V
     (dx, dg, db)
 }
 
-#[derive(Debug)]
-struct LayerNormBackward;
-
 impl LayerGrads for LayerNormSaved {
     fn grads(&self, dy: &[f32]) -> [(Vec<f32>, Vec<usize>); 3] {
         let (dx, dg, db) = layer_norm_backward(self, dy);
@@ -1550,8 +1469,6 @@ impl LayerGrads for LayerNormSaved {
         [(dx, self.shape.clone()), (dg, vec![d]), (db, vec![d])]
     }
 }
-
-backward_with_optional_bias!(LayerNormBackward, LayerNormSaved);
 
 /// SwiGLU over the last axis: `value · SiLU(gate)` with `value, gate` its two halves, as one
 /// node (`[.., 2m] → [.., m]`), or `None` off `Autodiff<Flex>`.
@@ -1784,6 +1701,23 @@ impl Backward<Flex, 1> for AttentionBackward {
 /// Helpers for the tests comparing our kernels with burn's operations.
 #[cfg(test)]
 pub(crate) mod testing {
+    use burn::tensor::{Gradients, Tensor};
+
+    /// Back-propagate `Σ y ⊙ probe` from `x` to `y`: `y`'s values and `x`'s gradient, and the
+    /// gradients for the caller's parameters.
+    pub(crate) fn probed<const D: usize>(
+        x: &Tensor<D>,
+        y: Tensor<D>,
+        probe: &Tensor<D>,
+    ) -> (Vec<Vec<f32>>, Gradients) {
+        let grads = (y.clone() * probe.clone()).sum().backward();
+        let dx = x.grad(&grads).expect("x takes a gradient");
+        let values = [y.into_data(), dx.into_data()]
+            .map(|d| d.try_into_vec::<f32>().expect("f32"))
+            .to_vec();
+        (values, grads)
+    }
+
     /// Every output `a[k]` within `tol` of `b[k]`, element by element.
     pub(crate) fn assert_all_close(a: &[Vec<f32>], b: &[Vec<f32>], tol: f32, what: &str) {
         assert_eq!(a.len(), b.len(), "{what}: number of outputs");

@@ -233,13 +233,11 @@ pub fn simd<R>(f: impl FnOnce() -> R) -> R {
 
 /// `y += a · x` over the shorter length, vectorised wide.
 pub fn axpy(y: &mut [f32], x: &[f32], a: f32) {
-    simd(|| axpy_body(y, x, a))
-}
-
-/// [`axpy`]'s loop, inlined into callers that run under [`simd`] themselves.
-#[inline(always)]
-fn axpy_body(y: &mut [f32], x: &[f32], a: f32) {
-    y.iter_mut().zip(x).for_each(|(r, v)| *r += a * v);
+    #[inline(always)]
+    fn body(y: &mut [f32], x: &[f32], a: f32) {
+        y.iter_mut().zip(x).for_each(|(r, v)| *r += a * v);
+    }
+    simd(|| body(y, x, a))
 }
 
 /// `y += a ⊙ x` element by element over the shorter length, vectorised wide.

@@ -583,13 +583,12 @@ struct FeedForward {
     w1: RowLinear,
     /// `ff/2 → d`, no bias.
     w2: RowLinear,
-    ff: usize,
 }
 
 struct ConformerLayer {
     ff1: FeedForward,
     norm1: LayerNorm,
-    depthwise: Conv,
+    depthwise: RowDepthwise,
     pointwise: RowLinear,
     norm2: LayerNorm,
     in_proj: RowLinear,
@@ -663,12 +662,10 @@ impl LayerNorm {
 
 impl FeedForward {
     fn new(w: &Weights, prefix: &str) -> Option<Self> {
-        let w1 = w.row_linear(&format!("{prefix}.linear1.weight"), None)?;
         Some(Self {
             norm: LayerNorm::new(w, &format!("{prefix}.layernorm"))?,
+            w1: w.row_linear(&format!("{prefix}.linear1.weight"), None)?,
             w2: w.row_linear(&format!("{prefix}.linear2.weight"), None)?,
-            ff: w1.n,
-            w1,
         })
     }
 
@@ -676,12 +673,13 @@ impl FeedForward {
     fn add_half(&self, x: &mut [f32], len: usize, d: usize) {
         let mut h = vec![0.0; len * d];
         self.norm.apply(x, &mut h);
-        let mut u = vec![0.0; len * self.ff];
+        let ff = self.w1.n;
+        let mut u = vec![0.0; len * ff];
         self.w1.apply(&h, len, &mut u);
         // SwiGLU: value · silu(gate), value the first half of each row.
-        let half = self.ff / 2;
+        let half = ff / 2;
         let mut v = vec![0.0; len * half];
-        for (vr, ur) in v.chunks_mut(half).zip(u.chunks_mut(self.ff)) {
+        for (vr, ur) in v.chunks_mut(half).zip(u.chunks_mut(ff)) {
             let (value, gate) = ur.split_at_mut(half);
             kernels::silu(gate);
             for j in 0..half {
@@ -695,20 +693,30 @@ impl FeedForward {
 
 /// A depthwise `same` convolution (weights `[d, 1, k]`) on one sequence's rows `[len, d]`:
 /// `out[j] = b + Σ_t w[:, t] ⊙ x[j + t − pad]`, each tap a vector operation over the channels.
-fn depthwise_rows(conv: &Conv, x: &[f32], len: usize, out: &mut [f32]) {
-    let (d, k) = (conv.cout, conv.k);
-    let pad = (k - 1) / 2;
-    let mut taps = vec![0.0; k * d];
-    for (c, w) in conv.w.chunks(k).enumerate() {
-        for (t, &v) in w.iter().enumerate() {
-            taps[t * d + c] = v;
-        }
+struct RowDepthwise {
+    /// The weights per tap, `[k, d]`.
+    taps: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl RowDepthwise {
+    /// From a convolution with one input channel per group, or `None`.
+    fn new(conv: Conv) -> Option<Self> {
+        (conv.w.len() == conv.cout * conv.k).then(|| Self {
+            taps: transpose(&conv.w, conv.cout),
+            b: conv.b,
+        })
     }
-    for (j, o) in out.chunks_mut(d).take(len).enumerate() {
-        o.copy_from_slice(&conv.b);
-        for (t, w) in taps.chunks(d).enumerate() {
-            if let Some(src) = (j + t).checked_sub(pad).filter(|&s| s < len) {
-                kernels::mul_add(o, w, &x[src * d..(src + 1) * d]);
+
+    fn apply(&self, x: &[f32], len: usize, out: &mut [f32]) {
+        let d = self.b.len();
+        let pad = (self.taps.len() / d - 1) / 2;
+        for (j, o) in out.chunks_mut(d).take(len).enumerate() {
+            o.copy_from_slice(&self.b);
+            for (t, w) in self.taps.chunks(d).enumerate() {
+                if let Some(src) = (j + t).checked_sub(pad).filter(|&s| s < len) {
+                    kernels::mul_add(o, w, &x[src * d..(src + 1) * d]);
+                }
             }
         }
     }
@@ -725,7 +733,7 @@ impl Conformer {
                 Some(ConformerLayer {
                     ff1: FeedForward::new(w, &format!("{p}.ff1"))?,
                     norm1: LayerNorm::new(w, &format!("{p}.layernorm1"))?,
-                    depthwise: w.conv(&format!("{p}.conv.0"), c.d)?,
+                    depthwise: RowDepthwise::new(w.conv(&format!("{p}.conv.0"), c.d)?)?,
                     pointwise: w.row_linear(
                         &format!("{p}.conv.1.weight"),
                         Some(&format!("{p}.conv.1.bias")),
@@ -772,7 +780,7 @@ impl Conformer {
             // convolution module on LN1(x), added to LN1(x); then x = LN2(x + that)
             layer.norm1.apply(&t, &mut h);
             for (hs, cs) in h.chunks(block).zip(conv.chunks_mut(block)) {
-                depthwise_rows(&layer.depthwise, hs, len, cs);
+                layer.depthwise.apply(hs, len, cs);
             }
             // the 1×1 convolution is a linear layer on rows
             layer.pointwise.apply(&conv, rows, &mut pw);

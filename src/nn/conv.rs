@@ -93,9 +93,7 @@ mod tests {
                 } else {
                     conv.forward_ops(xg.clone())
                 };
-                let grads = (y.clone() * probe.clone()).sum().backward();
-                let mut all = vec![y.into_data().try_into_vec::<f32>().unwrap()];
-                all.push(xg.grad(&grads).unwrap().into_data().try_into_vec().unwrap());
+                let (mut all, grads) = crate::fast::autodiff::testing::probed(&xg, y, &probe);
                 let w = conv.conv.weight.val().grad(&grads).unwrap();
                 all.push(w.into_data().try_into_vec().unwrap());
                 if let Some(b) = &conv.conv.bias {

@@ -210,9 +210,7 @@ mod tests {
                 } else {
                     dir.forward_ops(xg.clone(), reverse)
                 };
-                let grads = (y.clone() * probe.clone()).sum().backward();
-                let mut all = vec![y.into_data().try_into_vec::<f32>().unwrap()];
-                all.push(xg.grad(&grads).unwrap().into_data().try_into_vec().unwrap());
+                let (mut all, grads) = crate::fast::autodiff::testing::probed(&xg, y, &probe);
                 all.extend(direction_grads(&dir, &grads));
                 all
             };
@@ -243,9 +241,7 @@ mod tests {
             } else {
                 lstm.forward_ops(xg.clone())
             };
-            let grads = (y.clone() * probe.clone()).sum().backward();
-            let mut all = vec![y.into_data().try_into_vec::<f32>().unwrap()];
-            all.push(xg.grad(&grads).unwrap().into_data().try_into_vec().unwrap());
+            let (mut all, grads) = crate::fast::autodiff::testing::probed(&xg, y, &probe);
             for dir in [&lstm.forward_dir, &lstm.backward_dir] {
                 all.extend(direction_grads(dir, &grads));
             }
