@@ -240,6 +240,17 @@ pub fn axpy(y: &mut [f32], x: &[f32], a: f32) {
     simd(|| body(y, x, a))
 }
 
+/// Multiply every row (`g.len()` values) of `x` by `g`, element by element, vectorised wide.
+pub fn scale_rows(x: &mut [f32], g: &[f32]) {
+    #[inline(always)]
+    fn body(x: &mut [f32], g: &[f32]) {
+        for row in x.chunks_exact_mut(g.len()) {
+            row.iter_mut().zip(g).for_each(|(v, s)| *v *= s);
+        }
+    }
+    simd(|| body(x, g))
+}
+
 /// `y += a ⊙ x` element by element over the shorter length, vectorised wide.
 pub fn mul_add(y: &mut [f32], a: &[f32], x: &[f32]) {
     #[inline(always)]

@@ -13,12 +13,20 @@
 //!
 //! Built from a model's named weights (the reference's names), it computes exactly what the
 //! burn network computes in inference mode, but without an autodiff graph or per-op tensor
-//! allocations: BatchNorm is folded into the preceding convolution, `same` convolutions are one
-//! matrix product per kernel tap (or direct loops for the grouped ones), activations use a
+//! allocations: BatchNorm is folded into the preceding convolution, activations use a
 //! vectorisable `exp`, the soft-classification head averages before its 1×1 convolution (they
-//! commute), and groups of sequences run in parallel, each on one thread with reused buffers.
-//! The BiLSTM runs batch-wide: one product for all input projections, then per step one
-//! `batch × 4H` product and fused gate arithmetic.
+//! commute), and groups of sequences run in parallel, each on one thread with buffers kept
+//! between groups.
+//!
+//! After the first block, the cores work on channels-last rows (one row of channels per
+//! position). A `same` convolution there is one product per sequence whose rows are the
+//! receptive fields, overlapping runs of `k·cin` values, with no im2col copy (`RowConv`);
+//! grouped convolutions are element-wise products of whole rows (`RowGrouped`). Products
+//! whose weights are known when the engine is built use [`panels::Panels`] (weights packed
+//! once for an AVX-512 micro-kernel). The BiLSTM runs batch-wide on time-major rows, each
+//! direction on one thread: the input projections a few steps at a time, then per step one
+//! `batch × 4H` product and fused gate arithmetic. The first blocks stay channel-major (one
+//! product per kernel tap on shifted columns).
 //!
 //! The Unlock_DNA conformer runs per sequence on `[L, d]` rows (LayerNorm, SwiGLU feed-forward,
 //! depthwise convolution module, multi-head attention). A block added later without an engine
@@ -27,6 +35,7 @@
 
 pub(crate) mod autodiff;
 pub mod kernels;
+pub mod panels;
 
 use rayon::prelude::*;
 
@@ -34,6 +43,7 @@ use crate::blocks::{CoreConfig, FinalConfig, FirstConfig};
 use crate::net::NetConfig;
 use crate::weights::WeightMap;
 use kernels::{Conv, matmul};
+use panels::Panels;
 
 const BN_EPS: f32 = 1e-5;
 
@@ -162,13 +172,14 @@ impl Branches {
     }
 }
 
+/// An Autosome core stage on channels-last rows, BatchNorm folded into every convolution.
 struct Stage {
-    expand: Conv,
-    grouped: Conv,
+    expand: RowConv,
+    grouped: RowGrouped,
     se_down: Linear,
     se_up: Linear,
-    project: Conv,
-    resize: Conv,
+    project: RowConv,
+    resize: RowConv,
 }
 
 enum First {
@@ -177,19 +188,29 @@ enum First {
 }
 
 struct Lstm {
-    /// `[4H, in]` per direction.
-    w_ih: [Vec<f32>; 2],
-    /// `W_hhᵀ`, `[H, 4H]` row-major, per direction (the per-step product reads it row-major).
-    w_hh: [Vec<f32>; 2],
-    /// `b_ih + b_hh` per direction.
-    bias: [Vec<f32>; 2],
+    /// Input projections per direction: `[in, 4H]` with the bias `b_ih + b_hh`.
+    w_ih: [Panels; 2],
+    /// Recurrent weights per direction: `W_hhᵀ`, `[H, 4H]`.
+    w_hh: [Panels; 2],
     hidden: usize,
-    inp: usize,
 }
+
+/// A `same` convolution over a group's channels-last rows: one product per sequence whose rows
+/// are the receptive fields, overlapping runs of `k·cin` values (weights `[k·cin, cout]`,
+/// tap-major, with the bias).
+struct RowConv {
+    w: Panels,
+    /// `(k − 1)/2`.
+    pad: usize,
+}
+
+/// Parallel convolutions over channels-last rows (the BHI core after its BiLSTM), their outputs
+/// side by side in each row.
+struct RowBranches(Vec<RowConv>);
 
 enum Core {
     Autosome(Vec<Stage>),
-    Bhi(Lstm, Branches),
+    Bhi(Box<Lstm>, RowBranches),
     Unlock(Conformer),
 }
 
@@ -209,9 +230,12 @@ pub struct FastNet {
     pad: usize,
 }
 
-/// Per-thread buffers.
+/// Per-thread buffers, kept between groups and calls (a fresh allocation of this size costs
+/// page faults every time).
 #[derive(Default)]
 struct Scratch {
+    /// The rows a block reads and writes in place.
+    x: Vec<f32>,
     a: Vec<f32>,
     b: Vec<f32>,
     c: Vec<f32>,
@@ -246,39 +270,49 @@ impl FastNet {
                     let inv = format!("core.seqextractor.inv_res_blc{i}");
                     let res = format!("core.seqextractor.resize_blc{i}");
                     let e = c.expand * s;
+                    let conv = |c: &str, bn: &str| RowConv::new(&w.conv_bn(c, bn, 1)?);
                     stages.push(Stage {
-                        expand: w.conv_bn(&format!("{inv}.0"), &format!("{inv}.1"), 1)?,
-                        grouped: w.conv_bn(&format!("{inv}.3"), &format!("{inv}.4"), e / 2)?,
+                        expand: conv(&format!("{inv}.0"), &format!("{inv}.1"))?,
+                        grouped: RowGrouped::new(w.conv_bn(
+                            &format!("{inv}.3"),
+                            &format!("{inv}.4"),
+                            e / 2,
+                        )?)?,
                         se_down: w.linear(&format!("{inv}.6.fc.0"))?,
                         se_up: w.linear(&format!("{inv}.6.fc.2"))?,
-                        project: w.conv_bn(&format!("{inv}.7"), &format!("{inv}.8"), 1)?,
-                        resize: w.conv_bn(&format!("{res}.0"), &format!("{res}.1"), 1)?,
+                        project: conv(&format!("{inv}.7"), &format!("{inv}.8"))?,
+                        resize: conv(&format!("{res}.0"), &format!("{res}.1"))?,
                     });
                 }
                 Core::Autosome(stages)
             }
             CoreConfig::Bhi(c) => {
-                let dir = |s: &str| -> Option<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+                let (h, inp) = (c.hidden, w.shape("core.lstm.weight_ih_l0")?[1]);
+                let dir = |s: &str| -> Option<(Panels, Panels)> {
                     let bi = w.get(&format!("core.lstm.bias_ih_l0{s}"))?;
                     let bh = w.get(&format!("core.lstm.bias_hh_l0{s}"))?;
+                    let wi = w.get(&format!("core.lstm.weight_ih_l0{s}"))?;
+                    let wh = w.get(&format!("core.lstm.weight_hh_l0{s}"))?;
+                    if wi.len() != 4 * h * inp || wh.len() != 4 * h * h || bi.len() != 4 * h {
+                        return None;
+                    }
+                    let bias: Vec<f32> = bi.iter().zip(bh).map(|(a, b)| a + b).collect();
+                    // PyTorch's [4H, in] and [4H, H]: W[kk, gate] = weight[gate, kk].
                     Some((
-                        w.get(&format!("core.lstm.weight_ih_l0{s}"))?.to_vec(),
-                        w.get(&format!("core.lstm.weight_hh_l0{s}"))?.to_vec(),
-                        bi.iter().zip(bh).map(|(a, b)| a + b).collect(),
+                        Panels::new(inp, 4 * h, |kk, g| wi[g * inp + kk], Some(&bias)),
+                        Panels::new(h, 4 * h, |kk, g| wh[g * h + kk], None),
                     ))
                 };
-                let (fi, fh, fb) = dir("")?;
-                let (ri, rh, rb) = dir("_reverse")?;
-                let inp = w.shape("core.lstm.weight_ih_l0")?[1];
+                let (fi, fh) = dir("")?;
+                let (ri, rh) = dir("_reverse")?;
+                let branches = Branches::new(&w, "core", c.kernels.len())?;
                 Core::Bhi(
-                    Lstm {
+                    Box::new(Lstm {
                         w_ih: [fi, ri],
-                        w_hh: [transpose(&fh, 4 * c.hidden), transpose(&rh, 4 * c.hidden)],
-                        bias: [fb, rb],
-                        hidden: c.hidden,
-                        inp,
-                    },
-                    Branches::new(&w, "core", c.kernels.len())?,
+                        w_hh: [fh, rh],
+                        hidden: h,
+                    }),
+                    RowBranches::new(&branches)?,
                 )
             }
             CoreConfig::UnlockDna(c) => Core::Unlock(Conformer::new(&w, c)?),
@@ -297,18 +331,20 @@ impl FastNet {
             ),
         };
         let mut pad = 0;
-        let mut see = |c: &Conv| pad = pad.max(c.k / 2);
+        let mut widen = |p: usize| pad = pad.max(p);
+        let mut see = |c: &Conv| widen(c.k / 2);
         match &first {
             First::Bhi(b) => b.0.iter().for_each(&mut see),
             First::Autosome(c) => see(c),
         }
         match &core {
             Core::Autosome(stages) => stages.iter().for_each(|st| {
-                for c in [&st.expand, &st.grouped, &st.project, &st.resize] {
-                    see(c);
+                for c in [&st.expand, &st.project, &st.resize] {
+                    widen(c.pad);
                 }
+                widen(st.grouped.pad());
             }),
-            Core::Bhi(_, b) => b.0.iter().for_each(&mut see),
+            Core::Bhi(_, b) => b.0.iter().for_each(|c| widen(c.pad)),
             Core::Unlock(_) => {}
         }
         Some(Self {
@@ -325,8 +361,8 @@ impl FastNet {
     /// `rows` inputs `channels × length`, as [`crate::PrixFixeNet::predict`] gives them.
     ///
     /// Sequences go through the convolutional blocks in groups laid side by side, each with
-    /// zero columns on both sides ([`Layout`]): one `same` convolution over the whole group is
-    /// then exactly the per-sequence convolution, and every matrix product is wide.
+    /// zero positions on both sides (`Layout`), so a `same` convolution never mixes sequences
+    /// and the first block's products are wide.
     pub fn predict(&self, x: &[f32], rows: usize) -> Vec<f32> {
         let row = self.channels * self.length;
         assert_eq!(x.len(), rows * row, "input of the wrong size");
@@ -336,35 +372,53 @@ impl FastNet {
         match &self.core {
             Core::Autosome(stages) => x
                 .par_chunks(group * row)
-                .map_init(Scratch::default, |s, xs| {
-                    let lay = self.layout(xs.len() / row);
-                    let h = self.first(xs, &lay);
-                    let h = autosome(stages, h, &lay, s);
-                    self.decode(&h, &lay)
+                .map(|xs| {
+                    SCRATCH.with_borrow_mut(|s| {
+                        let lay = self.layout(xs.len() / row);
+                        let c1 = self.first_out();
+                        self.first_into(xs, &lay, &mut s.a);
+                        s.x.resize(s.a.len(), 0.0);
+                        kernels::transpose_into(&s.a, c1, lay.width(), &mut s.x);
+                        autosome(stages, &lay, s);
+                        let c = stages.last().map_or(c1, |st| st.resize.w.n());
+                        (0..lay.seqs)
+                            .flat_map(|q| self.head(lay.row_means(&s.x, c, q)))
+                            .collect::<Vec<_>>()
+                    })
                 })
                 .flatten_iter()
                 .collect(),
             Core::Bhi(lstm, branches) => {
-                let first: Vec<Vec<f32>> = x
+                // The first block per group, gathered time-major: row t·rows + r is sequence r
+                // at position t, so each step's rows (of all sequences) are contiguous.
+                let (len, c1) = (self.length, self.first_out());
+                let seqs: Vec<Vec<f32>> = x
                     .par_chunks(group * row)
-                    .map(|xs| {
+                    .flat_map_iter(|xs| {
                         let lay = self.layout(xs.len() / row);
-                        let h = self.first(xs, &lay);
-                        lay.unpack(&h, self.first_out())
+                        let h = transpose(&self.first(xs, &lay), c1);
+                        (0..lay.seqs).map(move |q| {
+                            let at = (q * lay.stride() + lay.pad) * c1;
+                            h[at..at + len * c1].to_vec()
+                        })
                     })
-                    .flatten_iter()
                     .collect();
-                let h = lstm.apply(&first, self.length);
-                h.par_chunks(group)
-                    .map(|hs| {
-                        let lay = self.layout(hs.len());
-                        let packed = lay.pack(hs.iter().map(Vec::as_slice), 2 * lstm.hidden);
-                        let mut out = Vec::new();
-                        branches.apply(&packed, lay.width(), &mut out);
-                        lay.zero_pads(&mut out);
-                        self.decode(&out, &lay)
+                let mut xt = vec![0.0; len * rows * c1];
+                for (r, s) in seqs.iter().enumerate() {
+                    for (t, v) in s.chunks_exact(c1).enumerate() {
+                        xt[(t * rows + r) * c1..(t * rows + r + 1) * c1].copy_from_slice(v);
+                    }
+                }
+                let h = lstm.apply(&xt, rows, len);
+                (0..rows)
+                    .into_par_iter()
+                    .step_by(group)
+                    .flat_map_iter(|r0| {
+                        let lay = self.layout(group.min(rows - r0));
+                        let x = lstm.rows(&h, rows, r0, &lay);
+                        let out = branches.apply(&x, &lay);
+                        self.decode(&transpose(&out, lay.width()), &lay)
                     })
-                    .flatten_iter()
                     .collect()
             }
             Core::Unlock(conformer) => x
@@ -408,48 +462,63 @@ impl FastNet {
 
     /// The first block on a group of encoded inputs.
     fn first(&self, xs: &[f32], lay: &Layout) -> Vec<f32> {
+        let mut out = Vec::new();
+        self.first_into(xs, lay, &mut out);
+        out
+    }
+
+    /// [`FastNet::first`] into `out` (resized to fit).
+    fn first_into(&self, xs: &[f32], lay: &Layout, out: &mut Vec<f32>) {
         let row = self.channels * self.length;
         let x = lay.pack(xs.chunks(row), self.channels);
-        let mut out = Vec::new();
         match &self.first {
-            First::Bhi(b) => b.apply(&x, lay.width(), &mut out),
+            First::Bhi(b) => b.apply(&x, lay.width(), out),
             First::Autosome(c) => {
                 out.resize(c.cout * lay.width(), 0.0);
-                c.apply(&x, lay.width(), &mut out);
-                kernels::silu(&mut out);
+                c.apply(&x, lay.width(), out);
+                kernels::silu(out);
             }
         }
-        lay.zero_pads(&mut out);
-        out
+        lay.zero_pads(out);
     }
 
     /// The head on a group: one prediction row per sequence.
     fn decode(&self, h: &[f32], lay: &Layout) -> Vec<f32> {
+        let c = match &self.head {
+            Final::SoftClass(lin) => lin.inp,
+            Final::Regression(heads) => heads[0].0.inp,
+        };
         (0..lay.seqs)
-            .flat_map(|q| match &self.head {
-                Final::SoftClass(lin) => {
-                    // mean over positions commutes with the 1×1 convolution
-                    let logits = lin.apply(&lay.means(h, lin.inp, q));
-                    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let e: Vec<f32> = logits.iter().map(|v| (v - max).exp()).collect();
-                    let z: f32 = e.iter().sum();
-                    vec![e.iter().enumerate().map(|(i, v)| i as f32 * v).sum::<f32>() / z]
-                }
-                Final::Regression(heads) => {
-                    let m = lay.means(h, heads[0].0.inp, q);
-                    heads
-                        .iter()
-                        .map(|(conv, lin)| lin.apply(&conv.apply(&m))[0])
-                        .collect()
-                }
-            })
+            .flat_map(|q| self.head(lay.means(h, c, q)))
             .collect()
+    }
+
+    /// The head on one sequence's per-channel means over positions.
+    fn head(&self, means: Vec<f32>) -> Vec<f32> {
+        match &self.head {
+            Final::SoftClass(lin) => {
+                // mean over positions commutes with the 1×1 convolution
+                let logits = lin.apply(&means);
+                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let e: Vec<f32> = logits.iter().map(|v| (v - max).exp()).collect();
+                let z: f32 = e.iter().sum();
+                vec![e.iter().enumerate().map(|(i, v)| i as f32 * v).sum::<f32>() / z]
+            }
+            Final::Regression(heads) => heads
+                .iter()
+                .map(|(conv, lin)| lin.apply(&conv.apply(&means))[0])
+                .collect(),
+        }
     }
 }
 
 /// Sequences per group (measured on DREAM-CNN/RNN inference, 2 threads: 1 → 263, 2 → 282,
 /// 4 → 275, 8 → 265 seq/s for DREAM-CNN; wider groups fall out of cache).
 const MAX_GROUP: usize = 4;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
 
 /// A group of sequences side by side: each takes `pad + len + pad` columns, the pads zero, so
 /// a `same` convolution over the whole width (kernel up to `2·pad + 1`) never mixes sequences.
@@ -507,6 +576,26 @@ impl Layout {
         }
     }
 
+    /// Zero the pad rows of channels-last rows `[width, channels]`.
+    fn zero_pad_rows(&self, x: &mut [f32], channels: usize) {
+        let (st, c) = (self.stride(), channels);
+        for q in 0..self.seqs {
+            x[q * st * c..(q * st + self.pad) * c].fill(0.0);
+            x[(q * st + self.pad + self.len) * c..(q + 1) * st * c].fill(0.0);
+        }
+    }
+
+    /// Per-channel means over sequence `q`'s rows of channels-last rows `[width, channels]`.
+    fn row_means(&self, x: &[f32], channels: usize, q: usize) -> Vec<f32> {
+        let at = (q * self.stride() + self.pad) * channels;
+        let mut m = vec![0.0; channels];
+        for row in x[at..at + self.len * channels].chunks_exact(channels) {
+            kernels::axpy(&mut m, row, 1.0);
+        }
+        m.iter_mut().for_each(|v| *v /= self.len as f32);
+        m
+    }
+
     /// Per-channel means over sequence `q`'s columns.
     fn means(&self, x: &[f32], channels: usize, q: usize) -> Vec<f32> {
         let (w, at) = (self.width(), q * self.stride() + self.pad);
@@ -514,57 +603,51 @@ impl Layout {
             .map(|c| kernels::sum(&x[c * w + at..c * w + at + self.len]) / self.len as f32)
             .collect()
     }
-
-    /// Multiply sequence `q`'s columns of each channel by `g[c]`.
-    fn scale(&self, x: &mut [f32], q: usize, g: &[f32]) {
-        let (w, at) = (self.width(), q * self.stride() + self.pad);
-        for (c, gc) in g.iter().enumerate() {
-            x[c * w + at..c * w + at + self.len]
-                .iter_mut()
-                .for_each(|v| *v *= gc);
-        }
-    }
 }
 
-fn autosome(stages: &[Stage], mut x: Vec<f32>, lay: &Layout, s: &mut Scratch) -> Vec<f32> {
-    let len = lay.width();
+/// The Autosome core on a group's rows in `s.x` (pad rows zero), in place.
+fn autosome(stages: &[Stage], lay: &Layout, s: &mut Scratch) {
+    let (w, len) = (lay.width(), lay.len);
     for st in stages {
-        let (p, e) = (st.expand.cin, st.expand.cout);
-        ensure(&mut s.a, e * len);
-        st.expand.apply(&x, len, &mut s.a);
-        kernels::silu(&mut s.a[..e * len]);
-        lay.zero_pads(&mut s.a[..e * len]);
-        ensure(&mut s.b, e * len);
-        st.grouped.apply(&s.a, len, &mut s.b);
-        let h = &mut s.b[..e * len];
-        kernels::silu(h);
-        lay.zero_pads(h);
-        // squeeze-excitation, per sequence
+        let x = &mut s.x;
+        let (p, e) = (st.project.w.n(), st.expand.w.n());
+        ensure(&mut s.a, w * e);
+        st.expand.apply(x, lay, &mut s.a, e);
+        lay.zero_pad_rows(&mut s.a[..w * e], e);
+        kernels::silu(&mut s.a[..w * e]);
+        ensure(&mut s.b, w * e);
+        lay.zero_pad_rows(&mut s.b[..w * e], e);
         for q in 0..lay.seqs {
-            let mut z = st.se_down.apply(&lay.means(h, e, q));
+            let at = (q * lay.stride() + lay.pad) * e;
+            let h = &mut s.b[at..at + len * e];
+            st.grouped.apply(&s.a[at..at + len * e], len, h, &mut s.d);
+            kernels::silu(h);
+            // squeeze-excitation
+            let mut z = st.se_down.apply(&lay.row_means(&s.b, e, q));
             kernels::silu(&mut z);
             let mut g = st.se_up.apply(&z);
             kernels::sigmoid(&mut g);
-            lay.scale(h, q, &g);
+            kernels::scale_rows(&mut s.b[at..at + len * e], &g);
         }
-        // project, then concatenate [x; h] into c
-        ensure(&mut s.c, 2 * p * len);
-        s.c[..p * len].copy_from_slice(&x[..p * len]);
-        st.project.apply(&s.b, len, &mut s.c[p * len..2 * p * len]);
-        kernels::silu(&mut s.c[p * len..2 * p * len]);
-        lay.zero_pads(&mut s.c[p * len..2 * p * len]);
-        let out_c = st.resize.cout;
-        ensure(&mut s.d, out_c * len);
-        st.resize.apply(&s.c, len, &mut s.d);
-        kernels::silu(&mut s.d[..out_c * len]);
-        lay.zero_pads(&mut s.d[..out_c * len]);
+        // [x, project(h)] side by side in each row
+        ensure(&mut s.c, w * 2 * p);
+        let c = &mut s.c[..w * 2 * p];
+        lay.zero_pad_rows(c, 2 * p);
+        for (row, xr) in c.chunks_exact_mut(2 * p).zip(x.chunks_exact(p)) {
+            row[..p].copy_from_slice(xr);
+        }
+        st.project.apply(&s.b, lay, &mut c[p..], 2 * p);
+        for row in c.chunks_exact_mut(2 * p) {
+            kernels::silu(&mut row[p..]);
+        }
+        let out_c = st.resize.w.n();
         x.clear();
-        x.extend_from_slice(&s.d[..out_c * len]);
+        x.resize(w * out_c, 0.0);
+        st.resize.apply(c, lay, x, out_c);
+        kernels::silu(x);
     }
-    x
 }
 
-/// Unlock_DNA's conformer layers, on one sequence as `[L, d]` rows.
 struct Conformer {
     pos: Vec<f32>,
     layers: Vec<ConformerLayer>,
@@ -588,7 +671,7 @@ struct FeedForward {
 struct ConformerLayer {
     ff1: FeedForward,
     norm1: LayerNorm,
-    depthwise: RowDepthwise,
+    depthwise: RowGrouped,
     pointwise: RowLinear,
     norm2: LayerNorm,
     in_proj: RowLinear,
@@ -599,42 +682,23 @@ struct ConformerLayer {
 /// A linear layer on rows, `out (rows × n) = x (rows × k) · Wᵀ + b`, holding `Wᵀ` (`[k, n]`)
 /// so the product reads it in place as its packed operand: measured faster than repacking a
 /// `[n, k]` weight matrix in every product.
-struct RowLinear {
-    wt: Vec<f32>,
-    b: Option<Vec<f32>>,
-    n: usize,
-    k: usize,
-}
+struct RowLinear(Panels);
 
 impl RowLinear {
     /// From PyTorch's `[n, k]` weights.
     fn new(w: &[f32], b: Option<&[f32]>, n: usize, k: usize) -> Self {
-        Self {
-            wt: transpose(w, n),
-            b: b.map(<[f32]>::to_vec),
-            n,
-            k,
-        }
+        Self(Panels::new(k, n, |kk, o| w[o * k + kk], b))
     }
 
+    /// Output width.
+    fn n(&self) -> usize {
+        self.0.n()
+    }
+
+    /// `out [rows, n] = x [rows, k] · Wᵀ (+ b)`.
     fn apply(&self, x: &[f32], rows: usize, out: &mut [f32]) {
-        let n = self.n;
-        if let Some(b) = &self.b {
-            for row in out[..rows * n].chunks_mut(n) {
-                row.copy_from_slice(b);
-            }
-        }
-        matmul(
-            rows,
-            n,
-            self.k,
-            x,
-            (self.k, 1),
-            &self.wt,
-            (n, 1),
-            out,
-            self.b.is_some(),
-        );
+        let (k, n) = (self.0.k(), self.0.n());
+        self.0.apply(x, k, rows, out, n, false);
     }
 }
 
@@ -673,7 +737,7 @@ impl FeedForward {
     fn add_half(&self, x: &mut [f32], len: usize, d: usize) {
         let mut h = vec![0.0; len * d];
         self.norm.apply(x, &mut h);
-        let ff = self.w1.n;
+        let ff = self.w1.n();
         let mut u = vec![0.0; len * ff];
         self.w1.apply(&h, len, &mut u);
         // SwiGLU: value · silu(gate), value the first half of each row.
@@ -691,31 +755,74 @@ impl FeedForward {
     }
 }
 
-/// A depthwise `same` convolution (weights `[d, 1, k]`) on one sequence's rows `[len, d]`:
-/// `out[j] = b + Σ_t w[:, t] ⊙ x[j + t − pad]`, each tap a vector operation over the channels.
-struct RowDepthwise {
-    /// The weights per tap, `[k, d]`.
+/// A grouped `same` convolution with as many input as output channels per group (`m`; one for
+/// a depthwise convolution) on one sequence's rows `[len, d]`. Channel `c` sums its group's
+/// channels in rotated order: `out[j, c] = b[c] + Σ_r Σ_t w_r[t, c] · x[j + t − pad, rot_r(c)]`
+/// with `rot_r(c)` the channel `r` places after `c` within its group, so every term is an
+/// element-wise product of whole rows.
+struct RowGrouped {
+    /// Per rotation `r`, the weights per tap, `[m][k][d]`.
     taps: Vec<f32>,
     b: Vec<f32>,
+    m: usize,
+    k: usize,
 }
 
-impl RowDepthwise {
-    /// From a convolution with one input channel per group, or `None`.
+impl RowGrouped {
+    /// From a grouped convolution with as many inputs as outputs per group, or `None`.
     fn new(conv: Conv) -> Option<Self> {
-        (conv.w.len() == conv.cout * conv.k).then(|| Self {
-            taps: transpose(&conv.w, conv.cout),
+        let (d, k) = (conv.cout, conv.k);
+        let m = conv.cin / conv.groups;
+        if conv.cin != d || d % m != 0 || conv.w.len() != d * m * k {
+            return None;
+        }
+        let mut taps = vec![0.0; m * k * d];
+        for r in 0..m {
+            for t in 0..k {
+                for c in 0..d {
+                    let i = (c % m + r) % m;
+                    taps[(r * k + t) * d + c] = conv.w[(c * m + i) * k + t];
+                }
+            }
+        }
+        Some(Self {
+            taps,
             b: conv.b,
+            m,
+            k,
         })
     }
 
-    fn apply(&self, x: &[f32], len: usize, out: &mut [f32]) {
-        let d = self.b.len();
-        let pad = (self.taps.len() / d - 1) / 2;
+    fn pad(&self) -> usize {
+        (self.k - 1) / 2
+    }
+
+    /// `rotated` holds the input's rotated copies (rotation 0 is the input itself).
+    fn apply(&self, x: &[f32], len: usize, out: &mut [f32], rotated: &mut Vec<f32>) {
+        let (d, m, k, pad) = (self.b.len(), self.m, self.k, self.pad());
+        ensure(rotated, (m - 1) * len * d);
+        for r in 1..m {
+            let at: Vec<usize> = (0..m).map(|i| (i + r) % m).collect();
+            let y = &mut rotated[(r - 1) * len * d..r * len * d];
+            for (yg, xg) in y.chunks_exact_mut(m).zip(x.chunks_exact(m)) {
+                for (v, &i) in yg.iter_mut().zip(&at) {
+                    *v = xg[i];
+                }
+            }
+        }
         for (j, o) in out.chunks_mut(d).take(len).enumerate() {
             o.copy_from_slice(&self.b);
-            for (t, w) in self.taps.chunks(d).enumerate() {
-                if let Some(src) = (j + t).checked_sub(pad).filter(|&s| s < len) {
-                    kernels::mul_add(o, w, &x[src * d..(src + 1) * d]);
+            for r in 0..m {
+                let src = if r == 0 {
+                    x
+                } else {
+                    &rotated[(r - 1) * len * d..]
+                };
+                for t in 0..k {
+                    if let Some(s) = (j + t).checked_sub(pad).filter(|&s| s < len) {
+                        let w = &self.taps[(r * k + t) * d..(r * k + t + 1) * d];
+                        kernels::mul_add(o, w, &src[s * d..(s + 1) * d]);
+                    }
                 }
             }
         }
@@ -733,7 +840,7 @@ impl Conformer {
                 Some(ConformerLayer {
                     ff1: FeedForward::new(w, &format!("{p}.ff1"))?,
                     norm1: LayerNorm::new(w, &format!("{p}.layernorm1"))?,
-                    depthwise: RowDepthwise::new(w.conv(&format!("{p}.conv.0"), c.d)?)?,
+                    depthwise: RowGrouped::new(w.conv(&format!("{p}.conv.0"), c.d)?)?,
                     pointwise: w.row_linear(
                         &format!("{p}.conv.1.weight"),
                         Some(&format!("{p}.conv.1.bias")),
@@ -775,12 +882,13 @@ impl Conformer {
         let mut h = vec![0.0; rows * d];
         let mut conv = vec![0.0; rows * d];
         let mut pw = vec![0.0; rows * d];
+        let mut rotated = Vec::new();
         for layer in &self.layers {
             layer.ff1.add_half(&mut t, rows, d);
             // convolution module on LN1(x), added to LN1(x); then x = LN2(x + that)
             layer.norm1.apply(&t, &mut h);
             for (hs, cs) in h.chunks(block).zip(conv.chunks_mut(block)) {
-                layer.depthwise.apply(hs, len, cs);
+                layer.depthwise.apply(hs, len, cs, &mut rotated);
             }
             // the 1×1 convolution is a linear layer on rows
             layer.pointwise.apply(&conv, rows, &mut pw);
@@ -857,86 +965,192 @@ pub(crate) fn transpose(m: &[f32], rows: usize) -> Vec<f32> {
 }
 
 impl Lstm {
-    /// Inputs `[C, L]` per sequence → outputs `[2H, L]` per sequence (forward then backward
-    /// direction), PyTorch's gate order `i, f, g, o`.
-    fn apply(&self, xs: &[Vec<f32>], len: usize) -> Vec<Vec<f32>> {
-        let h = self.hidden;
-        // The two directions side by side, each on one thread: no synchronisation per step.
-        let (fwd, bwd) = rayon::join(|| self.direction(xs, len, 0), || self.direction(xs, len, 1));
-        fwd.into_iter()
-            .zip(bwd)
-            .map(|(f, b)| {
-                let mut o = f;
-                o.extend_from_slice(&b);
-                debug_assert_eq!(o.len(), 2 * h * len);
-                o
-            })
-            .collect()
+    /// Inputs time-major `[L][rows][in]` → hidden states `[L][rows][H]` per direction, both
+    /// directions side by side, each on one thread. PyTorch's gate order `i, f, g, o`.
+    fn apply(&self, xt: &[f32], rows: usize, len: usize) -> [Vec<f32>; 2] {
+        let (f, b) = rayon::join(
+            || self.direction(xt, rows, len, 0),
+            || self.direction(xt, rows, len, 1),
+        );
+        [f, b]
     }
 
-    /// One direction over all sequences on the calling thread: `[H, L]` per sequence.
-    fn direction(&self, xs: &[Vec<f32>], len: usize, dir: usize) -> Vec<Vec<f32>> {
-        let (b, h, c) = (xs.len(), self.hidden, self.inp);
-        let g4 = 4 * h;
-        // Input projections of every position of every sequence: [b][L, 4H].
-        let xw: Vec<Vec<f32>> = xs
-            .iter()
-            .map(|x| {
-                let mut y = vec![0.0; len * g4];
-                for row in y.chunks_mut(g4) {
-                    row.copy_from_slice(&self.bias[dir]);
-                }
-                // x is [C, L]: as an [L, C] matrix its strides are (1, L); W_ih^T is [C, 4H]
-                // with strides (1, C).
-                matmul(
-                    len,
-                    g4,
-                    c,
-                    x,
-                    (1, len),
-                    &self.w_ih[dir],
-                    (1, c),
-                    &mut y,
-                    true,
-                );
-                y
-            })
-            .collect();
-        let mut out: Vec<Vec<f32>> = vec![vec![0.0; h * len]; b];
-        let mut hs = vec![0.0f32; b * h];
-        let mut cs = vec![0.0f32; b * h];
-        let mut gates = vec![0.0f32; b * g4];
+    /// One direction over all sequences on the calling thread. The input projections are made
+    /// a few steps at a time (about 192 rows per product), so they are still in the cache when
+    /// the steps use them.
+    fn direction(&self, xt: &[f32], rows: usize, len: usize, dir: usize) -> Vec<f32> {
+        let (h, g4, c) = (self.hidden, 4 * self.hidden, self.w_ih[dir].k());
+        let span = (192 / rows).clamp(1, len);
+        let mut gates = vec![0.0f32; span * rows * g4];
+        let mut out = vec![0.0f32; len * rows * h];
+        let mut hs = vec![0.0f32; rows * h];
+        let mut cs = vec![0.0f32; rows * h];
         let mut tc = vec![0.0f32; h];
-        for step in 0..len {
-            let t = if dir == 0 { step } else { len - 1 - step };
-            // gates = xw[t] + h · W_hhᵀ
-            for r in 0..b {
-                gates[r * g4..(r + 1) * g4].copy_from_slice(&xw[r][t * g4..(t + 1) * g4]);
-            }
-            matmul(
-                b,
-                g4,
-                h,
-                &hs,
-                (h, 1),
-                &self.w_hh[dir],
-                (g4, 1),
-                &mut gates,
-                true,
-            );
-            for r in 0..b {
-                let h_row = &mut hs[r * h..(r + 1) * h];
-                kernels::lstm_cell(
-                    kernels::lstm_gates(&mut gates[r * g4..(r + 1) * g4], h),
-                    &mut cs[r * h..(r + 1) * h],
-                    h_row,
-                    &mut tc,
-                );
-                for (j, &v) in h_row.iter().enumerate() {
-                    out[r][j * len + t] = v;
+        for s0 in (0..len).step_by(span) {
+            let n = span.min(len - s0);
+            // Steps s0..s0 + n are positions lo..lo + n (visited backwards when dir is 1).
+            let lo = if dir == 0 { s0 } else { len - s0 - n };
+            self.w_ih[dir].apply(&xt[lo * rows * c..], c, n * rows, &mut gates, g4, false);
+            for step in s0..s0 + n {
+                let t = if dir == 0 { step } else { len - 1 - step };
+                let g = &mut gates[(t - lo) * rows * g4..(t - lo + 1) * rows * g4];
+                // gates += h · W_hhᵀ (h is zero at the first step)
+                if step > 0 {
+                    self.w_hh[dir].apply(&hs, h, rows, g, g4, true);
+                }
+                for (r, g) in g.chunks_exact_mut(g4).enumerate() {
+                    let h_row = &mut hs[r * h..(r + 1) * h];
+                    kernels::lstm_cell(
+                        kernels::lstm_gates(g, h),
+                        &mut cs[r * h..(r + 1) * h],
+                        h_row,
+                        &mut tc,
+                    );
+                    out[(t * rows + r) * h..(t * rows + r + 1) * h].copy_from_slice(h_row);
                 }
             }
         }
         out
+    }
+
+    /// Sequences `r0..` of the hidden states (`[L][rows][H]` per direction) as a group's
+    /// channels-last rows `[width, 2H]` (forward then backward direction in each row), the pad
+    /// rows zero.
+    fn rows(&self, hs: &[Vec<f32>; 2], rows: usize, r0: usize, lay: &Layout) -> Vec<f32> {
+        let h = self.hidden;
+        let mut x = vec![0.0; lay.width() * 2 * h];
+        for q in 0..lay.seqs {
+            for t in 0..lay.len {
+                let (src, dst) = (t * rows + r0 + q, q * lay.stride() + lay.pad + t);
+                for (d, states) in hs.iter().enumerate() {
+                    x[(dst * 2 + d) * h..(dst * 2 + d + 1) * h]
+                        .copy_from_slice(&states[src * h..(src + 1) * h]);
+                }
+            }
+        }
+        x
+    }
+}
+
+impl RowConv {
+    /// From an ungrouped convolution, or `None`.
+    fn new(c: &Conv) -> Option<Self> {
+        let (cin, k) = (c.cin, c.k);
+        if c.groups != 1 || k % 2 == 0 || c.w.len() != c.cout * cin * k {
+            return None;
+        }
+        // PyTorch's [out, in, k]: row t·cin + ci of the receptive field.
+        let w = |kk: usize, o: usize| c.w[(o * cin + kk % cin) * k + kk / cin];
+        Some(Self {
+            w: Panels::new(k * cin, c.cout, w, Some(&c.b)),
+            pad: (k - 1) / 2,
+        })
+    }
+
+    /// Rows `[width, cin]` of a group (pad rows zero) → each sequence's output rows at
+    /// `out[j·out_rs ..][..cout]`; pad rows of `out` untouched.
+    fn apply(&self, x: &[f32], lay: &Layout, out: &mut [f32], out_rs: usize) {
+        let (pad, cin) = (self.pad, self.w.k() / (2 * self.pad + 1));
+        debug_assert!(pad <= lay.pad);
+        for q in 0..lay.seqs {
+            let j = q * lay.stride() + lay.pad;
+            self.w.apply(
+                &x[(j - pad) * cin..],
+                cin,
+                lay.len,
+                &mut out[j * out_rs..],
+                out_rs,
+                false,
+            );
+        }
+    }
+}
+
+impl RowBranches {
+    fn new(b: &Branches) -> Option<Self> {
+        b.0.iter()
+            .map(RowConv::new)
+            .collect::<Option<_>>()
+            .map(Self)
+    }
+
+    /// Rows `[width, cin]` of a group (pad rows zero) → the branches' ReLU outputs
+    /// `[width, Σ cout]`, pad rows zero.
+    fn apply(&self, x: &[f32], lay: &Layout) -> Vec<f32> {
+        let cout: usize = self.0.iter().map(|c| c.w.n()).sum();
+        let mut out = vec![0.0; lay.width() * cout];
+        let mut col = 0;
+        for c in &self.0 {
+            c.apply(x, lay, &mut out[col..], cout);
+            col += c.w.n();
+        }
+        kernels::relu(&mut out);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 37 + seed * 11) % 29) as f32 * 0.07 - 1.0)
+            .collect()
+    }
+
+    /// The channels-last convolutions against the channel-major [`Conv`] on the same weights:
+    /// ungrouped over a group of sequences (pad rows zero), grouped with 1, 2 and 3 channels
+    /// per group on one sequence.
+    #[test]
+    fn row_convolutions_match_channel_major() {
+        let lay = Layout {
+            seqs: 3,
+            len: 11,
+            pad: 4,
+        };
+        let (cin, cout, k) = (5, 7, 9);
+        let conv = Conv::new(values(cout * cin * k, 1), values(cout, 2), cin, cout, k, 1);
+        let x = lay.pack(
+            (0..3)
+                .map(|q| values(cin * 11, q + 3))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(Vec::as_slice),
+            cin,
+        );
+        let mut want = vec![0.0; cout * lay.width()];
+        conv.apply(&x, lay.width(), &mut want);
+        let rows = transpose(&x, cin);
+        let mut got = vec![f32::NAN; lay.width() * cout];
+        RowConv::new(&conv)
+            .unwrap()
+            .apply(&rows, &lay, &mut got, cout);
+        for q in 0..lay.seqs {
+            for t in 0..lay.len {
+                let j = q * lay.stride() + lay.pad + t;
+                for o in 0..cout {
+                    let (g, w) = (got[j * cout + o], want[o * lay.width() + j]);
+                    assert!(
+                        (g - w).abs() < 1e-4,
+                        "seq {q} position {t} channel {o}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+        for m in [1, 2, 3] {
+            let (d, len, k) = (6, 13, 7);
+            let conv = Conv::new(values(d * m * k, m), values(d, 5), d, d, k, d / m);
+            let x = values(d * len, 7);
+            let mut want = vec![0.0; d * len];
+            conv.apply(&x, len, &mut want);
+            let mut got = vec![0.0; len * d];
+            let g = RowGrouped::new(conv).unwrap();
+            g.apply(&transpose(&x, d), len, &mut got, &mut Vec::new());
+            let got = transpose(&got, len);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((g - w).abs() < 1e-4, "{m} per group, at {i}: {g} vs {w}");
+            }
+        }
     }
 }
