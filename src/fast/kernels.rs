@@ -240,6 +240,88 @@ pub fn axpy(y: &mut [f32], x: &[f32], a: f32) {
     simd(|| body(y, x, a))
 }
 
+/// A grouped convolution's rows (see the engine's `RowGrouped`): for every row `j < len` of
+/// `out` (`[len, d]`), `out[j] = bias + Σ_r Σ_t taps[r][t] ⊙ srcs[r][j + t − pad]` over the
+/// input rows that exist (`pad = (k − 1)/2`), `taps` `[srcs.len()][k][d]`. The sums stay in
+/// registers, 64 channels at a time, so `out` is written once.
+pub fn grouped_rows(out: &mut [f32], bias: &[f32], taps: &[f32], srcs: &[&[f32]], k: usize) {
+    let d = bias.len();
+    let len = out.len() / d;
+    assert!(taps.len() >= srcs.len() * k * d, "taps too short");
+    assert!(
+        srcs.iter().all(|s| s.len() >= len * d),
+        "input rows too short"
+    );
+
+    #[inline(always)]
+    fn chunk<const W: usize>(
+        out: &mut [f32],
+        (bias, taps, srcs): (&[f32], &[f32], &[&[f32]]),
+        (j, c0, len, k): (usize, usize, usize, usize),
+    ) {
+        let (d, pad) = (bias.len(), (k - 1) / 2);
+        let mut acc: [f32; W] = bias[c0..c0 + W].try_into().expect("W values");
+        for (r, src) in srcs.iter().enumerate() {
+            for t in 0..k {
+                let Some(s) = (j + t).checked_sub(pad).filter(|&s| s < len) else {
+                    continue;
+                };
+                let w: &[f32; W] = taps[(r * k + t) * d + c0..][..W].try_into().expect("W");
+                let x: &[f32; W] = src[s * d + c0..][..W].try_into().expect("W");
+                for l in 0..W {
+                    acc[l] += w[l] * x[l];
+                }
+            }
+        }
+        out[j * d + c0..j * d + c0 + W].copy_from_slice(&acc);
+    }
+
+    #[inline(always)]
+    fn body(out: &mut [f32], bias: &[f32], taps: &[f32], srcs: &[&[f32]], k: usize) {
+        let d = bias.len();
+        let len = out.len() / d;
+        let w = (bias, taps, srcs);
+        for j in 0..len {
+            let mut c0 = 0;
+            while c0 + 64 <= d {
+                chunk::<64>(out, w, (j, c0, len, k));
+                c0 += 64;
+            }
+            while c0 + 16 <= d {
+                chunk::<16>(out, w, (j, c0, len, k));
+                c0 += 16;
+            }
+            while c0 < d {
+                chunk::<1>(out, w, (j, c0, len, k));
+                c0 += 1;
+            }
+        }
+    }
+    // Dispatched by hand rather than through `simd`: a closure around this much inlined code
+    // is not itself inlined into the AVX-512 function, and compiles to 128-bit SSE.
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn v4(out: &mut [f32], bias: &[f32], taps: &[f32], srcs: &[&[f32]], k: usize) {
+            body(out, bias, taps, srcs, k)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn v3(out: &mut [f32], bias: &[f32], taps: &[f32], srcs: &[&[f32]], k: usize) {
+            body(out, bias, taps, srcs, k)
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has the feature the function was compiled for.
+            return unsafe { v4(out, bias, taps, srcs, k) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: as above.
+            return unsafe { v3(out, bias, taps, srcs, k) };
+        }
+    }
+    body(out, bias, taps, srcs, k)
+}
+
 /// Multiply every row (`g.len()` values) of `x` by `g`, element by element, vectorised wide.
 pub fn scale_rows(x: &mut [f32], g: &[f32]) {
     #[inline(always)]

@@ -799,7 +799,7 @@ impl RowGrouped {
 
     /// `rotated` holds the input's rotated copies (rotation 0 is the input itself).
     fn apply(&self, x: &[f32], len: usize, out: &mut [f32], rotated: &mut Vec<f32>) {
-        let (d, m, k, pad) = (self.b.len(), self.m, self.k, self.pad());
+        let (d, m, k) = (self.b.len(), self.m, self.k);
         ensure(rotated, (m - 1) * len * d);
         for r in 1..m {
             let at: Vec<usize> = (0..m).map(|i| (i + r) % m).collect();
@@ -810,22 +810,10 @@ impl RowGrouped {
                 }
             }
         }
-        for (j, o) in out.chunks_mut(d).take(len).enumerate() {
-            o.copy_from_slice(&self.b);
-            for r in 0..m {
-                let src = if r == 0 {
-                    x
-                } else {
-                    &rotated[(r - 1) * len * d..]
-                };
-                for t in 0..k {
-                    if let Some(s) = (j + t).checked_sub(pad).filter(|&s| s < len) {
-                        let w = &self.taps[(r * k + t) * d..(r * k + t + 1) * d];
-                        kernels::mul_add(o, w, &src[s * d..(s + 1) * d]);
-                    }
-                }
-            }
-        }
+        let srcs: Vec<&[f32]> = std::iter::once(&x[..len * d])
+            .chain((1..m).map(|r| &rotated[(r - 1) * len * d..r * len * d]))
+            .collect();
+        kernels::grouped_rows(&mut out[..len * d], &self.b, &self.taps, &srcs, k);
     }
 }
 
@@ -1138,8 +1126,9 @@ mod tests {
                 }
             }
         }
-        for m in [1, 2, 3] {
-            let (d, len, k) = (6, 13, 7);
+        // 84 channels take the 64-, 16- and 1-wide paths of `kernels::grouped_rows`.
+        for (m, d) in [(1, 6), (2, 6), (3, 6), (1, 84), (2, 84), (3, 84)] {
+            let (len, k) = (13, 7);
             let conv = Conv::new(values(d * m * k, m), values(d, 5), d, d, k, d / m);
             let x = values(d * len, 7);
             let mut want = vec![0.0; d * len];
@@ -1149,7 +1138,10 @@ mod tests {
             g.apply(&transpose(&x, d), len, &mut got, &mut Vec::new());
             let got = transpose(&got, len);
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert!((g - w).abs() < 1e-4, "{m} per group, at {i}: {g} vs {w}");
+                assert!(
+                    (g - w).abs() < 1e-4,
+                    "{m} per group, {d} channels, at {i}: {g} vs {w}"
+                );
             }
         }
     }
