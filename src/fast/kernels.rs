@@ -231,13 +231,47 @@ pub fn simd<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// `y += a · x` over the shorter length, vectorised wide.
-pub fn axpy(y: &mut [f32], x: &[f32], a: f32) {
-    #[inline(always)]
-    fn body(y: &mut [f32], x: &[f32], a: f32) {
+/// Define `fn $name(args) -> ret` whose body is compiled for AVX-512, for AVX2+FMA and
+/// plain, chosen at run time. Passing a closure to [`simd`] does the same only when LLVM
+/// inlines the closure into the wide function, which it declines for bodies of some size
+/// (`dot` and the grouped rows compiled to 128-bit SSE that way).
+macro_rules! wide {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$doc])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn v4($($arg: $ty),*) $(-> $ret)? {
+                    body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn v3($($arg: $ty),*) $(-> $ret)? {
+                    body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has the feature the function was compiled for.
+                    return unsafe { v4($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: as above.
+                    return unsafe { v3($($arg),*) };
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+
+wide! {
+    /// `y += a · x` over the shorter length, vectorised wide.
+    pub fn axpy(y: &mut [f32], x: &[f32], a: f32) {
         y.iter_mut().zip(x).for_each(|(r, v)| *r += a * v);
     }
-    simd(|| body(y, x, a))
 }
 
 /// A grouped convolution's rows (see the engine's `RowGrouped`): for every row `j < len` of
@@ -252,96 +286,74 @@ pub fn grouped_rows(out: &mut [f32], bias: &[f32], taps: &[f32], srcs: &[&[f32]]
         srcs.iter().all(|s| s.len() >= len * d),
         "input rows too short"
     );
+    grouped_rows_wide(out, bias, taps, srcs, k)
+}
 
-    #[inline(always)]
-    fn chunk<const W: usize>(
-        out: &mut [f32],
-        (bias, taps, srcs): (&[f32], &[f32], &[&[f32]]),
-        (j, c0, len, k): (usize, usize, usize, usize),
-    ) {
-        let (d, pad) = (bias.len(), (k - 1) / 2);
-        let mut acc: [f32; W] = bias[c0..c0 + W].try_into().expect("W values");
-        for (r, src) in srcs.iter().enumerate() {
-            for t in 0..k {
-                let Some(s) = (j + t).checked_sub(pad).filter(|&s| s < len) else {
-                    continue;
-                };
-                let w: &[f32; W] = taps[(r * k + t) * d + c0..][..W].try_into().expect("W");
-                let x: &[f32; W] = src[s * d + c0..][..W].try_into().expect("W");
-                for l in 0..W {
-                    acc[l] += w[l] * x[l];
-                }
+/// `W` channels from `c0` of row `j` of [`grouped_rows`].
+#[inline(always)]
+fn grouped_chunk<const W: usize>(
+    out: &mut [f32],
+    (bias, taps, srcs): (&[f32], &[f32], &[&[f32]]),
+    (j, c0, len, k): (usize, usize, usize, usize),
+) {
+    let (d, pad) = (bias.len(), (k - 1) / 2);
+    let mut acc: [f32; W] = bias[c0..c0 + W].try_into().expect("W values");
+    for (r, src) in srcs.iter().enumerate() {
+        for t in 0..k {
+            let Some(s) = (j + t).checked_sub(pad).filter(|&s| s < len) else {
+                continue;
+            };
+            let w: &[f32; W] = taps[(r * k + t) * d + c0..][..W].try_into().expect("W");
+            let x: &[f32; W] = src[s * d + c0..][..W].try_into().expect("W");
+            for l in 0..W {
+                acc[l] += w[l] * x[l];
             }
         }
-        out[j * d + c0..j * d + c0 + W].copy_from_slice(&acc);
     }
+    out[j * d + c0..j * d + c0 + W].copy_from_slice(&acc);
+}
 
-    #[inline(always)]
-    fn body(out: &mut [f32], bias: &[f32], taps: &[f32], srcs: &[&[f32]], k: usize) {
+wide! {
+    /// [`grouped_rows`] after its checks.
+    fn grouped_rows_wide(out: &mut [f32], bias: &[f32], taps: &[f32], srcs: &[&[f32]], k: usize) {
         let d = bias.len();
         let len = out.len() / d;
         let w = (bias, taps, srcs);
         for j in 0..len {
             let mut c0 = 0;
             while c0 + 64 <= d {
-                chunk::<64>(out, w, (j, c0, len, k));
+                grouped_chunk::<64>(out, w, (j, c0, len, k));
                 c0 += 64;
             }
             while c0 + 16 <= d {
-                chunk::<16>(out, w, (j, c0, len, k));
+                grouped_chunk::<16>(out, w, (j, c0, len, k));
                 c0 += 16;
             }
             while c0 < d {
-                chunk::<1>(out, w, (j, c0, len, k));
+                grouped_chunk::<1>(out, w, (j, c0, len, k));
                 c0 += 1;
             }
         }
     }
-    // Dispatched by hand rather than through `simd`: a closure around this much inlined code
-    // is not itself inlined into the AVX-512 function, and compiles to 128-bit SSE.
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        fn v4(out: &mut [f32], bias: &[f32], taps: &[f32], srcs: &[&[f32]], k: usize) {
-            body(out, bias, taps, srcs, k)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        fn v3(out: &mut [f32], bias: &[f32], taps: &[f32], srcs: &[&[f32]], k: usize) {
-            body(out, bias, taps, srcs, k)
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the feature the function was compiled for.
-            return unsafe { v4(out, bias, taps, srcs, k) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { v3(out, bias, taps, srcs, k) };
-        }
-    }
-    body(out, bias, taps, srcs, k)
 }
 
-/// Multiply every row (`g.len()` values) of `x` by `g`, element by element, vectorised wide.
-pub fn scale_rows(x: &mut [f32], g: &[f32]) {
-    #[inline(always)]
-    fn body(x: &mut [f32], g: &[f32]) {
+wide! {
+    /// Multiply every row (`g.len()` values) of `x` by `g`, element by element, vectorised
+    /// wide.
+    pub fn scale_rows(x: &mut [f32], g: &[f32]) {
         for row in x.chunks_exact_mut(g.len()) {
             row.iter_mut().zip(g).for_each(|(v, s)| *v *= s);
         }
     }
-    simd(|| body(x, g))
 }
 
-/// `y += a ⊙ x` element by element over the shorter length, vectorised wide.
-pub fn mul_add(y: &mut [f32], a: &[f32], x: &[f32]) {
-    #[inline(always)]
-    fn body(y: &mut [f32], a: &[f32], x: &[f32]) {
+wide! {
+    /// `y += a ⊙ x` element by element over the shorter length, vectorised wide.
+    pub fn mul_add(y: &mut [f32], a: &[f32], x: &[f32]) {
         y.iter_mut()
             .zip(a.iter().zip(x))
             .for_each(|(r, (w, v))| *r += w * v);
     }
-    simd(|| body(y, a, x))
 }
 
 /// `Σ g(a[i], b[i])` over the shorter length, in 16 independent partial sums so the loop
@@ -365,19 +377,25 @@ fn lanes(a: &[f32], b: &[f32], g: impl Fn(f32, f32) -> f32) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// `Σ a[i]·b[i]` over the shorter length.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    simd(|| lanes(a, b, |x, y| x * y))
+wide! {
+    /// `Σ a[i]·b[i]` over the shorter length.
+    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+        lanes(a, b, |x, y| x * y)
+    }
 }
 
-/// `Σ a[i]`.
-pub fn sum(a: &[f32]) -> f32 {
-    simd(|| lanes(a, a, |x, _| x))
+wide! {
+    /// `Σ a[i]`.
+    pub fn sum(a: &[f32]) -> f32 {
+        lanes(a, a, |x, _| x)
+    }
 }
 
-/// `Σ (a[i] − m)²`.
-pub fn sum_sq_dev(a: &[f32], m: f32) -> f32 {
-    simd(|| lanes(a, a, |x, _| (x - m) * (x - m)))
+wide! {
+    /// `Σ (a[i] − m)²`.
+    pub fn sum_sq_dev(a: &[f32], m: f32) -> f32 {
+        lanes(a, a, |x, _| (x - m) * (x - m))
+    }
 }
 
 /// The CPU's FP32 multiply-add throughput on all of rayon's threads, in GFLOP/s: each thread
