@@ -698,7 +698,7 @@ impl RowLinear {
     /// `out [rows, n] = x [rows, k] · Wᵀ (+ b)`.
     fn apply(&self, x: &[f32], rows: usize, out: &mut [f32]) {
         let (k, n) = (self.0.k(), self.0.n());
-        self.0.apply(x, k, rows, out, n, false);
+        self.0.apply((x, k), rows, (out, n), false);
     }
 }
 
@@ -978,13 +978,13 @@ impl Lstm {
             let n = span.min(len - s0);
             // Steps s0..s0 + n are positions lo..lo + n (visited backwards when dir is 1).
             let lo = if dir == 0 { s0 } else { len - s0 - n };
-            self.w_ih[dir].apply(&xt[lo * rows * c..], c, n * rows, &mut gates, g4, false);
+            self.w_ih[dir].apply((&xt[lo * rows * c..], c), n * rows, (&mut gates, g4), false);
             for step in s0..s0 + n {
                 let t = if dir == 0 { step } else { len - 1 - step };
                 let g = &mut gates[(t - lo) * rows * g4..(t - lo + 1) * rows * g4];
                 // gates += h · W_hhᵀ (h is zero at the first step)
                 if step > 0 {
-                    self.w_hh[dir].apply(&hs, h, rows, g, g4, true);
+                    self.w_hh[dir].apply((&hs, h), rows, (g, g4), true);
                 }
                 for (r, g) in g.chunks_exact_mut(g4).enumerate() {
                     let h_row = &mut hs[r * h..(r + 1) * h];
@@ -1042,12 +1042,11 @@ impl RowConv {
         debug_assert!(pad <= lay.pad);
         for q in 0..lay.seqs {
             let j = q * lay.stride() + lay.pad;
+            let rows = &x[(j - pad) * cin..];
             self.w.apply(
-                &x[(j - pad) * cin..],
-                cin,
+                (rows, cin),
                 lay.len,
-                &mut out[j * out_rs..],
-                out_rs,
+                (&mut out[j * out_rs..], out_rs),
                 false,
             );
         }

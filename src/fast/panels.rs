@@ -78,32 +78,22 @@ impl Panels {
     }
 
     /// `out[r·out_rs + o] = [out[r·out_rs + o] +] bias[o] + Σ_kk x[r·x_rs + kk] · W[kk, o]` for
-    /// `r < rows`, `o < N` (other entries of `out` untouched).
-    pub fn apply(
-        &self,
-        x: &[f32],
-        x_rs: usize,
-        rows: usize,
-        out: &mut [f32],
-        out_rs: usize,
-        accumulate: bool,
-    ) {
+    /// `r < rows`, `o < N` (other entries of `out` untouched); `x` and `out` given with their
+    /// row strides.
+    pub fn apply(&self, x: (&[f32], usize), rows: usize, out: (&mut [f32], usize), acc: bool) {
         #[cfg(target_arch = "x86_64")]
         let wide = std::arch::is_x86_feature_detected!("avx512f");
         #[cfg(not(target_arch = "x86_64"))]
         let wide = false;
-        self.apply_on(x, x_rs, rows, out, out_rs, accumulate, wide);
+        self.apply_on(x, rows, out, acc, wide);
     }
 
     /// [`Panels::apply`], on the AVX-512 micro-kernel when `wide` (the CPU must have it).
-    #[allow(clippy::too_many_arguments)]
     fn apply_on(
         &self,
-        x: &[f32],
-        x_rs: usize,
+        (x, x_rs): (&[f32], usize),
         rows: usize,
-        out: &mut [f32],
-        out_rs: usize,
+        (out, out_rs): (&mut [f32], usize),
         accumulate: bool,
         wide: bool,
     ) {
@@ -116,7 +106,7 @@ impl Panels {
         #[cfg(target_arch = "x86_64")]
         if wide {
             // SAFETY: the CPU has AVX-512; the asserts above bound every row read and written.
-            unsafe { self.apply_avx512(x, x_rs, rows, out, out_rs, accumulate) };
+            unsafe { self.apply_avx512((x, x_rs), rows, (out, out_rs), accumulate) };
             return;
         }
         if !accumulate {
@@ -141,11 +131,9 @@ impl Panels {
     #[target_feature(enable = "avx512f")]
     unsafe fn apply_avx512(
         &self,
-        x: &[f32],
-        x_rs: usize,
+        (x, x_rs): (&[f32], usize),
         rows: usize,
-        out: &mut [f32],
-        out_rs: usize,
+        (out, out_rs): (&mut [f32], usize),
         accumulate: bool,
     ) {
         let (k, n) = (self.k, self.n);
@@ -310,7 +298,7 @@ mod tests {
                 let p = Panels::new(k, n, w, with_bias.then_some(&bias[..]));
                 let before: Vec<f32> = (0..rows * out_rs).map(|i| i as f32 * 0.001).collect();
                 let mut out = before.clone();
-                p.apply_on(&x, x_rs, rows, &mut out, out_rs, accumulate, wide);
+                p.apply_on((&x, x_rs), rows, (&mut out, out_rs), accumulate, wide);
                 for r in 0..rows {
                     for o in 0..out_rs {
                         let got = out[r * out_rs + o];
