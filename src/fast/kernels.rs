@@ -144,41 +144,53 @@ pub fn exp(x: f32) -> f32 {
     y * scale
 }
 
-/// Define `pub fn $name(x: &mut [f32])` applying `$f` to every element, compiled for AVX-512
-/// and AVX2 as well and chosen at run time (the default x86-64 target only vectorises with SSE).
-macro_rules! elementwise {
-    ($(#[$doc:meta])* $name:ident, $f:expr) => {
+/// Define `fn $name(args) -> ret` whose body is compiled for AVX-512, for AVX2+FMA and
+/// plain, chosen at run time (the default x86-64 target only vectorises with SSE). Passing a closure to [`simd`] does the same only when LLVM
+/// inlines the closure into the wide function, which it declines for bodies of some size
+/// (`dot` and the grouped rows compiled to 128-bit SSE that way).
+macro_rules! wide {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$doc])*
-        pub fn $name(x: &mut [f32]) {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
-            fn body(x: &mut [f32]) {
-                let f = $f;
-                for v in x {
-                    *v = f(*v);
-                }
-            }
+            fn body($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f")]
-                fn v4(x: &mut [f32]) {
-                    body(x)
+                fn v4($($arg: $ty),*) $(-> $ret)? {
+                    body($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
-                fn v3(x: &mut [f32]) {
-                    body(x)
+                fn v3($($arg: $ty),*) $(-> $ret)? {
+                    body($($arg),*)
                 }
                 if std::arch::is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU has the feature the function was compiled for.
-                    return unsafe { v4(x) };
+                    return unsafe { v4($($arg),*) };
                 }
                 if std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("fma")
                 {
                     // SAFETY: as above.
-                    return unsafe { v3(x) };
+                    return unsafe { v3($($arg),*) };
                 }
             }
-            body(x)
+            body($($arg),*)
+        }
+    };
+}
+
+/// Define `pub fn $name(x: &mut [f32])` applying `$f` to every element, through [`wide!`].
+macro_rules! elementwise {
+    ($(#[$doc:meta])* $name:ident, $f:expr) => {
+        wide! {
+            $(#[$doc])*
+            pub fn $name(x: &mut [f32]) {
+                let f = $f;
+                for v in x {
+                    *v = f(*v);
+                }
+            }
         }
     };
 }
@@ -229,42 +241,6 @@ pub fn simd<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     f()
-}
-
-/// Define `fn $name(args) -> ret` whose body is compiled for AVX-512, for AVX2+FMA and
-/// plain, chosen at run time. Passing a closure to [`simd`] does the same only when LLVM
-/// inlines the closure into the wide function, which it declines for bodies of some size
-/// (`dot` and the grouped rows compiled to 128-bit SSE that way).
-macro_rules! wide {
-    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
-        $(#[$doc])*
-        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn body($($arg: $ty),*) $(-> $ret)? $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f")]
-                fn v4($($arg: $ty),*) $(-> $ret)? {
-                    body($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                fn v3($($arg: $ty),*) $(-> $ret)? {
-                    body($($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has the feature the function was compiled for.
-                    return unsafe { v4($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: as above.
-                    return unsafe { v3($($arg),*) };
-                }
-            }
-            body($($arg),*)
-        }
-    };
 }
 
 wide! {
@@ -344,15 +320,6 @@ wide! {
         for row in x.chunks_exact_mut(g.len()) {
             row.iter_mut().zip(g).for_each(|(v, s)| *v *= s);
         }
-    }
-}
-
-wide! {
-    /// `y += a ⊙ x` element by element over the shorter length, vectorised wide.
-    pub fn mul_add(y: &mut [f32], a: &[f32], x: &[f32]) {
-        y.iter_mut()
-            .zip(a.iter().zip(x))
-            .for_each(|(r, (w, v))| *r += w * v);
     }
 }
 
@@ -755,19 +722,20 @@ mod tests {
     }
 
     #[test]
-    fn axpy_and_mul_add_match_the_definition() {
+    fn axpy_and_scale_rows_match_the_definition() {
         let x: Vec<f32> = (0..37).map(|i| i as f32 * 0.5).collect();
-        let a: Vec<f32> = (0..37).map(|i| 1.0 - i as f32).collect();
         let mut y = vec![1.0; 37];
         axpy(&mut y, &x, 2.0);
         assert!(y.iter().zip(&x).all(|(y, x)| *y == 1.0 + 2.0 * x));
-        let mut z = vec![1.0; 37];
-        mul_add(&mut z, &a, &x);
-        assert!(
-            z.iter()
+        // three rows of 37, each multiplied by a element by element
+        let a: Vec<f32> = (0..37).map(|i| 1.0 - i as f32).collect();
+        let mut z: Vec<f32> = x.iter().chain(&x).chain(&x).copied().collect();
+        scale_rows(&mut z, &a);
+        assert!(z.chunks(37).all(|row| {
+            row.iter()
                 .zip(a.iter().zip(&x))
-                .all(|(z, (a, x))| *z == 1.0 + a * x)
-        );
+                .all(|(z, (a, x))| *z == a * x)
+        }));
     }
 
     #[test]
