@@ -11,8 +11,8 @@
 //!   is made.
 //!
 //! The micro-kernel (AVX-512: six rows × 64 columns held in 24 registers) runs when the CPU
-//! has AVX-512; elsewhere the same product goes through [`super::kernels::gemm_into`] on a
-//! row-major copy of the weights.
+//! has AVX-512; elsewhere the same product goes through [`super::kernels::gemm_into`], the
+//! weights then kept row-major. The layout is chosen once, when the weights are packed.
 
 /// Output columns per panel: four 16-lane vectors.
 const NR: usize = 64;
@@ -29,29 +29,48 @@ const KC: usize = 384;
 pub struct Panels {
     k: usize,
     n: usize,
-    /// Panel `p` holds `W[kk, 64p .. 64p + 64]` for every `kk` (zero past `N`).
-    packed: Vec<f32>,
-    /// `W` row-major `[K, N]`, for CPUs without AVX-512.
-    plain: Vec<f32>,
+    /// Whether the weights are packed for the AVX-512 micro-kernel (else row-major for `gemm`).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    wide: bool,
+    /// Wide: panel `p` holds `W[kk, 64p .. 64p + 64]` for every `kk` (zero past `N`).
+    /// Otherwise `W` row-major, `[K, N]`.
+    w: Vec<f32>,
     /// The bias padded to whole panels (zero when there is none).
     bias: Vec<f32>,
 }
 
 impl Panels {
-    /// Pack `W[kk, o] = w(kk, o)` for `kk < k`, `o < n`.
+    /// Pack `W[kk, o] = w(kk, o)` for `kk < k`, `o < n`, for this CPU.
     pub fn new(k: usize, n: usize, w: impl Fn(usize, usize) -> f32, bias: Option<&[f32]>) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        let wide = std::arch::is_x86_feature_detected!("avx512f");
+        #[cfg(not(target_arch = "x86_64"))]
+        let wide = false;
+        Self::new_on(k, n, w, bias, wide)
+    }
+
+    /// [`Panels::new`], packed for the AVX-512 micro-kernel when `wide` (the CPU must have it).
+    fn new_on(
+        k: usize,
+        n: usize,
+        w: impl Fn(usize, usize) -> f32,
+        bias: Option<&[f32]>,
+        wide: bool,
+    ) -> Self {
         assert!(k > 0 && n > 0, "empty weights");
         if let Some(b) = bias {
             assert_eq!(b.len(), n, "bias of the wrong length");
         }
         let panels = n.div_ceil(NR);
-        let mut packed = vec![0.0; panels * k * NR];
-        let mut plain = vec![0.0; k * n];
+        let mut packed = vec![0.0; if wide { panels * k * NR } else { k * n }];
         for kk in 0..k {
             for o in 0..n {
-                let v = w(kk, o);
-                plain[kk * n + o] = v;
-                packed[((o / NR) * k + kk) * NR + o % NR] = v;
+                let at = if wide {
+                    ((o / NR) * k + kk) * NR + o % NR
+                } else {
+                    kk * n + o
+                };
+                packed[at] = w(kk, o);
             }
         }
         let mut padded = vec![0.0; panels * NR];
@@ -61,8 +80,8 @@ impl Panels {
         Self {
             k,
             n,
-            packed,
-            plain,
+            wide,
+            w: packed,
             bias: padded,
         }
     }
@@ -80,22 +99,12 @@ impl Panels {
     /// `out[r·out_rs + o] = [out[r·out_rs + o] +] bias[o] + Σ_kk x[r·x_rs + kk] · W[kk, o]` for
     /// `r < rows`, `o < N` (other entries of `out` untouched); `x` and `out` given with their
     /// row strides.
-    pub fn apply(&self, x: (&[f32], usize), rows: usize, out: (&mut [f32], usize), acc: bool) {
-        #[cfg(target_arch = "x86_64")]
-        let wide = std::arch::is_x86_feature_detected!("avx512f");
-        #[cfg(not(target_arch = "x86_64"))]
-        let wide = false;
-        self.apply_on(x, rows, out, acc, wide);
-    }
-
-    /// [`Panels::apply`], on the AVX-512 micro-kernel when `wide` (the CPU must have it).
-    fn apply_on(
+    pub fn apply(
         &self,
         (x, x_rs): (&[f32], usize),
         rows: usize,
         (out, out_rs): (&mut [f32], usize),
         accumulate: bool,
-        wide: bool,
     ) {
         if rows == 0 {
             return;
@@ -104,8 +113,9 @@ impl Panels {
         assert!(x.len() >= (rows - 1) * x_rs + k, "input too small");
         assert!(out.len() >= (rows - 1) * out_rs + n, "output too small");
         #[cfg(target_arch = "x86_64")]
-        if wide {
-            // SAFETY: the CPU has AVX-512; the asserts above bound every row read and written.
+        if self.wide {
+            // SAFETY: `wide` only when the CPU has AVX-512 (`Panels::new`); the asserts above
+            // bound every row read and written.
             unsafe { self.apply_avx512((x, x_rs), rows, (out, out_rs), accumulate) };
             return;
         }
@@ -117,7 +127,7 @@ impl Panels {
         super::kernels::gemm_into(
             (rows, n, k),
             (x, (x_rs, 1)),
-            (&self.plain, (n, 1)),
+            (&self.w, (n, 1)),
             (out, (out_rs, 1)),
             true,
             false,
@@ -147,7 +157,7 @@ impl Panels {
                 let load = accumulate || k0 > 0;
                 for p in 0..n.div_ceil(NR) {
                     let cols = NR.min(n - p * NR);
-                    let w = self.packed[(p * k + k0) * NR..].as_ptr();
+                    let w = self.w[(p * k + k0) * NR..].as_ptr();
                     let bias = self.bias[p * NR..].as_ptr();
                     for rb in (r0..r1).step_by(MR) {
                         let t = Tile {
@@ -295,10 +305,10 @@ mod tests {
                 .collect();
             let out_rs = n + 3;
             for (with_bias, accumulate) in [(true, false), (false, true), (true, true)] {
-                let p = Panels::new(k, n, w, with_bias.then_some(&bias[..]));
+                let p = Panels::new_on(k, n, w, with_bias.then_some(&bias[..]), wide);
                 let before: Vec<f32> = (0..rows * out_rs).map(|i| i as f32 * 0.001).collect();
                 let mut out = before.clone();
-                p.apply_on((&x, x_rs), rows, (&mut out, out_rs), accumulate, wide);
+                p.apply((&x, x_rs), rows, (&mut out, out_rs), accumulate);
                 for r in 0..rows {
                     for o in 0..out_rs {
                         let got = out[r * out_rs + o];
