@@ -380,10 +380,7 @@ impl FastNet {
                         s.x.resize(s.a.len(), 0.0);
                         kernels::transpose_into(&s.a, c1, lay.width(), &mut s.x);
                         autosome(stages, &lay, s);
-                        let c = stages.last().map_or(c1, |st| st.resize.w.n());
-                        (0..lay.seqs)
-                            .flat_map(|q| self.head(lay.row_means(&s.x, c, q)))
-                            .collect::<Vec<_>>()
+                        self.decode(&s.x, &lay)
                     })
                 })
                 .flatten_iter()
@@ -392,22 +389,14 @@ impl FastNet {
                 // The first block per group, gathered time-major: row t·rows + r is sequence r
                 // at position t, so each step's rows (of all sequences) are contiguous.
                 let (len, c1) = (self.length, self.first_out());
-                let seqs: Vec<Vec<f32>> = x
+                let seqs: Vec<f32> = x
                     .par_chunks(group * row)
-                    .flat_map_iter(|xs| {
-                        let lay = self.layout(xs.len() / row);
-                        let h = transpose(&self.first(xs, &lay), c1);
-                        (0..lay.seqs).map(move |q| {
-                            let at = (q * lay.stride() + lay.pad) * c1;
-                            h[at..at + len * c1].to_vec()
-                        })
-                    })
+                    .flat_map_iter(|xs| self.first_rows(xs))
                     .collect();
                 let mut xt = vec![0.0; len * rows * c1];
-                for (r, s) in seqs.iter().enumerate() {
-                    for (t, v) in s.chunks_exact(c1).enumerate() {
-                        xt[(t * rows + r) * c1..(t * rows + r + 1) * c1].copy_from_slice(v);
-                    }
+                for (i, v) in seqs.chunks_exact(c1).enumerate() {
+                    let (r, t) = (i / len, i % len);
+                    xt[(t * rows + r) * c1..(t * rows + r + 1) * c1].copy_from_slice(v);
                 }
                 let h = lstm.apply(&xt, rows, len);
                 (0..rows)
@@ -416,29 +405,21 @@ impl FastNet {
                     .flat_map_iter(|r0| {
                         let lay = self.layout(group.min(rows - r0));
                         let x = lstm.rows(&h, rows, r0, &lay);
-                        let out = branches.apply(&x, &lay);
-                        self.decode(&transpose(&out, lay.width()), &lay)
+                        self.decode(&branches.apply(&x, &lay), &lay)
                     })
                     .collect()
             }
             Core::Unlock(conformer) => x
                 .par_chunks(group * row)
                 .map(|xs| {
-                    let lay = self.layout(xs.len() / row);
-                    let h = self.first(xs, &lay);
-                    let one = Layout {
-                        seqs: 1,
+                    let seqs = xs.len() / row;
+                    let h = conformer.apply(self.first_rows(xs), seqs, self.length);
+                    let lay = Layout {
+                        seqs,
                         len: self.length,
                         pad: 0,
                     };
-                    let h = conformer.apply(
-                        &lay.unpack(&h, self.first_out()).concat(),
-                        lay.seqs,
-                        self.length,
-                    );
-                    h.chunks(conformer.d * self.length)
-                        .flat_map(|hi| self.decode(hi, &one))
-                        .collect::<Vec<_>>()
+                    self.decode(&h, &lay)
                 })
                 .flatten_iter()
                 .collect(),
@@ -460,14 +441,8 @@ impl FastNet {
         }
     }
 
-    /// The first block on a group of encoded inputs.
-    fn first(&self, xs: &[f32], lay: &Layout) -> Vec<f32> {
-        let mut out = Vec::new();
-        self.first_into(xs, lay, &mut out);
-        out
-    }
-
-    /// [`FastNet::first`] into `out` (resized to fit).
+    /// The first block on a group of encoded inputs, channel-major `[C1, width]`, into `out`
+    /// (resized to fit).
     fn first_into(&self, xs: &[f32], lay: &Layout, out: &mut Vec<f32>) {
         let row = self.channels * self.length;
         let x = lay.pack(xs.chunks(row), self.channels);
@@ -482,14 +457,36 @@ impl FastNet {
         lay.zero_pads(out);
     }
 
-    /// The head on a group: one prediction row per sequence.
-    fn decode(&self, h: &[f32], lay: &Layout) -> Vec<f32> {
+    /// The first block on a group of encoded inputs as channels-last rows, each sequence's
+    /// `L` rows one after another (no pads), transposed one sequence at a time. The first
+    /// block's output goes to the thread's scratch: a fresh buffer of that size per group cost
+    /// page faults (measured 3% of DREAM-Attn's time).
+    fn first_rows(&self, xs: &[f32]) -> Vec<f32> {
+        let lay = self.layout(xs.len() / (self.channels * self.length));
+        let (c1, len) = (self.first_out(), lay.len);
+        let mut rows = vec![0.0; lay.seqs * len * c1];
+        SCRATCH.with_borrow_mut(|s| {
+            self.first_into(xs, &lay, &mut s.a);
+            for (q, dst) in rows.chunks_exact_mut(len * c1).enumerate() {
+                s.b.clear();
+                for c in 0..c1 {
+                    let at = c * lay.width() + q * lay.stride() + lay.pad;
+                    s.b.extend_from_slice(&s.a[at..at + len]);
+                }
+                kernels::transpose_into(&s.b, c1, len, dst);
+            }
+        });
+        rows
+    }
+
+    /// The head on a group's channels-last rows: one prediction row per sequence.
+    fn decode(&self, x: &[f32], lay: &Layout) -> Vec<f32> {
         let c = match &self.head {
             Final::SoftClass(lin) => lin.inp,
             Final::Regression(heads) => heads[0].0.inp,
         };
         (0..lay.seqs)
-            .flat_map(|q| self.head(lay.means(h, c, q)))
+            .flat_map(|q| self.head(lay.row_means(x, c, q)))
             .collect()
     }
 
@@ -550,21 +547,6 @@ impl Layout {
         out
     }
 
-    /// `[channels, width]` → `[channels, len]` per sequence.
-    fn unpack(&self, x: &[f32], channels: usize) -> Vec<Vec<f32>> {
-        let (w, st, len) = (self.width(), self.stride(), self.len);
-        (0..self.seqs)
-            .map(|q| {
-                let mut v = Vec::with_capacity(channels * len);
-                for c in 0..channels {
-                    let at = c * w + q * st + self.pad;
-                    v.extend_from_slice(&x[at..at + len]);
-                }
-                v
-            })
-            .collect()
-    }
-
     /// Zero the pad columns of every channel (a convolution's bias and activation fill them).
     fn zero_pads(&self, x: &mut [f32]) {
         let (w, st) = (self.width(), self.stride());
@@ -594,14 +576,6 @@ impl Layout {
         }
         m.iter_mut().for_each(|v| *v /= self.len as f32);
         m
-    }
-
-    /// Per-channel means over sequence `q`'s columns.
-    fn means(&self, x: &[f32], channels: usize, q: usize) -> Vec<f32> {
-        let (w, at) = (self.width(), q * self.stride() + self.pad);
-        (0..channels)
-            .map(|c| kernels::sum(&x[c * w + at..c * w + at + self.len]) / self.len as f32)
-            .collect()
     }
 }
 
@@ -648,6 +622,7 @@ fn autosome(stages: &[Stage], lay: &Layout, s: &mut Scratch) {
     }
 }
 
+/// Unlock_DNA's conformer layers, on rows `[L, d]` per sequence.
 struct Conformer {
     pos: Vec<f32>,
     layers: Vec<ConformerLayer>,
@@ -679,9 +654,8 @@ struct ConformerLayer {
     ff2: FeedForward,
 }
 
-/// A linear layer on rows, `out (rows × n) = x (rows × k) · Wᵀ + b`, holding `Wᵀ` (`[k, n]`)
-/// so the product reads it in place as its packed operand: measured faster than repacking a
-/// `[n, k]` weight matrix in every product.
+/// A linear layer on rows, `out (rows × n) = x (rows × k) · Wᵀ + b`, from PyTorch's `[n, k]`
+/// weights, packed once ([`Panels`]).
 struct RowLinear(Panels);
 
 impl RowLinear {
@@ -854,16 +828,15 @@ impl Conformer {
         })
     }
 
-    /// `seqs` sequences of `[d, L]`, one after another → the same layout. Row-wise layers
+    /// `seqs` sequences of rows `[L, d]`, one after another → the same layout. Row-wise layers
     /// (LayerNorm, feed-forward, attention projections) run on all `seqs · L` rows at once, so
-    /// each weight matrix is packed once per group instead of once per sequence.
-    fn apply(&self, x: &[f32], seqs: usize, len: usize) -> Vec<f32> {
+    /// each product is wide.
+    fn apply(&self, mut t: Vec<f32>, seqs: usize, len: usize) -> Vec<f32> {
         let d = self.d;
         let block = len * d;
-        // to rows [L, d] per sequence, plus the position embedding
-        let mut t = vec![0.0; seqs * block];
-        for (ts, xs) in t.chunks_mut(block).zip(x.chunks(block)) {
-            kernels::transpose_into(xs, d, len, ts);
+        assert_eq!(t.len(), seqs * block, "rows of the wrong size");
+        // plus the position embedding
+        for ts in t.chunks_mut(block) {
             ts.iter_mut().zip(&self.pos).for_each(|(v, p)| *v += p);
         }
         let rows = seqs * len;
@@ -888,11 +861,7 @@ impl Conformer {
             self.attention(layer, &mut t, seqs, len);
             layer.ff2.add_half(&mut t, seqs * len, d);
         }
-        let mut out = vec![0.0; seqs * block];
-        for (os, ts) in out.chunks_mut(block).zip(t.chunks(block)) {
-            kernels::transpose_into(ts, len, d, os);
-        }
-        out
+        t
     }
 
     /// `x += MHA(x)` on `seqs` sequences of `len × d` rows, attention within each sequence
