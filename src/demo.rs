@@ -5,12 +5,10 @@
 //! subsets), so the score can be read against the replicate ceiling of the noise-free truth.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::blocks::core_layers::autosome::AutosomeCoreConfig;
 use crate::blocks::first_layers::bhi::BhiFirstConfig;
 use crate::blocks::{CoreConfig, FirstConfig};
-use crate::data::{DreamFile, ReadOptions, read_dream};
 use crate::error::{Error, Result};
 use crate::eval::report::{ScoreReport, load_test_set, score_files, subset_files};
 use crate::predict::Model;
@@ -50,7 +48,7 @@ pub fn demo_model() -> NetConfig {
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+    crate::output::write_atomic(path, text.as_bytes())
 }
 
 /// Run the demo; returns the held-out score.
@@ -118,16 +116,15 @@ pub fn run_demo(opts: &DemoOptions, mut say: impl FnMut(&str)) -> Result<ScoreRe
     say("3/4 predict: the test set, forward and reverse complement averaged");
     let device = train::run_device(&config)?;
     let model = Model::from_checkpoint(&run.join("best.safetensors"), &device)?;
-    let ds = Arc::new(read_dream(
-        &test_path,
-        DreamFile::Test,
-        &ReadOptions {
-            padding: Some(model.config.input.padding.clone()),
-        },
-    )?);
-    let preds = model.predict(ds.clone(), 256, |_| {})?;
     let pred_path = opts.out.join("predictions.tsv");
-    model.write_predictions(&pred_path, &ds, &preds)?;
+    crate::predict::predict_file(
+        &model,
+        &test_path,
+        Some(crate::data::inspect::Format::DreamTest),
+        &pred_path,
+        256,
+        |_| {},
+    )?;
 
     say("4/4 score: the DREAM score of the model and, for reference, of the noise-free truth");
     let test_set = load_test_set(

@@ -19,6 +19,7 @@
 //! - [`device`] — CPU or GPU, never a silent fall-back.
 //! - [`weights`] — PyTorch `.pth` and safetensors weights, by the reference's names.
 //! - [`error`] — errors that name the file, the line and the problem.
+//! - [`output`] — every file written atomically (temporary file, sync, rename).
 
 pub mod bench;
 pub mod blocks;
@@ -32,6 +33,7 @@ pub mod fast;
 pub mod interpret;
 pub mod net;
 pub mod nn;
+pub mod output;
 pub mod predict;
 pub mod sim;
 pub mod train;

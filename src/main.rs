@@ -4,6 +4,8 @@ mod cli;
 
 fn main() -> std::process::ExitCode {
     keep_freed_memory();
+    prixfixe::weights::install_panic_hook();
+    prixfixe::output::clean_up_on_interrupt();
     cli::main()
 }
 

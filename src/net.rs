@@ -42,7 +42,7 @@ impl InputConfig {
     /// Human lentiMPRA: 230 nt as given, 5 channels.
     pub fn human() -> Self {
         InputConfig {
-            padding: Padding::Exact { length: 230 },
+            padding: Padding::exact(230),
             channels: Channels::REVERSE_ONLY,
         }
     }
@@ -50,7 +50,7 @@ impl InputConfig {
     /// Drosophila STARR-seq: 249 nt as given, 5 channels.
     pub fn drosophila() -> Self {
         InputConfig {
-            padding: Padding::Exact { length: 249 },
+            padding: Padding::exact(249),
             channels: Channels::REVERSE_ONLY,
         }
     }
@@ -216,11 +216,13 @@ impl NetConfig {
         fn yeast() -> DataKind {
             DataKind::Yeast
         }
-        if let Ok(p) = toml::from_str::<Preset>(text) {
+        let err = |e: toml::de::Error| Error::Config(format!("model config: {e}"));
+        let table: toml::Table = toml::from_str(text).map_err(err)?;
+        if table.contains_key("preset") {
+            let p: Preset = toml::from_str(text).map_err(err)?;
             return Self::preset(&p.preset, p.data);
         }
-        let config: NetConfig =
-            toml::from_str(text).map_err(|e| Error::Config(format!("model config: {e}")))?;
+        let config: NetConfig = toml::from_str(text).map_err(err)?;
         config.check()?;
         Ok(config)
     }

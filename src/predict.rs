@@ -7,7 +7,11 @@ use std::sync::Arc;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::PrixFixeNet;
-use crate::data::{BatchStream, Encoder, Item, Mode, SeqDataset, StreamSpec, Targets, epoch_items};
+use crate::data::inspect::{Format, open_sequences};
+use crate::data::{
+    BatchStream, Encoder, Item, Mode, ReadOptions, SeqDataset, StreamSpec, Targets, Trim,
+    epoch_items,
+};
 use crate::error::{Error, Result};
 use crate::fast::FastNet;
 use crate::net::NetConfig;
@@ -58,6 +62,16 @@ impl Model {
             encoder,
             fast,
         })
+    }
+
+    /// Crop sequences too long for the input as `trim` says, instead of refusing them.
+    pub fn with_crop(mut self, trim: Trim) -> Result<Self> {
+        self.encoder = Encoder::new(
+            &self.encoder.padding().with_trim(trim),
+            self.encoder.channels(),
+        )
+        .map_err(Error::Config)?;
+        Ok(self)
     }
 
     /// The network.
@@ -132,7 +146,9 @@ impl Model {
         for batch in stream {
             let batch = batch?;
             let n = batch.size();
-            mean_of_strands(&self.predict_encoded(batch.x, n), tasks, &mut out);
+            let y = self.predict_encoded(batch.x, n);
+            check_finite(&y)?;
+            mean_of_strands(&y, tasks, &mut out);
             on_batch(n / 2);
         }
         Ok(out)
@@ -162,37 +178,123 @@ impl Model {
 impl Model {
     /// The prediction columns: `prediction`, or `prediction_0`, `prediction_1`, … per task.
     pub fn prediction_columns(&self) -> Vec<String> {
-        match &self.config.final_block {
-            crate::blocks::FinalConfig::SoftClass(_) => vec!["prediction".into()],
-            crate::blocks::FinalConfig::Regression(r) => {
-                (0..r.tasks).map(|t| format!("prediction_{t}")).collect()
-            }
-        }
+        prediction_columns(self.tasks())
     }
+}
 
-    /// Write `[id<TAB>]sequence<TAB>prediction…` for every row of `ds`, in order (what
-    /// `prixfixe score` reads back).
-    pub fn write_predictions(&self, path: &Path, ds: &SeqDataset, preds: &[f32]) -> Result<()> {
-        use std::io::Write;
-        let io = |e: std::io::Error| Error::io(path, e);
-        let columns = self.prediction_columns();
-        let tasks = columns.len();
-        let file = std::fs::File::create(path).map_err(io)?;
-        let mut w = std::io::BufWriter::new(file);
-        let id = if ds.ids.is_some() { "id\t" } else { "" };
-        writeln!(w, "{id}sequence\t{}", columns.join("\t")).map_err(io)?;
-        for (i, row) in preds.chunks(tasks).enumerate().take(ds.len()) {
-            if let Some(ids) = &ds.ids {
-                write!(w, "{}\t", ids[i]).map_err(io)?;
-            }
-            write!(w, "{}", crate::data::alphabet::decode(ds.seqs.get(i))).map_err(io)?;
-            for v in row {
-                write!(w, "\t{v}").map_err(io)?;
-            }
-            writeln!(w).map_err(io)?;
-        }
-        w.flush().map_err(io)
+/// The prediction columns for `tasks` values: `prediction`, or `prediction_0`, … per task.
+pub fn prediction_columns(tasks: usize) -> Vec<String> {
+    if tasks == 1 {
+        vec!["prediction".into()]
+    } else {
+        (0..tasks).map(|t| format!("prediction_{t}")).collect()
     }
+}
+
+/// Non-finite predictions mean broken weights or a broken input: never written as results.
+fn check_finite(y: &[f32]) -> Result<()> {
+    match y.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::Other(format!(
+            "the model predicted {} (prediction {} of a batch): its weights or inputs are broken; \
+             nothing was written",
+            y[i],
+            i + 1
+        ))),
+    }
+}
+
+/// What [`predict_file`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PredictSummary {
+    /// Rows predicted.
+    pub rows: usize,
+    /// Yeast reads without adapters, which got the plasmid's.
+    pub adapters_added: usize,
+    /// Sequences longer than the input, cropped as asked.
+    pub cropped: usize,
+}
+
+/// Predict every sequence of `input` (any format prixfixe reads; `-` or a pipe too) and write
+/// `[id<TAB>]sequence<TAB>prediction…` to `output` in input order, as it goes: memory holds
+/// one chunk of rows, whatever the input's size. A regular file is validated whole before any
+/// prediction; the output appears, atomically, only when every row is written.
+pub fn predict_file(
+    p: &(impl Predictor + ?Sized),
+    input: &Path,
+    format: Option<Format>,
+    output: &Path,
+    batch_size: usize,
+    mut on_rows: impl FnMut(usize),
+) -> Result<PredictSummary> {
+    use std::io::Write;
+    crate::output::refuse_overwriting_input(output, &[input])?;
+    let opts = ReadOptions {
+        padding: Some(p.encoder().padding().clone()),
+    };
+    if crate::data::io::is_regular_file(input) {
+        let (_, mut records) = open_sequences(input, format.clone(), &opts)?;
+        let mut n = 0;
+        while records.next_record()?.is_some() {
+            n += 1;
+        }
+        if n == 0 {
+            return Err(Error::data(input, 0, crate::error::Problem::EmptyFile));
+        }
+    }
+    let (_, mut records) = open_sequences(input, format, &opts)?;
+    let io = |e: std::io::Error| Error::io(output, e);
+    let mut out = crate::output::AtomicFile::create(output)?;
+    let tasks = p.tasks();
+    let chunk = 4 * batch_size.max(1);
+    let mut rows = Vec::with_capacity(chunk);
+    let mut summary = PredictSummary::default();
+    let mut header = false;
+    loop {
+        rows.clear();
+        while rows.len() < chunk {
+            match records.next_record()? {
+                Some(r) => rows.push(r),
+                None => break,
+            }
+        }
+        if rows.is_empty() {
+            break;
+        }
+        if !header {
+            let id = if rows[0].id.is_some() { "id\t" } else { "" };
+            writeln!(
+                out,
+                "{id}sequence\t{}",
+                prediction_columns(tasks).join("\t")
+            )
+            .map_err(io)?;
+            header = true;
+        }
+        let seqs: Vec<&[u8]> = rows.iter().map(|r| r.seq.as_slice()).collect();
+        let preds = predict_codes(p, &seqs, batch_size)?;
+        for (r, y) in rows.iter().zip(preds.chunks(tasks)) {
+            if let Some(id) = &r.id {
+                write!(out, "{id}\t").map_err(io)?;
+            }
+            out.write_all(crate::data::alphabet::decode(&r.seq).as_bytes())
+                .map_err(io)?;
+            for v in y {
+                write!(out, "\t{v}").map_err(io)?;
+            }
+            writeln!(out).map_err(io)?;
+        }
+        summary.rows += rows.len();
+        on_rows(rows.len());
+    }
+    if summary.rows == 0 {
+        return Err(Error::data(input, 0, crate::error::Problem::EmptyFile));
+    }
+    let stats = records.stats();
+    summary.adapters_added = stats.adapters_added;
+    summary.cropped = stats.cropped;
+    out.commit()?;
+    Ok(summary)
 }
 
 impl Predictor for Model {
@@ -321,7 +423,9 @@ pub fn predict_codes(
     let mut out = Vec::with_capacity(seqs.len() * tasks);
     for chunk in seqs.chunks(batch.max(1)) {
         let x = encode_both_strands(p.encoder(), chunk)?;
-        mean_of_strands(&p.predict_encoded(x, 2 * chunk.len()), tasks, &mut out);
+        let y = p.predict_encoded(x, 2 * chunk.len());
+        check_finite(&y)?;
+        mean_of_strands(&y, tasks, &mut out);
     }
     Ok(out)
 }

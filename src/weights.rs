@@ -27,6 +27,63 @@ fn is_buffer(name: &str) -> bool {
     name.ends_with("num_batches_tracked") || name == "final.bins"
 }
 
+thread_local! {
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f`, turning a panic into `Err` without printing it (see [`install_panic_hook`]).
+fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    QUIET.with(|q| q.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(false));
+    r
+}
+
+/// Keep the default panic message, except for panics of third-party readers that prixfixe
+/// catches and reports as errors itself (a malformed pickle), which would only confuse.
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !QUIET.with(|q| q.get()) {
+            default(info);
+        }
+    }));
+}
+
+/// The container formats a weight file can have, told apart by parsing its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightFormat {
+    /// safetensors: a little-endian `u64` header length `n`, then `n` bytes of JSON.
+    Safetensors,
+    /// PyTorch ≥ 1.6 (`torch.save`): a zip archive.
+    PytorchZip,
+    /// Older PyTorch: a bare pickle (protocol byte `0x80`).
+    PytorchLegacy,
+    /// None of these.
+    Unknown,
+}
+
+impl WeightFormat {
+    /// The format of a file starting with `bytes`. The safetensors header is checked first:
+    /// its length's low byte may be anything, `0x80` (a pickle's first byte) or `PK` included.
+    pub fn of(bytes: &[u8]) -> Self {
+        if let Some(head) = bytes.get(..8) {
+            let n = u64::from_le_bytes(head.try_into().expect("8 bytes"));
+            let fits = n >= 2 && n <= (bytes.len() - 8) as u64;
+            if fits && bytes[8] == b'{' {
+                return WeightFormat::Safetensors;
+            }
+        }
+        if bytes.starts_with(b"PK\x03\x04") {
+            WeightFormat::PytorchZip
+        } else if bytes.first() == Some(&0x80) {
+            WeightFormat::PytorchLegacy
+        } else {
+            WeightFormat::Unknown
+        }
+    }
+}
+
 /// Named tensors, plus string metadata (safetensors' header `__metadata__`).
 #[derive(Debug, Clone, Default)]
 pub struct WeightMap {
@@ -43,27 +100,39 @@ impl WeightMap {
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let bad = |msg: String| Error::Other(format!("{}: {msg}", path.display()));
-        let is_pickle = bytes.starts_with(b"PK") || bytes.first() == Some(&0x80);
-        if is_pickle {
-            return Self::read_pytorch(path).map_err(&bad);
+        match WeightFormat::of(&bytes) {
+            WeightFormat::Safetensors => Self::read_safetensors(&bytes).map_err(&bad),
+            WeightFormat::PytorchZip | WeightFormat::PytorchLegacy => {
+                // burn's pickle reader is third-party code fed with the user's bytes: a panic
+                // there must become an error naming the file, not a crash.
+                let read = quietly(|| Self::read_pytorch(path));
+                match read {
+                    Ok(r) => r.map_err(&bad),
+                    Err(_) => Err(bad(
+                        "the PyTorch checkpoint is malformed (its pickle could not be read)".into(),
+                    )),
+                }
+            }
+            WeightFormat::Unknown => Err(bad(
+                "neither a safetensors file (8-byte header length, then a JSON header) nor a \
+                 PyTorch checkpoint (zip archive or pickle)"
+                    .into(),
+            )),
         }
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
-            bad(format!(
-                "neither a safetensors file nor a PyTorch checkpoint ({e})"
-            ))
-        })?;
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+    }
+
+    fn read_safetensors(bytes: &[u8]) -> std::result::Result<Self, String> {
+        let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
+            .map_err(|e| format!("not a valid safetensors file ({e})"))?;
+        let st = safetensors::SafeTensors::deserialize(bytes)
+            .map_err(|e| format!("not a valid safetensors file ({e})"))?;
         let mut map = WeightMap {
             metadata: meta.metadata().clone().unwrap_or_default(),
             ..Default::default()
         };
         for (name, view) in st.tensors() {
-            let data = to_f32(view.dtype(), view.data()).ok_or_else(|| {
-                bad(format!(
-                    "tensor {name} has unsupported type {:?}",
-                    view.dtype()
-                ))
-            })?;
+            let data = to_f32(view.dtype(), view.data())
+                .ok_or_else(|| format!("tensor {name} has unsupported type {:?}", view.dtype()))?;
             map.tensors.insert(
                 name,
                 WeightTensor {
@@ -116,8 +185,8 @@ impl WeightMap {
         Ok(map)
     }
 
-    /// Write as safetensors (f32), with the metadata.
-    pub fn write_safetensors(&self, path: &Path) -> Result<()> {
+    /// The safetensors bytes (f32), with the metadata.
+    pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
         let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = self
             .tensors
             .iter()
@@ -133,13 +202,12 @@ impl WeightMap {
             })
             .collect();
         let meta = (!self.metadata.is_empty()).then(|| self.metadata.clone());
-        let bytes = safetensors::serialize(views, meta)
-            .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
-        // Write to a temporary file, then rename, so an interrupted save never leaves a
-        // truncated checkpoint behind.
-        let tmp = path.with_extension("safetensors.partial");
-        std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        safetensors::serialize(views, meta).map_err(|e| Error::Other(format!("safetensors: {e}")))
+    }
+
+    /// Write as safetensors (f32), with the metadata, atomically.
+    pub fn write_safetensors(&self, path: &Path) -> Result<()> {
+        crate::output::write_atomic(path, &self.to_safetensors_bytes()?)
     }
 
     /// Take every tensor of `model` under its reference name.
@@ -342,6 +410,14 @@ impl Loader<'_> {
             return None;
         };
         self.used.push(name.to_string());
+        let bad = t.data.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            self.problems.push(format!(
+                "tensor {name} holds {bad} non-finite value(s) (NaN or infinite): the weights are \
+                 broken (a diverged run?)"
+            ));
+            return None;
+        }
         let t = if transposed { transpose(t) } else { t.clone() };
         if t.shape != want {
             let shown = if transposed {

@@ -7,6 +7,7 @@
 pub mod core_layers;
 pub mod final_layers;
 pub mod first_layers;
+pub mod limits;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -89,7 +90,7 @@ impl FirstConfig {
     pub fn check(&self) -> Result<(), String> {
         match self {
             FirstConfig::Bhi(c) => c.check(),
-            FirstConfig::Autosome(_) => Ok(()),
+            FirstConfig::Autosome(c) => c.check(),
         }
     }
 

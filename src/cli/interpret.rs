@@ -1,7 +1,7 @@
 //! `prixfixe ism`, `prixfixe variants`, `prixfixe design`, and the model flags they share with
 //! `predict`.
 
-use std::io::{Seek, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 
 use prixfixe::data::inspect::read_sequences;
-use prixfixe::data::{Padding, ReadOptions, SeqDataset};
+use prixfixe::data::{Padding, ReadOptions, SeqDataset, Trim};
 use prixfixe::design::{GaConfig, evolve};
 use prixfixe::interpret::{ism, plot, variants};
 use prixfixe::predict::{Ensemble, Model, Predictor, predict_codes};
@@ -43,22 +43,65 @@ pub struct ModelArgs {
     /// Device: cpu, cuda[:N], wgpu[:N], vulkan[:N].
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Cut sequences longer than the model input instead of refusing them: keep the 3' end
+    /// (5p: drop bases from the 5' end, as the reference's yeast padding does), the 5' end
+    /// (3p) or the centre (center). Cropped sequences are counted and reported.
+    #[arg(long, value_enum)]
+    pub crop: Option<CropArg>,
+}
+
+/// Where an over-long sequence is cut.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CropArg {
+    /// Drop bases from the 5' end.
+    #[value(name = "5p")]
+    FivePrime,
+    /// Drop bases from the 3' end.
+    #[value(name = "3p")]
+    ThreePrime,
+    /// Drop bases from both ends.
+    Center,
+}
+
+impl CropArg {
+    fn trim(self) -> Trim {
+        match self {
+            CropArg::FivePrime => Trim::FivePrime,
+            CropArg::ThreePrime => Trim::ThreePrime,
+            CropArg::Center => Trim::Center,
+        }
+    }
 }
 
 impl ModelArgs {
     /// Load every model named.
     pub fn load(&self) -> Result<Vec<Model>, String> {
+        let models = self.load_uncropped()?;
+        match self.crop {
+            None => Ok(models),
+            Some(c) => models
+                .into_iter()
+                .map(|m| m.with_crop(c.trim()).map_err(err))
+                .collect(),
+        }
+    }
+
+    fn load_uncropped(&self) -> Result<Vec<Model>, String> {
         let device = prixfixe::device::parse_device(&self.device).map_err(err)?;
         if !self.model_dir.is_empty() {
             return self
                 .model_dir
                 .iter()
                 .map(|dir| {
-                    Model::from_checkpoint(
-                        &dir.join(format!("{}.safetensors", self.checkpoint)),
-                        &device,
-                    )
-                    .map_err(err)
+                    let path = dir.join(format!("{}.safetensors", self.checkpoint));
+                    if !path.exists() {
+                        return Err(format!(
+                            "{}: not a run directory of prixfixe train (it has no {}.safetensors)",
+                            dir.display(),
+                            self.checkpoint
+                        ));
+                    }
+                    Model::from_checkpoint(&path, &device).map_err(err)
                 })
                 .collect();
         }
@@ -96,12 +139,6 @@ pub fn read_input(path: &Path, padding: &Padding) -> Result<Arc<SeqDataset>, Str
         padding: Some(padding.clone()),
     };
     Ok(Arc::new(read_sequences(path, &opts).map_err(err)?))
-}
-
-fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>, String> {
-    std::fs::File::create(path)
-        .map(std::io::BufWriter::new)
-        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[derive(Args)]
@@ -148,81 +185,94 @@ fn npy_header(shape: &[usize]) -> Vec<u8> {
 }
 
 pub fn run_ism(a: IsmArgs) -> Result<(), String> {
+    use prixfixe::output::{AtomicFile, create_dir, remove_if_created};
     let model = a.model.load_ensemble()?;
     let ds = read_input(&a.input, model.encoder().padding())?;
-    std::fs::create_dir_all(a.out.join("plots"))
-        .map_err(|e| format!("{}: {e}", a.out.display()))?;
     let tasks = model.tasks();
-    let mut tsv = create(&a.out.join("ism.tsv"))?;
-    tsv.write_all(ism::tsv_header(tasks).as_bytes())
-        .map_err(|e| e.to_string())?;
     let len0 = ds.seqs.seq_len(0);
-    let mut npy = if a.npy {
-        if (0..ds.len()).any(|i| ds.seqs.seq_len(i) != len0) {
-            return Err("--npy needs sequences of one length; the TSV holds every length".into());
+    // Everything that can be checked is checked before any file is made.
+    if a.npy {
+        if let Some(i) = (0..ds.len()).find(|&i| ds.seqs.seq_len(i) != len0) {
+            return Err(format!(
+                "{}:{}: --npy needs sequences of one length, and this one has {} nt where the \
+                 first has {len0}; drop --npy (ism.tsv holds every length) or split the input",
+                a.input.display(),
+                ds.lines[i],
+                ds.seqs.seq_len(i)
+            ));
         }
-        let mut f = create(&a.out.join("ism.npy"))?;
-        f.write_all(&npy_header(&[0, len0, 4, tasks]))
-            .map_err(|e| e.to_string())?;
-        Some(f)
-    } else {
-        None
-    };
-    let id = |i: usize| {
-        ds.ids
-            .as_ref()
-            .map_or_else(|| format!("seq{}", i + 1), |v| v[i].clone())
-    };
-    let progress = bar(a.quiet, ds.len(), "ism");
-    // Enough sequences per group to fill a batch of mutants (3L + 1 per sequence).
-    let per_group = (a.batch_size / (3 * len0 + 1)).max(1);
-    let mut start = 0;
-    while start < ds.len() {
-        let end = (start + per_group).min(ds.len());
-        let seqs: Vec<Vec<u8>> = (start..end).map(|i| ds.seqs.get(i).to_vec()).collect();
-        let maps = ism::ism(&model, &seqs, a.batch_size).map_err(err)?;
-        let mut text = String::new();
-        for (k, m) in maps.iter().enumerate() {
-            let i = start + k;
-            ism::write_tsv_rows(&id(i), m, &mut text);
-            if let Some(f) = &mut npy {
-                let mut bytes = Vec::with_capacity(m.seq.len() * 4 * tasks * 4);
-                for pos in 0..m.seq.len() {
-                    for b in [0u8, 2, 1, 3] {
-                        for t in 0..tasks {
-                            bytes.extend_from_slice(&m.effect(pos, b, t).to_le_bytes());
+    }
+    let created = create_dir(&a.out).map_err(err)?;
+    let result = (|| -> Result<(), String> {
+        let plots = a.out.join("plots");
+        if a.plots > 0 {
+            std::fs::create_dir_all(&plots).map_err(|e| format!("{}: {e}", plots.display()))?;
+        }
+        let io = |e: std::io::Error| e.to_string();
+        let mut tsv = AtomicFile::create(&a.out.join("ism.tsv")).map_err(err)?;
+        tsv.write_all(ism::tsv_header(tasks).as_bytes())
+            .map_err(io)?;
+        let mut npy = if a.npy {
+            let mut f = AtomicFile::create(&a.out.join("ism.npy")).map_err(err)?;
+            let shape = if tasks > 1 {
+                vec![ds.len(), len0, 4, tasks]
+            } else {
+                vec![ds.len(), len0, 4]
+            };
+            f.write_all(&npy_header(&shape)).map_err(io)?;
+            Some(f)
+        } else {
+            None
+        };
+        let id = |i: usize| {
+            ds.ids
+                .as_ref()
+                .map_or_else(|| format!("seq{}", i + 1), |v| v[i].clone())
+        };
+        let progress = bar(a.quiet, ds.len(), "ism");
+        // Enough sequences per group to fill a batch of mutants (3L + 1 per sequence).
+        let per_group = (a.batch_size / (3 * len0 + 1)).max(1);
+        let mut start = 0;
+        while start < ds.len() {
+            let end = (start + per_group).min(ds.len());
+            let seqs: Vec<Vec<u8>> = (start..end).map(|i| ds.seqs.get(i).to_vec()).collect();
+            let maps = ism::ism(&model, &seqs, a.batch_size).map_err(err)?;
+            let mut text = String::new();
+            for (k, m) in maps.iter().enumerate() {
+                let i = start + k;
+                ism::write_tsv_rows(&id(i), m, &mut text);
+                if let Some(f) = &mut npy {
+                    let mut bytes = Vec::with_capacity(m.seq.len() * 4 * tasks * 4);
+                    for pos in 0..m.seq.len() {
+                        for b in [0u8, 2, 1, 3] {
+                            for t in 0..tasks {
+                                bytes.extend_from_slice(&m.effect(pos, b, t).to_le_bytes());
+                            }
                         }
                     }
+                    f.write_all(&bytes).map_err(io)?;
                 }
-                f.write_all(&bytes).map_err(|e| e.to_string())?;
+                if i < a.plots {
+                    let name = id(i).replace(['/', '\\', ' ', ':'], "_");
+                    plot::plot_ism(m, 0, &id(i), &plots.join(format!("{name}.svg")))
+                        .map_err(err)?;
+                }
             }
-            if i < a.plots {
-                let name = id(i).replace(['/', '\\', ' ', ':'], "_");
-                plot::plot_ism(
-                    m,
-                    0,
-                    &id(i),
-                    &a.out.join("plots").join(format!("{name}.svg")),
-                )
-                .map_err(err)?;
-            }
+            tsv.write_all(text.as_bytes()).map_err(io)?;
+            progress.inc((end - start) as u64);
+            start = end;
         }
-        tsv.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
-        progress.inc((end - start) as u64);
-        start = end;
-    }
-    progress.finish_and_clear();
-    tsv.flush().map_err(|e| e.to_string())?;
-    if let Some(mut f) = npy {
-        f.seek(std::io::SeekFrom::Start(0))
-            .map_err(|e| e.to_string())?;
-        f.write_all(&npy_header(&if tasks > 1 {
-            vec![ds.len(), len0, 4, tasks]
-        } else {
-            vec![ds.len(), len0, 4]
-        }))
-        .map_err(|e| e.to_string())?;
-        f.flush().map_err(|e| e.to_string())?;
+        progress.finish_and_clear();
+        tsv.commit().map_err(err)?;
+        if let Some(f) = npy {
+            f.commit().map_err(err)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir(a.out.join("plots"));
+        remove_if_created(&a.out, created);
+        return Err(e);
     }
     if !a.quiet {
         eprintln!(
@@ -267,6 +317,12 @@ pub struct VariantsArgs {
 }
 
 pub fn run_variants(a: VariantsArgs) -> Result<(), String> {
+    let inputs: Vec<&Path> = [&a.pairs, &a.vcf, &a.fasta]
+        .into_iter()
+        .flatten()
+        .map(PathBuf::as_path)
+        .collect();
+    prixfixe::output::refuse_overwriting_input(&a.output, &inputs).map_err(err)?;
     let models = a.model.load()?;
     let ensemble = Ensemble::new(models).map_err(err)?;
     let pairs = match (&a.pairs, &a.vcf, &a.fasta) {
@@ -275,17 +331,20 @@ pub fn run_variants(a: VariantsArgs) -> Result<(), String> {
             let window = a.window.unwrap_or(ensemble.encoder().length());
             let (pairs, skips) =
                 variants::read_vcf(vcf, fa, window, a.skip_mismatches).map_err(err)?;
-            if !a.quiet {
-                for (line, msg) in &skips.mismatches {
-                    eprintln!("skipped {}:{line}: {msg}", vcf.display());
-                }
-                if !skips.mismatches.is_empty() || skips.symbolic > 0 {
-                    eprintln!(
-                        "{} records skipped for a REF mismatch, {} symbolic/missing alleles",
-                        skips.mismatches.len(),
-                        skips.symbolic
-                    );
-                }
+            for s in &skips {
+                eprintln!(
+                    "skipped {}:{}: {} ({})",
+                    vcf.display(),
+                    s.line,
+                    s.site,
+                    s.reason
+                );
+            }
+            if !skips.is_empty() {
+                eprintln!("{} allele(s) skipped, listed above", skips.len());
+            }
+            if pairs.is_empty() {
+                return Err(format!("{}: no variant left to score", vcf.display()));
             }
             pairs
         }
@@ -295,7 +354,7 @@ pub fn run_variants(a: VariantsArgs) -> Result<(), String> {
     for p in &pairs {
         for s in [&p.reference, &p.alternative] {
             padding
-                .check(s.len())
+                .check(s)
                 .map_err(|e| format!("variant {}: {e}", p.id))?;
         }
     }
@@ -306,7 +365,7 @@ pub fn run_variants(a: VariantsArgs) -> Result<(), String> {
         .collect();
     let preds = variants::predict_pairs(&members, &pairs, a.batch_size).map_err(err)?;
     let table = variants::effects_table(&pairs, &preds, ensemble.tasks());
-    std::fs::write(&a.output, table).map_err(|e| format!("{}: {e}", a.output.display()))?;
+    prixfixe::output::write_atomic(&a.output, table.as_bytes()).map_err(err)?;
     if !a.quiet {
         eprintln!(
             "{} variant effects ({} model{}) written to {}",
@@ -378,6 +437,9 @@ pub struct DesignArgs {
 }
 
 pub fn run_design(a: DesignArgs) -> Result<(), String> {
+    if let Some(init) = &a.init {
+        prixfixe::output::refuse_overwriting_input(&a.output, &[init]).map_err(err)?;
+    }
     let models = a.model.load()?;
     if a.objective == Objective::Disagree && models.len() != 2 {
         return Err(format!(
@@ -493,7 +555,7 @@ pub fn run_design(a: DesignArgs) -> Result<(), String> {
         }
         out.push('\n');
     }
-    std::fs::write(&a.output, out).map_err(|e| format!("{}: {e}", a.output.display()))?;
+    prixfixe::output::write_atomic(&a.output, out.as_bytes()).map_err(err)?;
     if !a.quiet {
         eprintln!(
             "{} designed sequences written to {}",

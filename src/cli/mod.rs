@@ -329,59 +329,41 @@ fn model_config(
     })
 }
 
+fn read_train_config(path: &std::path::Path) -> Result<prixfixe::train::TrainConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    prixfixe::train::TrainConfig::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn train(a: TrainArgs) -> Result<(), String> {
     use prixfixe::train::{self, DataSection, Recipe, TrainConfig, TrainOptions};
-    if a.resume {
-        let given: Vec<&str> = [
-            ("--train", a.train.is_some()),
-            ("--valid", a.valid.is_some()),
-            ("--valid-fraction", a.valid_fraction.is_some()),
-            ("--model", a.model.is_some()),
-            ("--data", a.data.is_some()),
-            ("--epochs", a.epochs.is_some()),
-            ("--batch-size", a.batch_size.is_some()),
-            ("--max-lr", a.max_lr.is_some()),
-            ("--batch-per-epoch", a.batch_per_epoch.is_some()),
-            ("--seed", a.seed.is_some()),
-            ("--device", a.device.is_some()),
-            ("--config", a.config.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(flag, set)| set.then_some(flag))
-        .collect();
-        if !given.is_empty() {
-            return Err(format!(
-                "--resume continues the run with the config stored in {}; drop {} (a changed \
-                 recipe would not reproduce the uninterrupted run)",
-                a.out.join("config.toml").display(),
-                given.join(", ")
-            ));
-        }
+    if a.config.is_some() && (a.model.is_some() || a.data.is_some()) {
+        return Err(
+            "--config names the model in its [model] table; --model/--data would replace it. \
+             Drop --model/--data, or change the config"
+                .into(),
+        );
     }
-    let mut config = match &a.config {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            TrainConfig::from_toml(&text).map_err(err)?
-        }
-        None if a.resume => {
+    let mut config = match (&a.config, a.resume) {
+        (Some(path), _) => read_train_config(path)?,
+        (None, true) => {
             let path = a.out.join("config.toml");
-            let text = std::fs::read_to_string(&path).map_err(|_| {
-                format!(
-                    "{}: nothing to resume (no config.toml there)",
+            if !path.exists() {
+                return Err(format!(
+                    "{}: nothing to resume (no config.toml there); drop --resume to start a run",
                     a.out.display()
-                )
-            })?;
-            TrainConfig::from_toml(&text).map_err(err)?
+                ));
+            }
+            read_train_config(&path)?
         }
-        None => {
+        (None, false) => {
             let train = a
                 .train
                 .clone()
                 .ok_or("give --train FILE (or --config FILE)")?;
+            let data = a.data.as_deref().unwrap_or("yeast");
             let model = model_config(
                 &Some(a.model.clone().unwrap_or("dream-cnn".into())),
-                a.data.as_deref().unwrap_or("yeast"),
+                data,
                 &None,
             )?
             .expect("named");
@@ -396,8 +378,8 @@ fn train(a: TrainArgs) -> Result<(), String> {
                 },
                 recipe: Recipe {
                     // The paper trains on the human and Drosophila sets with batches of 32.
-                    batch_size: match a.data.as_deref() {
-                        Some("human") | Some("drosophila") => 32,
+                    batch_size: match data {
+                        "human" | "drosophila" => 32,
                         _ => Recipe::default().batch_size,
                     },
                     ..Recipe::default()
@@ -405,7 +387,8 @@ fn train(a: TrainArgs) -> Result<(), String> {
             }
         }
     };
-    if a.config.is_some() && (a.model.is_some() || a.data.is_some()) {
+    if a.resume && a.config.is_none() && (a.model.is_some() || a.data.is_some()) {
+        // The same command again with --resume: its --model/--data must name the stored model.
         config.model = model_config(
             &Some(a.model.clone().unwrap_or("dream-cnn".into())),
             a.data.as_deref().unwrap_or("yeast"),
@@ -470,29 +453,42 @@ fn predict(a: PredictArgs) -> Result<(), String> {
         return Err("predict takes one model; use `prixfixe variants` or average the prediction files for ensembles".into());
     }
     let model = models.remove(0);
-    let ds = interpret::read_input(&a.input, &model.config.input.padding)?;
     let bar = if a.quiet {
         indicatif::ProgressBar::hidden()
     } else {
-        let b = indicatif::ProgressBar::new(ds.len() as u64);
+        let b = indicatif::ProgressBar::new_spinner();
         b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "predict [{bar:30}] {pos}/{len} sequences · {per_sec} · ETA {eta}",
-            )
-            .expect("template")
-            .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template("predict {pos} sequences · {per_sec}")
+                .expect("template"),
         );
         b
     };
-    let preds = model
-        .predict(ds.clone(), a.batch_size, |n| bar.inc(n as u64))
+    let summary =
+        prixfixe::predict::predict_file(&model, &a.input, None, &a.output, a.batch_size, |n| {
+            bar.inc(n as u64)
+        })
         .map_err(err)?;
     bar.finish_and_clear();
-    model
-        .write_predictions(&a.output, &ds, &preds)
-        .map_err(err)?;
+    if summary.adapters_added > 0 {
+        eprintln!(
+            "note: {} sequence(s) lacked the yeast read adapters; the plasmid's were added \
+             (SPEC §2.2), so no base of theirs was dropped",
+            summary.adapters_added
+        );
+    }
+    if summary.cropped > 0 {
+        eprintln!(
+            "note: {} sequence(s) were longer than the {}-nt model input and were cropped (--crop)",
+            summary.cropped,
+            model.config.input.padding.length()
+        );
+    }
     if !a.quiet {
-        eprintln!("{} predictions written to {}", ds.len(), a.output.display());
+        eprintln!(
+            "{} predictions written to {}",
+            summary.rows,
+            a.output.display()
+        );
     }
     Ok(())
 }
@@ -518,7 +514,7 @@ fn score(a: ScoreArgs) -> Result<(), String> {
     print!("{}", report.table());
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        prixfixe::output::write_atomic(path, text.as_bytes()).map_err(err)?;
     }
     if let (Some(path), Some(b)) = (&a.plot, &report.bootstrap) {
         plot_ranks(b, path).map_err(err)?;
@@ -563,7 +559,7 @@ fn bench(a: BenchArgs) -> Result<(), String> {
     );
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        prixfixe::output::write_atomic(path, text.as_bytes()).map_err(err)?;
     }
     Ok(())
 }

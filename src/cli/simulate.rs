@@ -132,6 +132,10 @@ fn config(a: &SimulateArgs) -> Result<SimConfig, String> {
         if let Some(m) = f.measure {
             c.measure = m;
         }
+        c.truth
+            .check()
+            .and_then(|_| c.measure.check())
+            .map_err(|e| format!("{}: {e}", p.display()))?;
     }
     Ok(c)
 }

@@ -284,7 +284,7 @@ mod tests {
     }
 
     fn encoder() -> Encoder {
-        Encoder::new(&Padding::Exact { length: 10 }, Channels::YEAST).unwrap()
+        Encoder::new(&Padding::exact(10), Channels::YEAST).unwrap()
     }
 
     #[test]

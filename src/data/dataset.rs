@@ -82,6 +82,10 @@ pub struct ReadStats {
     pub lines: usize,
     /// Blank lines (no data; skipped).
     pub blank_lines: usize,
+    /// Yeast reads without their adapters, which the plasmid's were added to.
+    pub adapters_added: usize,
+    /// Sequences longer than the model input, cropped as asked.
+    pub cropped: usize,
 }
 
 /// A labelled (or unlabelled) set of sequences read from one file.

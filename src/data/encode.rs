@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn one_hot_channels_follow_agct() {
-        let enc = Encoder::new(&Padding::Exact { length: 5 }, Channels::YEAST).unwrap();
+        let enc = Encoder::new(&Padding::exact(5), Channels::YEAST).unwrap();
         let mut out = vec![9.0; enc.row_len()];
         let flags = RowFlags {
             is_reverse: false,
@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn five_channel_layout_has_no_singleton_plane() {
-        let enc = Encoder::new(&Padding::Exact { length: 3 }, Channels::REVERSE_ONLY).unwrap();
+        let enc = Encoder::new(&Padding::exact(3), Channels::REVERSE_ONLY).unwrap();
         assert_eq!(enc.row_len(), 15);
         let mut out = vec![0.0; 15];
         let flags = RowFlags {

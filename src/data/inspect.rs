@@ -7,12 +7,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::dataset::SeqDataset;
-use super::formats::table::sniff_header;
 use super::formats::{
-    DreamFile, ReadOptions, Subset, SubsetRows, TableSpec, read_dream, read_fasta, read_subset,
-    read_table,
+    DreamFile, DreamRecords, FastaRecords, ReadOptions, Records, Subset, SubsetRows, TableRecords,
+    TableSpec, read_dream, read_fasta, read_subset, read_table,
 };
-use super::io::{Lines, is_blank};
 use super::pad::{YEAST_ADAPTER_LEN, YEAST_INPUT_LEN};
 use crate::error::{Error, Result};
 
@@ -46,6 +44,12 @@ impl Format {
 
 /// Guess a file's format from its name and first line.
 pub fn detect_format(path: &Path) -> Result<Format> {
+    let peeked = super::io::peek(path)?;
+    detect(path, peeked.first.as_deref())
+}
+
+/// The format of a file called `path` whose first non-blank line is `first`.
+pub fn detect(path: &Path, first: Option<&[u8]>) -> Result<Format> {
     let name = path.to_string_lossy().to_ascii_lowercase();
     let name = name.trim_end_matches(".gz");
     if [".fa", ".fasta", ".fna", ".fas"]
@@ -54,18 +58,26 @@ pub fn detect_format(path: &Path) -> Result<Format> {
     {
         return Ok(Format::Fasta);
     }
-    let mut lines = Lines::open(path)?;
-    let first = loop {
-        match lines.next_line()? {
-            Some((_, l)) if is_blank(l) => continue,
-            Some((_, l)) => break l.to_vec(),
-            None => {
-                return Err(Error::data(path, 0, crate::error::Problem::EmptyFile));
-            }
-        }
+    let Some(first) = first else {
+        return Err(Error::data(path, 0, crate::error::Problem::EmptyFile));
     };
     if first.starts_with(b">") {
         return Ok(Format::Fasta);
+    }
+    let binary = first
+        .iter()
+        .filter(|&&b| b < 0x09 || (0x0e..0x20).contains(&b))
+        .count();
+    if binary > 0 {
+        return Err(Error::data(
+            path,
+            1,
+            crate::error::Problem::Other(
+                "this is not a text file (binary data on its first line); prixfixe reads DREAM, \
+                 FASTA and table files, plain or gzip-compressed"
+                    .into(),
+            ),
+        ));
     }
     let fields: Vec<&[u8]> = first.split(|&b| b == b'\t').collect();
     if (1..=3).contains(&fields.len())
@@ -79,12 +91,16 @@ pub fn detect_format(path: &Path) -> Result<Format> {
             Format::Dream
         });
     }
-    let (_, header) = sniff_header(path)?;
+    let (_, header) = super::formats::table::split_header(path, Some(first))?;
     if header.iter().any(|h| h == "pos" || h == "alt_pos") {
         return Ok(Format::Subset);
     }
     if let Some(spec) = TableSpec::detect(&header) {
         return Ok(Format::Table(spec));
+    }
+    if (2..=3).contains(&fields.len()) {
+        // A DREAM file with a header line: its reader says so, with the way out.
+        return Ok(Format::Dream);
     }
     Err(Error::Config(format!(
         "cannot tell the format of {} (header: {}); name it with --format and, for tables, \
@@ -92,6 +108,54 @@ pub fn detect_format(path: &Path) -> Result<Format> {
         path.display(),
         header.join(", ")
     )))
+}
+
+/// Open `path` once (a pipe or `-` works too), tell its format from its first line unless
+/// `format` is given, and return its rows as a stream.
+pub fn open_records<'p>(
+    path: &'p Path,
+    format: Option<Format>,
+    opts: &ReadOptions,
+) -> Result<(Format, Records<'p>)> {
+    let peeked = super::io::peek(path)?;
+    let format = match format {
+        Some(f) => f,
+        None => detect(path, peeked.first.as_deref())?,
+    };
+    let records = records_of(path, peeked, &format, opts)?;
+    Ok((format, records))
+}
+
+fn records_of<'p>(
+    path: &'p Path,
+    peeked: super::io::Peeked,
+    format: &Format,
+    opts: &ReadOptions,
+) -> Result<Records<'p>> {
+    Ok(match format {
+        Format::Dream => Records::Dream(DreamRecords::new(
+            path,
+            peeked.reader,
+            DreamFile::Train,
+            opts,
+        )),
+        Format::DreamTest => Records::Dream(DreamRecords::new(
+            path,
+            peeked.reader,
+            DreamFile::Test,
+            opts,
+        )),
+        Format::Fasta => Records::Fasta(FastaRecords::new(path, peeked.reader, opts)),
+        Format::Table(spec) => {
+            Records::Table(Box::new(TableRecords::new(path, peeked, spec, opts)?))
+        }
+        Format::Subset => {
+            return Err(Error::Config(format!(
+                "{} is a test-subset file: it names test rows, it does not hold a data set",
+                path.display()
+            )));
+        }
+    })
 }
 
 /// Read any sequence file in the given format.
@@ -318,9 +382,24 @@ pub fn inspect_file(path: &Path, format: Option<Format>, opts: &ReadOptions) -> 
 /// Read sequences to predict from, whatever their format: labels are not needed, so a DREAM
 /// file is read as a test file (values optional, on any scale).
 pub fn read_sequences(path: &Path, opts: &ReadOptions) -> Result<SeqDataset> {
-    let format = match detect_format(path)? {
-        Format::Dream => Format::DreamTest,
-        f => f,
+    let (_, records) = open_sequences(path, None, opts)?;
+    super::formats::collect(records)
+}
+
+/// The rows of a file to predict from, as a stream (see [`read_sequences`]).
+pub fn open_sequences<'p>(
+    path: &'p Path,
+    format: Option<Format>,
+    opts: &ReadOptions,
+) -> Result<(Format, Records<'p>)> {
+    let peeked = super::io::peek(path)?;
+    let format = match format {
+        Some(f) => f,
+        None => match detect(path, peeked.first.as_deref())? {
+            Format::Dream => Format::DreamTest,
+            f => f,
+        },
     };
-    read_any(path, &format, opts)
+    let records = records_of(path, peeked, &format, opts)?;
+    Ok((format, records))
 }

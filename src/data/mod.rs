@@ -6,6 +6,7 @@ pub mod batch;
 pub mod dataset;
 pub mod encode;
 pub mod formats;
+pub mod genome;
 pub mod inspect;
 pub mod io;
 pub mod pad;

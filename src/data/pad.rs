@@ -4,8 +4,10 @@
 //!
 //! - [`Padding::Plasmid`] is the yeast DREAM rule (SPEC §2.2): drop the read's own 17-nt left
 //!   adapter, put the 150 nt of plasmid that precede the insert in front, keep the last 150
-//!   characters. Padding is 5' only and a read longer than 167 nt loses its 5' end, as in the
-//!   reference.
+//!   characters. Padding is 5' only. Unlike the reference, which cuts the first 17 nt of
+//!   anything, the rule applies only to reads that carry the adapter: a bare insert gets the
+//!   adapters it lacks instead of losing 17 of its bases, and a read too long for the input is
+//!   refused unless a crop is asked for (the reference would drop its 5' end silently).
 //! - [`Padding::Flanks`] is the general rule for other data sets: fill to `length` from given
 //!   flanks, aligned as asked; longer sequences are an error unless a trim side is chosen.
 //! - [`Padding::Exact`]: every sequence must already have the model's length.
@@ -19,6 +21,12 @@ use crate::error::Problem;
 
 /// Length of the left adapter at the start of every yeast read (`TGCATTTTTTTCACATC`).
 pub const YEAST_ADAPTER_LEN: usize = 17;
+/// The 5' adapter of yeast reads.
+pub const YEAST_ADAPTER5: &[u8] = b"TGCATTTTTTTCACATC";
+/// The 3' adapter of yeast reads.
+pub const YEAST_ADAPTER3: &[u8] = b"GGTTACGGCTGTT";
+/// Mismatches (sequencing errors) an adapter may have and still count as present.
+const ADAPTER_MISMATCHES: usize = 2;
 /// The model input length of the yeast DREAM models.
 pub const YEAST_INPUT_LEN: usize = 150;
 
@@ -85,6 +93,9 @@ pub enum Padding {
     Plasmid {
         /// Model input length.
         length: usize,
+        /// What happens to a read too long for the input (after its 5' adapter is dropped).
+        #[serde(default)]
+        trim: Trim,
     },
     /// Fill from the given flanks (letters), aligned as asked; trim as asked.
     Flanks {
@@ -107,6 +118,9 @@ pub enum Padding {
     Exact {
         /// Model input length.
         length: usize,
+        /// What happens to a longer one (a shorter one is always refused).
+        #[serde(default)]
+        trim: Trim,
     },
 }
 
@@ -115,58 +129,101 @@ impl Padding {
     pub fn yeast() -> Self {
         Padding::Plasmid {
             length: YEAST_INPUT_LEN,
+            trim: Trim::Error,
+        }
+    }
+
+    /// Sequences of exactly `length` nt.
+    pub fn exact(length: usize) -> Self {
+        Padding::Exact {
+            length,
+            trim: Trim::Error,
+        }
+    }
+
+    /// The same rule with another policy for sequences too long for the input.
+    pub fn with_trim(&self, to: Trim) -> Self {
+        let mut p = self.clone();
+        match &mut p {
+            Padding::Plasmid { trim, .. }
+            | Padding::Flanks { trim, .. }
+            | Padding::Exact { trim, .. } => *trim = to,
+        }
+        p
+    }
+
+    /// The policy for sequences too long for the input.
+    pub fn trim(&self) -> Trim {
+        match self {
+            Padding::Plasmid { trim, .. }
+            | Padding::Flanks { trim, .. }
+            | Padding::Exact { trim, .. } => *trim,
         }
     }
 
     /// The model input length this padding produces.
     pub fn length(&self) -> usize {
         match self {
-            Padding::Plasmid { length }
+            Padding::Plasmid { length, .. }
             | Padding::Flanks { length, .. }
-            | Padding::Exact { length } => *length,
+            | Padding::Exact { length, .. } => *length,
         }
     }
 
-    /// The longest raw sequence accepted without error, if there is a limit.
-    pub fn max_len(&self) -> Option<usize> {
-        match self {
-            Padding::Plasmid { .. } => None,
-            Padding::Flanks { length, trim, .. } => (*trim == Trim::Error).then_some(*length),
-            Padding::Exact { length } => Some(*length),
-        }
+    /// Whether the raw sequence `codes` can be made into model input; the problem if not.
+    pub fn check(&self, codes: &[u8]) -> Result<(), Problem> {
+        self.fit(codes).map(|_| ())
     }
 
-    /// Whether a raw sequence of `len` nt can be padded; the problem if not.
-    pub fn check(&self, len: usize) -> Result<(), Problem> {
+    /// How `codes` becomes input: the part kept and the flanks it needs (see [`Fit`]).
+    pub fn fit(&self, codes: &[u8]) -> Result<Fit, Problem> {
+        let len = codes.len();
         if len == 0 {
             return Err(Problem::EmptySequence);
         }
+        let length = self.length();
+        let (body, adapters) = match self {
+            Padding::Plasmid { .. } => plasmid_body(codes),
+            _ => ((0, len), Adapters::None),
+        };
+        let body_len = body.1 - body.0 + adapters.extra();
+        let too_long = body_len > length;
         match self {
-            Padding::Plasmid { .. } if len <= YEAST_ADAPTER_LEN => Err(Problem::Other(format!(
-                "read of {len} nt is no longer than the {YEAST_ADAPTER_LEN}-nt left adapter, so it holds no insert"
-            ))),
-            Padding::Exact { length } if len != *length => Err(if len > *length {
-                Problem::TooLong {
+            Padding::Exact { .. } if len < length => {
+                return Err(Problem::Other(format!(
+                    "sequence of {len} nt is shorter than the model input ({length} nt) and this \
+                     model takes no padding"
+                )));
+            }
+            Padding::Plasmid { .. } if too_long && self.trim() == Trim::Error => {
+                return Err(Problem::Other(format!(
+                    "read of {len} nt is too long for the {length}-nt model input: without its \
+                     5' adapter it holds {body_len} nt; crop it explicitly (--crop 5p cuts its \
+                     5' end as the reference does; 3p or center)"
+                )));
+            }
+            _ if too_long && self.trim() == Trim::Error => {
+                return Err(Problem::TooLong {
                     length: len,
-                    max: *length,
-                }
-            } else {
-                Problem::Other(format!(
-                    "sequence of {len} nt is shorter than the model input ({length} nt) and this model takes no padding"
-                ))
-            }),
-            _ => match self.max_len() {
-                Some(max) if len > max => Err(Problem::TooLong { length: len, max }),
-                _ => Ok(()),
-            },
+                    max: length,
+                });
+            }
+            _ => {}
         }
+        Ok(Fit {
+            body,
+            adapters,
+            cropped: too_long,
+        })
     }
 
     /// Checks the flanks and prepares the padding for use on the hot path.
     pub fn prepare(&self) -> Result<Padder, String> {
-        if self.length() == 0 {
-            return Err("padding length must be positive".into());
-        }
+        crate::blocks::limits::count(
+            "[input] padding.length",
+            self.length(),
+            crate::blocks::limits::MAX_LENGTH,
+        )?;
         let (left, right) = match self {
             Padding::Plasmid { .. } => {
                 let f = plasmid_flanks();
@@ -190,6 +247,74 @@ impl Padding {
     }
 }
 
+/// Which yeast adapters a read lacked and gets from the plasmid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adapters {
+    /// None added (the read has its 5' adapter, or the rule is not the plasmid's).
+    None,
+    /// The read had no 5' adapter (the left flank ends with it).
+    Five,
+    /// The read had neither adapter: the 3' adapter is appended too.
+    Both,
+}
+
+impl Adapters {
+    fn extra(self) -> usize {
+        match self {
+            Adapters::Both => YEAST_ADAPTER3.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// How one raw sequence becomes model input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fit {
+    /// The range of the raw sequence that is kept before flanks are added.
+    pub body: (usize, usize),
+    /// Adapters the sequence lacked, added from the plasmid.
+    pub adapters: Adapters,
+    /// Whether the sequence is longer than the input and is cropped.
+    pub cropped: bool,
+}
+
+fn mismatches(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).filter(|(x, y)| x != y).count()
+}
+
+fn adapter_codes() -> &'static (Vec<u8>, Vec<u8>) {
+    static A: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
+    A.get_or_init(|| {
+        (
+            alphabet::encode(YEAST_ADAPTER5).expect("ACGT"),
+            alphabet::encode(YEAST_ADAPTER3).expect("ACGT"),
+        )
+    })
+}
+
+/// Whether a yeast read starts with the 5' adapter (up to two sequencing errors).
+pub fn has_adapter5(codes: &[u8]) -> bool {
+    let (a5, _) = adapter_codes();
+    codes.len() > a5.len() && mismatches(&codes[..a5.len()], a5) <= ADAPTER_MISMATCHES
+}
+
+fn has_adapter3(codes: &[u8]) -> bool {
+    let (_, a3) = adapter_codes();
+    codes.len() >= a3.len()
+        && mismatches(&codes[codes.len() - a3.len()..], a3) <= ADAPTER_MISMATCHES
+}
+
+/// The part of a yeast read that follows the plasmid's left flank, and the adapters to add.
+fn plasmid_body(codes: &[u8]) -> ((usize, usize), Adapters) {
+    if has_adapter5(codes) {
+        ((YEAST_ADAPTER_LEN, codes.len()), Adapters::None)
+    } else if has_adapter3(codes) {
+        ((0, codes.len()), Adapters::Five)
+    } else {
+        ((0, codes.len()), Adapters::Both)
+    }
+}
+
 /// A [`Padding`] with its flanks encoded, ready to apply.
 #[derive(Debug, Clone)]
 pub struct Padder {
@@ -210,28 +335,36 @@ impl Padder {
     }
 
     /// Pad (or trim) `codes` to the model's length, written into `out` (cleared first).
-    pub fn apply(&self, codes: &[u8], out: &mut Vec<u8>) -> Result<(), Problem> {
-        self.padding.check(codes.len())?;
+    pub fn apply(&self, codes: &[u8], out: &mut Vec<u8>) -> Result<Fit, Problem> {
+        let fit = self.padding.fit(codes)?;
         out.clear();
+        let trim = self.padding.trim();
+        let body = &codes[fit.body.0..fit.body.1];
         match &self.padding {
-            Padding::Plasmid { length } => fill(
-                &codes[YEAST_ADAPTER_LEN..],
-                &self.left,
-                &self.right,
-                *length,
-                Align::Right,
-                Trim::FivePrime,
-                out,
-            ),
-            Padding::Flanks {
-                length,
-                align,
-                trim,
-                ..
-            } => fill(codes, &self.left, &self.right, *length, *align, *trim, out),
-            Padding::Exact { .. } => out.extend_from_slice(codes),
+            Padding::Plasmid { length, .. } => {
+                let with_adapter: Vec<u8>;
+                let body = if fit.adapters == Adapters::Both {
+                    with_adapter = [body, &adapter_codes().1].concat();
+                    &with_adapter[..]
+                } else {
+                    body
+                };
+                fill(
+                    body,
+                    &self.left,
+                    &self.right,
+                    *length,
+                    Align::Right,
+                    trim,
+                    out,
+                )
+            }
+            Padding::Flanks { length, align, .. } => {
+                fill(body, &self.left, &self.right, *length, *align, trim, out)
+            }
+            Padding::Exact { length, .. } => fill(body, &[], &[], *length, Align::Right, trim, out),
         }
-        Ok(())
+        Ok(fit)
     }
 }
 
@@ -318,17 +451,37 @@ mod tests {
     }
 
     #[test]
-    fn reads_longer_than_167_lose_their_5_prime_end() {
+    fn reads_longer_than_167_are_refused_unless_cropped() {
         let core: String = "ACGT".repeat(40); // 160
         let read = format!("TGCATTTTTTTCACATC{core}GGTTACGGCTGTT"); // 190 nt
-        let padded = pad(&Padding::yeast(), &read);
+        let e = Padding::yeast()
+            .check(&encode(read.as_bytes()).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("190 nt") && e.contains("--crop"), "{e}");
+        // The reference's behaviour, asked for: the 5' end goes.
+        let padded = pad(&Padding::yeast().with_trim(Trim::FivePrime), &read);
         assert_eq!(padded, &read[read.len() - 150..]);
     }
 
     #[test]
+    fn a_bare_insert_gets_both_adapters_and_loses_nothing() {
+        let insert = "ACGTTGCA".repeat(10); // 80 nt, no adapters
+        let padded = pad(&Padding::yeast(), &insert);
+        let read = format!("TGCATTTTTTTCACATC{insert}GGTTACGGCTGTT");
+        assert_eq!(padded, pad(&Padding::yeast(), &read));
+        assert!(padded.contains(&insert));
+        // An insert with its 3' adapter but no 5' adapter gets only the 5' one.
+        let with3 = format!("{insert}GGTTACGGCTGTT");
+        assert_eq!(pad(&Padding::yeast(), &with3), padded);
+        // Two sequencing errors in the 5' adapter still count as the adapter.
+        let noisy = format!("TGCATTATTTTCACAAC{insert}GGTTACGGCTGTT");
+        assert_eq!(&pad(&Padding::yeast(), &noisy)[150 - 93..], &noisy[17..]);
+    }
+
+    #[test]
     fn reads_without_insert_are_rejected() {
-        assert!(Padding::yeast().check(17).is_err());
-        assert_eq!(Padding::yeast().check(0), Err(Problem::EmptySequence));
+        assert_eq!(Padding::yeast().check(&[]), Err(Problem::EmptySequence));
     }
 
     #[test]
@@ -349,16 +502,20 @@ mod tests {
             "AAAATTTT"
         );
         assert_eq!(
-            p(Align::Left, Trim::Error).check(9),
+            p(Align::Left, Trim::Error).check(&[0; 9]),
             Err(Problem::TooLong { length: 9, max: 8 })
         );
     }
 
     #[test]
     fn exact_padding_refuses_other_lengths() {
-        let p = Padding::Exact { length: 4 };
+        let p = Padding::exact(4);
         assert_eq!(pad(&p, "ACGT"), "ACGT");
-        assert!(p.check(3).is_err());
-        assert_eq!(p.check(5), Err(Problem::TooLong { length: 5, max: 4 }));
+        assert!(p.check(&[0; 3]).is_err());
+        assert_eq!(
+            p.check(&[0; 5]),
+            Err(Problem::TooLong { length: 5, max: 4 })
+        );
+        assert_eq!(pad(&p.with_trim(Trim::Center), "AACGTT"), "ACGT");
     }
 }

@@ -10,5 +10,5 @@ pub mod score;
 
 pub use bootstrap::{Bootstrap, RankDistribution, bootstrap_ranks};
 pub use metrics::{mse, pearson, rank_average, spearman};
-pub use predictions::read_predictions;
+pub use predictions::{read_predictions, read_predictions_for};
 pub use score::{DreamScore, SUBSETS, ScoredSubset, SubsetScore, dream_score, prepare};

@@ -36,8 +36,41 @@ fn parse_value(path: &Path, line: usize, text: &str) -> Result<f64> {
     Ok(v)
 }
 
+/// Read predictions for the rows of `test`, in test-row order. When the file has a
+/// `sequence` column (as `prixfixe predict` writes it), every row's sequence must be the test
+/// file's row of the same number: a file in another order (shuffled, sorted, another test set)
+/// is refused with the first line that differs, never scored.
+pub fn read_predictions_for(path: &Path, test: &crate::data::SeqDataset) -> Result<Vec<f64>> {
+    let (values, seqs) = read_all(path, test.len())?;
+    if let Some(seqs) = seqs {
+        for (i, (line, s)) in seqs.iter().enumerate() {
+            let same = crate::data::alphabet::encode(s.as_bytes())
+                .is_ok_and(|codes| codes.as_slice() == test.seqs.get(i));
+            if !same {
+                return Err(bad(
+                    path,
+                    *line,
+                    format!(
+                        "this row's sequence is not row {i} of the test file {} (line {}): \
+                         predictions must be in the test file's order",
+                        test.path.display(),
+                        test.lines.get(i).copied().unwrap_or(0)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(values)
+}
+
 /// Read predictions for a test file of `rows` rows, in test-row order.
 pub fn read_predictions(path: &Path, rows: usize) -> Result<Vec<f64>> {
+    read_all(path, rows).map(|(v, _)| v)
+}
+
+type Sequences = Option<Vec<(usize, String)>>;
+
+fn read_all(path: &Path, rows: usize) -> Result<(Vec<f64>, Sequences)> {
     let text = {
         let mut lines = Lines::open(path)?;
         let mut first = None;
@@ -49,12 +82,12 @@ pub fn read_predictions(path: &Path, rows: usize) -> Result<Vec<f64>> {
         }
         first.ok_or_else(|| Error::data(path, 0, Problem::EmptyFile))?
     };
-    let values = if text.starts_with('{') {
-        read_json(path, rows)?
+    let (values, seqs) = if text.starts_with('{') {
+        (read_json(path, rows)?, None)
     } else if text.split('\t').any(|h| h == "prediction") {
         read_tsv(path)?
     } else {
-        read_plain(path)?
+        (read_plain(path)?, None)
     };
     if values.len() != rows {
         return Err(bad(
@@ -67,7 +100,7 @@ pub fn read_predictions(path: &Path, rows: usize) -> Result<Vec<f64>> {
             ),
         ));
     }
-    Ok(values)
+    Ok((values, seqs))
 }
 
 fn read_plain(path: &Path) -> Result<Vec<f64>> {
@@ -82,9 +115,11 @@ fn read_plain(path: &Path) -> Result<Vec<f64>> {
     Ok(out)
 }
 
-fn read_tsv(path: &Path) -> Result<Vec<f64>> {
+fn read_tsv(path: &Path) -> Result<(Vec<f64>, Sequences)> {
     let mut lines = Lines::open(path)?;
     let mut col = None;
+    let mut seq_col = None;
+    let mut seqs = Vec::new();
     let mut out = Vec::new();
     while let Some((n, l)) = lines.next_line()? {
         if is_blank(l) {
@@ -95,6 +130,7 @@ fn read_tsv(path: &Path) -> Result<Vec<f64>> {
         match col {
             None => {
                 col = fields.iter().position(|&h| h == "prediction");
+                seq_col = fields.iter().position(|&h| h == "sequence");
             }
             Some(c) => {
                 let field = fields.get(c).ok_or_else(|| {
@@ -108,10 +144,13 @@ fn read_tsv(path: &Path) -> Result<Vec<f64>> {
                     )
                 })?;
                 out.push(parse_value(path, n, field)?);
+                if let Some(sc) = seq_col {
+                    seqs.push((n, fields.get(sc).unwrap_or(&"").to_string()));
+                }
             }
         }
     }
-    Ok(out)
+    Ok((out, seq_col.map(|_| seqs)))
 }
 
 fn read_json(path: &Path, rows: usize) -> Result<Vec<f64>> {
@@ -176,6 +215,25 @@ mod tests {
         assert_eq!(read_predictions(&p, 2).unwrap(), vec![1.5, 2.0]);
         let (_d, p) = write("c.json", r#"{"1": 2, "0": 1.5}"#);
         assert_eq!(read_predictions(&p, 2).unwrap(), vec![1.5, 2.0]);
+    }
+
+    #[test]
+    fn a_prediction_file_in_another_order_is_refused() {
+        let (_d, test) = write("test.txt", "ACGT\t1\nGGGG\t2\n");
+        let ds = crate::data::read_dream(
+            &test,
+            crate::data::DreamFile::Test,
+            &crate::data::ReadOptions::default(),
+        )
+        .unwrap();
+        let (_d2, p) = write("a.tsv", "sequence\tprediction\nacgt\t1.5\nGGGG\t2\n");
+        assert_eq!(read_predictions_for(&p, &ds).unwrap(), vec![1.5, 2.0]);
+        let (_d3, p) = write("b.tsv", "sequence\tprediction\nGGGG\t2\nACGT\t1.5\n");
+        let e = read_predictions_for(&p, &ds).unwrap_err().to_string();
+        assert!(
+            e.contains("b.tsv:2:") && e.contains("not row 0 of the test file"),
+            "{e}"
+        );
     }
 
     #[test]

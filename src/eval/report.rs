@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use serde::Serialize;
 
 use super::bootstrap::{Bootstrap, bootstrap_ranks};
-use super::predictions::read_predictions;
+use super::predictions::read_predictions_for;
 use super::score::{DreamScore, ScoredSubset, dream_score, prepare, weight_of};
 use crate::data::io::{Lines, is_blank};
 use crate::data::{DreamFile, ReadOptions, SeqDataset, Subset, read_dream, read_subset};
@@ -148,7 +148,7 @@ pub fn score_files(
     for p in predictions {
         preds.push((
             p.display().to_string(),
-            read_predictions(p, test.data.len())?,
+            read_predictions_for(p, &test.data)?,
         ));
     }
     let models = preds
@@ -273,9 +273,15 @@ impl ScoreReport {
 
 /// Histograms of each model's combined rank over the replicates, as SVG.
 pub fn plot_ranks(b: &Bootstrap, path: &Path) -> Result<()> {
+    let mut svg = String::new();
+    draw_ranks(b, path, &mut svg)?;
+    crate::output::write_atomic(path, svg.as_bytes())
+}
+
+fn draw_ranks(b: &Bootstrap, path: &Path, svg: &mut String) -> Result<()> {
     let err = |e: String| Error::Other(format!("{}: {e}", path.display()));
     let m = b.models.len();
-    let root = SVGBackend::new(path, (320 * m.max(1) as u32, 300)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (320 * m.max(1) as u32, 300)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let panels = root.split_evenly((1, m.max(1)));
     for (panel, model) in panels.iter().zip(&b.models) {

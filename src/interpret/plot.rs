@@ -33,14 +33,17 @@ fn diverging(v: f32, scale: f32) -> RGBColor {
 
 /// Draw `map` (task `task`) to `path`.
 pub fn plot_ism(map: &IsmMap, task: usize, title: &str, path: &Path) -> Result<()> {
-    draw(map, task, title, path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))
+    let mut svg = String::new();
+    draw(map, task, title, &mut svg)
+        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+    crate::output::write_atomic(path, svg.as_bytes())
 }
 
-fn draw(map: &IsmMap, task: usize, title: &str, path: &Path) -> Result<(), String> {
+fn draw(map: &IsmMap, task: usize, title: &str, svg: &mut String) -> Result<(), String> {
     let len = map.seq.len();
     let cell = 8i32;
     let width = (len as i32 * cell + 80).max(400) as u32;
-    let root = SVGBackend::new(path, (width, 330)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (width, 330)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (top, bottom) = root.split_vertically(190);
     let importance: Vec<f32> = (0..len).map(|p| -map.position_mean(p, task)).collect();

@@ -1,7 +1,6 @@
 //! Variant effects (SPEC §6): `pred(alt) − pred(ref)` for sequence pairs, given directly or
 //! cut from a genome around the records of a VCF.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -10,20 +9,37 @@ use crate::data::formats::sequence_codes;
 use crate::data::formats::table::{
     check_width, column_index, csv_error, csv_reader, record_line, sniff_header,
 };
+use crate::data::genome::{Genome, preview};
 use crate::data::io::{Lines, is_blank};
-use crate::data::{ReadOptions, read_fasta};
 use crate::error::{Error, Problem, Result};
 use crate::predict::{Predictor, predict_codes};
 
 /// A reference / alternative pair.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VariantPair {
-    /// Name (a column of the pairs file, or `chrom:pos:ref>alt` from a VCF).
+    /// Name (a column of the pairs file; from a VCF its ID, or `chrom:pos:ref>alt`).
     pub id: String,
     /// Reference sequence (base codes).
     pub reference: Vec<u8>,
     /// Alternative sequence (base codes).
     pub alternative: Vec<u8>,
+    /// Where it is, when it came from a VCF record.
+    pub site: Option<Site>,
+}
+
+/// A VCF record's site and the one alternative allele a pair stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Site {
+    /// CHROM.
+    pub chrom: String,
+    /// POS (1-based).
+    pub pos: u64,
+    /// ID (`.` when none).
+    pub id: String,
+    /// REF.
+    pub reference: String,
+    /// The ALT allele of this pair (one of a multi-allelic record's).
+    pub alt: String,
 }
 
 /// Read pairs from a table (tab- or comma-separated, with a header) holding `ref` and `alt`
@@ -56,6 +72,7 @@ pub fn read_pairs(path: &Path) -> Result<Vec<VariantPair>> {
             id: name,
             reference: sequence_codes(path, line, &rec[r])?,
             alternative: sequence_codes(path, line, &rec[a])?,
+            site: None,
         });
     }
     if out.is_empty() {
@@ -64,78 +81,101 @@ pub fn read_pairs(path: &Path) -> Result<Vec<VariantPair>> {
     Ok(out)
 }
 
-/// What [`read_vcf`] left out.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct VcfSkips {
-    /// Records whose REF differs from the genome, when allowed: `(line, message)`.
-    pub mismatches: Vec<(usize, String)>,
-    /// Symbolic or missing alleles (`<DEL>`, `*`, `.`).
-    pub symbolic: usize,
+/// A VCF allele [`read_vcf`] left out, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    /// The VCF line.
+    pub line: usize,
+    /// `CHROM:POS REF>ALT`.
+    pub site: String,
+    /// Why.
+    pub reason: String,
 }
 
-/// Cut `window`-nt reference sequences centred on each VCF record from `fasta`, check REF
-/// against the genome, and apply each ALT allele. A REF mismatch is an error naming the VCF
-/// line, the position and both alleles — unless `allow_mismatch`, when such records are skipped
-/// and listed.
+/// Cut `window`-nt reference sequences centred on each VCF record from the indexed genome
+/// `fasta`, check REF against it, and make one pair per ALT allele (a multi-allelic record
+/// gives one pair per allele). A REF mismatch is an error naming the VCF line, the position
+/// and both alleles — unless `allow_mismatch`, when such records are skipped. Symbolic alleles
+/// (`<DEL>`, `*`, `.`) and REF alleles longer than the window are skipped; every skip is listed.
 pub fn read_vcf(
     vcf: &Path,
     fasta: &Path,
     window: usize,
     allow_mismatch: bool,
-) -> Result<(Vec<VariantPair>, VcfSkips)> {
-    let genome = read_fasta(fasta, &ReadOptions::default())?;
-    let ids = genome.ids.clone().unwrap_or_default();
-    let chrom: HashMap<&str, usize> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.as_str(), i))
-        .collect();
+) -> Result<(Vec<VariantPair>, Vec<Skipped>)> {
+    if window == 0 {
+        return Err(Error::Config("--window must be at least 1 nt".into()));
+    }
+    let mut genome = Genome::open(fasta)?;
     let mut lines = Lines::open(vcf)?;
     let mut out = Vec::new();
-    let mut skips = VcfSkips::default();
+    let mut skipped = Vec::new();
     let bad = |line: usize, msg: String| Error::data(vcf, line, Problem::Other(msg));
     while let Some((n, l)) = lines.next_line()? {
         if is_blank(l) || l.starts_with(b"#") {
             continue;
         }
-        let text = String::from_utf8_lossy(l);
+        let text = String::from_utf8_lossy(l).into_owned();
         let cols: Vec<&str> = text.trim_end().split('\t').collect();
         if cols.len() < 5 {
             return Err(Error::data(
                 vcf,
                 n,
                 Problem::ColumnCount {
-                    expected: "at least 5 (CHROM POS ID REF ALT)".into(),
+                    expected: "at least 5 tab-separated fields (CHROM POS ID REF ALT)".into(),
                     found: cols.len(),
                 },
             ));
         }
         let (c, pos, id, r, alts) = (cols[0], cols[1], cols[2], cols[3], cols[4]);
-        let &row = chrom.get(c).ok_or_else(|| {
+        let chrom_len = genome.length(c).ok_or_else(|| {
             bad(
                 n,
                 format!(
                     "chromosome {c:?} is not in {} (it has {})",
                     fasta.display(),
-                    preview(&ids)
+                    preview(genome.names())
                 ),
             )
         })?;
-        let seq = genome.seqs.get(row);
-        let pos: usize = pos
+        let pos: u64 = pos
             .parse()
             .ok()
             .filter(|&p| p >= 1)
             .ok_or_else(|| bad(n, format!("POS {pos:?} is not a 1-based position")))?;
         let start = pos - 1;
         let ref_codes = sequence_codes(vcf, n, r.as_bytes())?;
-        if start + ref_codes.len() > seq.len() {
+        let ref_len = ref_codes.len() as u64;
+        if start + ref_len > chrom_len {
             return Err(bad(
                 n,
-                format!("{c}:{pos} {r} runs past the end of {c} ({} nt)", seq.len()),
+                format!("{c}:{pos} {r} runs past the end of {c} ({chrom_len} nt)"),
             ));
         }
-        let found = &seq[start..start + ref_codes.len()];
+        let site = |alt: &str| format!("{c}:{pos} {r}>{alt}");
+        if ref_len > window as u64 {
+            for alt in alts.split(',') {
+                skipped.push(Skipped {
+                    line: n,
+                    site: site(alt),
+                    reason: format!(
+                        "REF allele of {ref_len} nt is longer than the {window}-nt window"
+                    ),
+                });
+            }
+            continue;
+        }
+        // Window centred on the REF allele, clamped to the chromosome; it holds all of REF.
+        let window = (window as u64).min(chrom_len);
+        let centre = start + ref_len / 2;
+        let w_start = centre
+            .saturating_sub(window / 2)
+            .min(chrom_len - window)
+            .min(start);
+        let w_end = (w_start + window).max(start + ref_len).min(chrom_len);
+        let seq = genome.fetch(c, w_start, w_end)?;
+        let at = (start - w_start) as usize;
+        let found = &seq[at..at + ref_codes.len()];
         if found != ref_codes.as_slice() {
             let msg = format!(
                 "REF {r} at {c}:{pos} does not match the genome, which has {} there ({})",
@@ -143,7 +183,13 @@ pub fn read_vcf(
                 fasta.display()
             );
             if allow_mismatch {
-                skips.mismatches.push((n, msg));
+                for alt in alts.split(',') {
+                    skipped.push(Skipped {
+                        line: n,
+                        site: site(alt),
+                        reason: msg.clone(),
+                    });
+                }
                 continue;
             }
             return Err(bad(
@@ -151,43 +197,44 @@ pub fn read_vcf(
                 format!("{msg}; pass --skip-mismatches to leave such records out"),
             ));
         }
-        // Window centred on the REF allele, clamped to the chromosome.
-        let centre = start + ref_codes.len() / 2;
-        let w_start = centre
-            .saturating_sub(window / 2)
-            .min(seq.len().saturating_sub(window));
-        let w_end = (w_start + window).min(seq.len());
-        let reference = seq[w_start..w_end].to_vec();
         for alt in alts.split(',') {
-            if alt.starts_with('<') || alt == "*" || alt == "." {
-                skips.symbolic += 1;
+            let symbolic = alt.starts_with('<')
+                || alt == "*"
+                || alt == "."
+                || alt.contains('[')
+                || alt.contains(']');
+            if symbolic {
+                skipped.push(Skipped {
+                    line: n,
+                    site: site(alt),
+                    reason: "symbolic or missing allele: no sequence to predict".into(),
+                });
                 continue;
             }
             let alt_codes = sequence_codes(vcf, n, alt.as_bytes())?;
-            let mut alternative = seq[w_start..start].to_vec();
+            let mut alternative = seq[..at].to_vec();
             alternative.extend_from_slice(&alt_codes);
-            alternative.extend_from_slice(&seq[start + ref_codes.len()..w_end]);
-            let name = if id != "." {
-                id.to_string()
-            } else {
-                format!("{c}:{pos}:{r}>{alt}")
+            alternative.extend_from_slice(&seq[at + ref_codes.len()..]);
+            let name = match (id, alts.contains(',')) {
+                (".", _) => format!("{c}:{pos}:{r}>{alt}"),
+                (_, true) => format!("{id}:{alt}"),
+                _ => id.to_string(),
             };
             out.push(VariantPair {
                 id: name,
-                reference: reference.clone(),
+                reference: seq.clone(),
                 alternative,
+                site: Some(Site {
+                    chrom: c.to_string(),
+                    pos,
+                    id: id.to_string(),
+                    reference: r.to_string(),
+                    alt: alt.to_string(),
+                }),
             });
         }
     }
-    Ok((out, skips))
-}
-
-fn preview(ids: &[String]) -> String {
-    let mut s = ids.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
-    if ids.len() > 5 {
-        let _ = write!(s, ", … {} in all", ids.len());
-    }
-    s
+    Ok((out, skipped))
 }
 
 /// Predictions of every model for references and alternatives: `[model](ref, alt)`, each
@@ -224,7 +271,12 @@ pub fn effects_table(
             String::new()
         }
     };
-    let mut s = String::from("id");
+    let vcf = pairs.iter().any(|p| p.site.is_some());
+    let mut s = String::from(if vcf {
+        "chrom\tpos\tid\tref\talt"
+    } else {
+        "id"
+    });
     for t in 0..tasks {
         let x = suffix(t);
         let _ = write!(s, "\tref_pred{x}\talt_pred{x}\teffect{x}");
@@ -237,7 +289,19 @@ pub fn effects_table(
     s.push('\n');
     let n = preds.len() as f32;
     for (i, p) in pairs.iter().enumerate() {
-        s.push_str(&p.id);
+        match &p.site {
+            Some(site) => {
+                let _ = write!(
+                    s,
+                    "{}\t{}\t{}\t{}\t{}",
+                    site.chrom, site.pos, site.id, site.reference, site.alt
+                );
+            }
+            None if vcf => {
+                let _ = write!(s, ".\t.\t{}\t.\t.", p.id);
+            }
+            None => s.push_str(&p.id),
+        }
         for t in 0..tasks {
             let j = i * tasks + t;
             let r = preds.iter().map(|m| m.0[j]).sum::<f32>() / n;
@@ -295,9 +359,18 @@ mod tests {
         )
         .unwrap();
         let (v, skips) = read_vcf(&vcf, &fa, 8, false).unwrap();
-        assert_eq!(skips.symbolic, 1);
+        assert_eq!(skips.len(), 1);
+        assert_eq!(
+            (skips[0].line, skips[0].site.as_str()),
+            (3, "chrI:5 C><DEL>")
+        );
         assert_eq!(v.len(), 2);
         assert_eq!(v[0].id, "chrI:5:C>T");
+        let site = v[0].site.as_ref().unwrap();
+        assert_eq!(
+            (site.chrom.as_str(), site.pos, site.alt.as_str()),
+            ("chrI", 5, "T")
+        );
         assert_eq!(alphabet::decode(&v[0].reference), "AAAACCCC");
         assert_eq!(alphabet::decode(&v[0].alternative), "AAAATCCC");
         assert_eq!(v[1].id, "rs1");
@@ -311,9 +384,43 @@ mod tests {
             "{e}"
         );
         let (v, skips) = read_vcf(&vcf, &fa, 8, true).unwrap();
-        assert!(v.is_empty() && skips.mismatches.len() == 1);
+        assert!(v.is_empty() && skips.len() == 1);
         std::fs::write(&vcf, "chrX\t5\t.\tG\tT\n").unwrap();
         let e = read_vcf(&vcf, &fa, 8, false).unwrap_err().to_string();
         assert!(e.contains("chrX") && e.contains("chrI, chrII"), "{e}");
+    }
+
+    #[test]
+    fn multi_allelic_records_split_and_long_deletions_and_window_0_do_not_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let fa = dir.path().join("g.fa");
+        std::fs::write(&fa, ">chrI\nAAAACCCCGGGGTTTT\nACGT\n").unwrap();
+        let vcf = dir.path().join("v.vcf");
+        std::fs::write(
+            &vcf,
+            "chrI\t5\trs7\tC\tT,G\nchrI\t2\t.\tAAACCCCGGGG\tA\nchrI\t1\t.\tAAAACCCCGGGGTTTTACGT\tA\n",
+        )
+        .unwrap();
+        let (v, skips) = read_vcf(&vcf, &fa, 8, false).unwrap();
+        assert_eq!(v[0].id, "rs7:T");
+        assert_eq!(v[1].id, "rs7:G");
+        assert_eq!(alphabet::decode(&v[1].alternative), "AAAAGCCC");
+        // An 11-nt deletion in an 8-nt window, and one as long as the chromosome: skipped.
+        assert_eq!(v.len(), 2);
+        assert_eq!(skips.len(), 2);
+        assert!(
+            skips[0].reason.contains("longer than the 8-nt window"),
+            "{:?}",
+            skips[0]
+        );
+        let (v, _) = read_vcf(&vcf, &fa, 40, false).unwrap();
+        assert_eq!(v.len(), 4);
+        assert!(read_vcf(&vcf, &fa, 0, false).is_err());
+        let table = effects_table(&v[..1], &[(vec![1.0], vec![1.5])], 1);
+        assert!(
+            table.starts_with("chrom\tpos\tid\tref\talt\tref_pred"),
+            "{table}"
+        );
+        assert!(table.contains("chrI\t5\trs7\tC\tT\t1\t1.5\t0.5"), "{table}");
     }
 }

@@ -21,6 +21,11 @@ impl ConvBranches {
     /// Whether `out_channels` split evenly over the kernels; `block` names the block in the
     /// error.
     pub fn check(block: &str, out_channels: usize, kernels: &[usize]) -> Result<(), String> {
+        use crate::blocks::limits::{MAX_KERNEL, MAX_WIDTH, count};
+        count(&format!("{block} out_channels"), out_channels, MAX_WIDTH)?;
+        for &k in kernels {
+            count(&format!("{block} kernels"), k, MAX_KERNEL)?;
+        }
         if kernels.is_empty() || !out_channels.is_multiple_of(kernels.len()) {
             return Err(format!(
                 "{block}: out_channels {out_channels} must split evenly over {} kernel(s)",

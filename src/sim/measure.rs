@@ -23,6 +23,7 @@ pub const BINS: usize = 18;
 
 /// Noise and counting parameters; noise sds are in units of the truth's sd over random reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MeasureParams {
     /// Per-cell noise sd, relative to the truth's sd across random reads.
     pub cell_noise: f64,
@@ -48,6 +49,24 @@ impl Default for MeasureParams {
             target_mean: 11.15,
             target_sd: 2.35,
         }
+    }
+}
+
+impl MeasureParams {
+    /// Whether every value can work; the key and the problem if not.
+    pub fn check(&self) -> Result<(), String> {
+        use crate::blocks::limits::within;
+        within("[measure] cell_noise", self.cell_noise, 0.0, 100.0)?;
+        within("[measure] sequence_noise", self.sequence_noise, 0.0, 100.0)?;
+        within(
+            "[measure] singleton_fraction",
+            self.singleton_fraction,
+            0.0,
+            1.0,
+        )?;
+        within("[measure] test_cells", self.test_cells, 1.0, 1e7)?;
+        within("[measure] target_mean", self.target_mean, 0.0, 17.0)?;
+        within("[measure] target_sd", self.target_sd, 1e-3, 17.0)
     }
 }
 

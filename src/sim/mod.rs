@@ -164,17 +164,7 @@ pub struct SimSummary {
     pub version: String,
 }
 
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = partial(path);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
-fn partial(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    path.with_file_name(name)
-}
+pub(crate) use crate::output::write_atomic;
 
 /// Rows per chunk of the training file: bounded memory whatever the size.
 const CHUNK: usize = 1 << 16;
@@ -187,9 +177,7 @@ fn write_train(
     sorter: &Sorter,
     on: &mut dyn FnMut(Stage),
 ) -> Result<usize> {
-    let tmp = partial(path);
-    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut out = crate::output::AtomicFile::create(path)?;
     let mut singletons = 0;
     let mut start = 0;
     while start < cfg.train_rows {
@@ -208,7 +196,7 @@ fn write_train(
             .collect();
         for (line, single) in &lines {
             out.write_all(line.as_bytes())
-                .map_err(|e| Error::io(&tmp, e))?;
+                .map_err(|e| Error::io(path, e))?;
             singletons += usize::from(*single);
         }
         on(Stage::TrainRows {
@@ -217,9 +205,7 @@ fn write_train(
         });
         start = end;
     }
-    out.flush().map_err(|e| Error::io(&tmp, e))?;
-    drop(out);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    out.commit()?;
     Ok(singletons)
 }
 
@@ -241,6 +227,8 @@ pub fn simulate(
     on: &mut dyn FnMut(Stage),
 ) -> Result<SimSummary> {
     cfg.library.check().map_err(Error::Config)?;
+    cfg.truth.check().map_err(Error::Config)?;
+    cfg.measure.check().map_err(Error::Config)?;
     if !force && let Some(existing) = OUTPUTS.iter().map(|f| dir.join(f)).find(|p| p.exists()) {
         return Err(Error::Config(format!(
             "{} already exists; pass --force to overwrite the simulation in {}",

@@ -33,7 +33,7 @@ use crate::data::alphabet::{A, C, G, T};
 
 /// How a factor's effect depends on where its site sits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum PositionProfile {
     /// The same everywhere.
     Flat,
@@ -59,6 +59,7 @@ impl PositionProfile {
 
 /// One transcription factor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Factor {
     /// Name (e.g. `Reb1`).
     pub name: String,
@@ -76,6 +77,7 @@ pub struct Factor {
 
 /// Two factors whose joint binding adds `effect · θ_a · θ_b`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Cooperation {
     /// First factor's name.
     pub a: String,
@@ -87,6 +89,7 @@ pub struct Cooperation {
 
 /// All parameters of the truth model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TruthParams {
     /// Probability of the consensus base at a non-degenerate PWM position.
     pub match_prob: f64,
@@ -98,6 +101,52 @@ pub struct TruthParams {
     pub factors: Vec<Factor>,
     /// Cooperative pairs.
     pub cooperation: Vec<Cooperation>,
+}
+
+impl TruthParams {
+    /// Whether every value can work; the key and the problem if not.
+    pub fn check(&self) -> Result<(), String> {
+        use crate::blocks::limits::within;
+        within("[truth] match_prob", self.match_prob, 0.25, 1.0)?;
+        within("[truth] baseline", self.baseline, -1e3, 1e3)?;
+        within("[truth] saturation", self.saturation, -1e3, 1e3)?;
+        for (i, f) in self.factors.iter().enumerate() {
+            let key = |k: &str| format!("[[truth.factors]] {} ({}) {k}", i + 1, f.name);
+            within(&key("mu"), f.mu, -1e3, 1e3)?;
+            within(&key("effect"), f.effect, -1e3, 1e3)?;
+            within(&key("reverse_weight"), f.reverse_weight, 0.0, 1e3)?;
+            if f.consensus.is_empty()
+                || crate::data::alphabet::encode(f.consensus.as_bytes()).is_err()
+            {
+                return Err(format!(
+                    "{} = {:?} must be a motif in IUPAC letters",
+                    key("consensus"),
+                    f.consensus
+                ));
+            }
+            if let PositionProfile::Gaussian { centre, width } = f.profile {
+                within(&key("profile.centre"), centre, -1e3, 1e3)?;
+                within(&key("profile.width"), width, 1e-6, 1e3)?;
+            }
+        }
+        for (i, c) in self.cooperation.iter().enumerate() {
+            within(
+                &format!("[[truth.cooperation]] {} effect", i + 1),
+                c.effect,
+                -1e3,
+                1e3,
+            )?;
+            for n in [&c.a, &c.b] {
+                if !self.factors.iter().any(|f| &f.name == n) {
+                    return Err(format!(
+                        "[[truth.cooperation]] {} names factor {n:?}, which is not among the factors",
+                        i + 1
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn factor(

@@ -74,6 +74,17 @@ impl Recipe {
         {
             return bad(format!("max_lr {lr} must be a positive number"));
         }
+        use crate::blocks::limits::{count, within};
+        let o = &self.optimizer;
+        count("[recipe] epochs", self.epochs, 1_000_000)
+            .and_then(|_| count("[recipe] batch_size", self.batch_size, 1 << 20))
+            .and_then(|_| within("[recipe.optimizer] weight_decay", o.weight_decay, 0.0, 1.0))
+            .and_then(|_| within("[recipe.optimizer] beta2", o.beta2, 0.0, 0.999_999_999))
+            .and_then(|_| within("[recipe.optimizer] eps", o.eps, 1e-30, 1.0))
+            .map_err(|m| Error::Config(format!("recipe: {m}")))?;
+        if self.device.trim().is_empty() {
+            return bad("device must name a device (cpu, cuda[:N], wgpu[:N], vulkan[:N])".into());
+        }
         Ok(())
     }
 }
@@ -117,27 +128,47 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     /// Read from TOML. `[model]` may be `preset = "…"` (with `data = "yeast"` …) or full blocks.
+    /// The text is deserialised in one pass, so an error's line is the line of the file.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let mut value: toml::Table =
-            toml::from_str(text).map_err(|e| Error::Config(format!("train config: {e}")))?;
+        let err = |e: toml::de::Error| Error::Config(format!("train config: {e}"));
+        let value: toml::Table = toml::from_str(text).map_err(err)?;
         let model = value
-            .remove("model")
+            .get("model")
             .ok_or_else(|| Error::Config("train config: no [model] table".into()))?;
-        let model = NetConfig::from_toml(&toml::to_string(&model).expect("toml"))?;
+        let preset = model.get("preset").is_some();
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
-        struct Rest {
+        struct PresetModel {
+            preset: String,
+            #[serde(default)]
+            data: Option<crate::net::DataKind>,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Doc<M> {
+            model: M,
             data: DataSection,
             #[serde(default)]
             recipe: Recipe,
         }
-        let rest: Rest = toml::Value::Table(value)
-            .try_into()
-            .map_err(|e| Error::Config(format!("train config: {e}")))?;
-        let config = TrainConfig {
-            model,
-            data: rest.data,
-            recipe: rest.recipe,
+        let config = if preset {
+            let d: Doc<PresetModel> = toml::from_str(text).map_err(err)?;
+            TrainConfig {
+                model: NetConfig::preset(
+                    &d.model.preset,
+                    d.model.data.unwrap_or(crate::net::DataKind::Yeast),
+                )?,
+                data: d.data,
+                recipe: d.recipe,
+            }
+        } else {
+            let d: Doc<NetConfig> = toml::from_str(text).map_err(err)?;
+            d.model.check()?;
+            TrainConfig {
+                model: d.model,
+                data: d.data,
+                recipe: d.recipe,
+            }
         };
         config.recipe.check()?;
         Ok(config)

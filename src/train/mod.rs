@@ -254,82 +254,162 @@ fn checkpoint(net: &mut PrixFixeNet, config: &TrainConfig, epoch: usize) -> Weig
 }
 
 /// Train as the config says, writing the run into `out_dir`.
+///
+/// A fresh run checks its config and reads its data before it creates anything, and a run
+/// that fails before its first epoch is committed leaves nothing behind. With
+/// `opts.resume`, `config` must be the one the run was started with (the stored one is used;
+/// any difference is refused, naming the keys).
 pub fn train(config: &TrainConfig, out_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
     config.recipe.check()?;
     config.model.check()?;
-    let (run, state) = RunDir::open(out_dir, opts.resume, opts.force)?;
-    // A resumed run continues with the config it started with.
-    let config = if opts.resume {
+    if opts.resume {
+        let (run, state) = RunDir::open(out_dir, true, false)?;
         let path = run.file("config.toml");
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        TrainConfig::from_toml(&text)?
-    } else {
-        config.clone()
+        let stored = TrainConfig::from_toml(&text)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        config_differences(&stored, config).map_err(|d| {
+            Error::Config(format!(
+                "--resume continues the run with the config stored in {}, and this one \
+                 differs: {d}; a changed recipe would not reproduce the uninterrupted run \
+                 (start a new run in another directory, or use --force to overwrite this one)",
+                path.display()
+            ))
+        })?;
+        let data = load_data(&stored)?;
+        return run_epochs(&stored, &run, state, &data, opts);
+    }
+    let data = load_data(config)?;
+    let (run, _) = RunDir::open(out_dir, false, opts.force)?;
+    let started = (|| {
+        run.write_atomic("config.toml", config.to_toml().as_bytes())?;
+        write_manifest(&run, config, &data, opts)?;
+        run.restore_logs(None)
+    })();
+    if let Err(e) = started {
+        run.abandon();
+        return Err(e);
+    }
+    let result = run_epochs(config, &run, None, &data, opts);
+    if result.is_err() && !run.file("state.json").exists() {
+        run.abandon();
+    }
+    result
+}
+
+/// The keys in which two configs differ, as `key: stored A, given B`.
+fn config_differences(
+    stored: &TrainConfig,
+    given: &TrainConfig,
+) -> std::result::Result<(), String> {
+    if stored == given {
+        return Ok(());
+    }
+    fn flatten(
+        prefix: &str,
+        v: &toml::Value,
+        out: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let table = |c: &TrainConfig| {
+        let mut out = std::collections::BTreeMap::new();
+        let v: toml::Value = toml::from_str(&c.to_toml()).expect("our own TOML parses");
+        flatten("", &v, &mut out);
+        out
     };
+    let (a, b) = (table(stored), table(given));
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let none = "(unset)".to_string();
+    let diffs: Vec<String> = keys
+        .into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            format!(
+                "{k}: stored {}, given {}",
+                a.get(k).unwrap_or(&none),
+                b.get(k).unwrap_or(&none)
+            )
+        })
+        .collect();
+    Err(if diffs.is_empty() {
+        "the configs differ".into()
+    } else {
+        diffs.join("; ")
+    })
+}
+
+fn write_manifest(
+    run: &RunDir,
+    config: &TrainConfig,
+    data: &RunData,
+    opts: &TrainOptions,
+) -> Result<()> {
+    let mut files = vec![config.data.train.clone()];
+    files.extend(config.data.valid.clone());
+    let data_files = files
+        .iter()
+        .map(|f| Ok((f.display().to_string(), run_dir::sha256_file(f)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let manifest = Manifest {
+        prixfixe_version: env!("CARGO_PKG_VERSION"),
+        burn_version: "0.22.1",
+        command_line: &opts.command_line,
+        seed: config.recipe.seed,
+        device: &config.recipe.device,
+        started_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        train_rows: data.train.len(),
+        valid_rows: data.valid.len(),
+        data_files,
+    };
+    run.write_atomic(
+        "manifest.json",
+        serde_json::to_string_pretty(&manifest)
+            .expect("json")
+            .as_bytes(),
+    )
+}
+
+/// The epochs of a run, from `state` (the last committed one) to the end.
+fn run_epochs(
+    config: &TrainConfig,
+    run: &RunDir,
+    state: Option<TrainerState>,
+    data: &RunData,
+    opts: &TrainOptions,
+) -> Result<TrainSummary> {
     let recipe = &config.recipe;
-    let data = load_data(&config)?;
     let device = parse_device(&recipe.device)?;
     let ad = device.clone().autodiff();
-
-    if state.is_none() {
-        run.write_atomic("config.toml", config.to_toml().as_bytes())?;
-        let mut files = vec![config.data.train.clone()];
-        files.extend(config.data.valid.clone());
-        let data_files = files
-            .iter()
-            .map(|f| Ok((f.display().to_string(), run_dir::sha256_file(f)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let manifest = Manifest {
-            prixfixe_version: env!("CARGO_PKG_VERSION"),
-            burn_version: "0.22.1",
-            command_line: &opts.command_line,
-            seed: recipe.seed,
-            device: &recipe.device,
-            started_unix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-            train_rows: data.train.len(),
-            valid_rows: data.valid.len(),
-            data_files,
-        };
-        run.write_atomic(
-            "manifest.json",
-            serde_json::to_string_pretty(&manifest)
-                .expect("json")
-                .as_bytes(),
-        )?;
-        run.write_atomic("batches.csv", b"step,epoch,batch,loss,lr,beta1\n")?;
-        run.write_atomic("epochs.jsonl", b"")?;
-    }
+    run.restore_logs(state.as_ref())?;
 
     ad.seed(recipe.seed);
     let mut net = config.model.init(&ad)?;
     let mut optim = AdamW::new(recipe.optimizer);
     let mut state = match state {
         Some(s) => {
-            let last = WeightMap::read(&run.file("last.safetensors"))?;
+            let (last, moments) = run.restore(&s)?;
             last.apply_to(&mut net, "", &ad)?;
-            let moments = WeightMap::read(&run.file("last_optimizer.safetensors"))?;
             optim = AdamW::load_weight_map(recipe.optimizer, &moments, &mut net, &ad);
-            let (step, epoch) = (s.step, s.epochs_done);
-            run.truncate_log("batches.csv", |l| {
-                l.starts_with("step")
-                    || l.split(',')
-                        .next()
-                        .and_then(|v| v.parse::<usize>().ok())
-                        .is_some_and(|v| v < step)
-            })?;
-            run.truncate_log("epochs.jsonl", |l| {
-                serde_json::from_str::<EpochRecord>(l).is_ok_and(|r| r.epoch <= epoch)
-            })?;
             s
         }
-        None => TrainerState {
-            epochs_done: 0,
-            step: 0,
-            best: None,
-            history: Vec::new(),
-        },
+        None => TrainerState::fresh(),
     };
 
     let n_batches = batches_per_epoch(data.train.len(), recipe);
@@ -416,7 +496,6 @@ pub fn train(config: &TrainConfig, out_dir: &Path, opts: &TrainOptions) -> Resul
         }
         bar.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
-        run.append("batches.csv", &log)?;
 
         let model = Model::new(config.model.clone(), net.valid(), device.clone())?;
         let (val_mse, val_pearson, val_spearman) = validate(&model, data.valid.clone(), recipe)?;
@@ -434,22 +513,21 @@ pub fn train(config: &TrainConfig, out_dir: &Path, opts: &TrainOptions) -> Resul
             seqs_per_sec: seen as f64 / seconds.max(1e-9),
             best: is_best,
         };
-        let weights = checkpoint(&mut inner, &config, epoch + 1);
-        if is_best {
-            state.best = Some((score, epoch + 1));
-            weights.write_safetensors(&run.file("best.safetensors"))?;
-        }
-        weights.write_safetensors(&run.file("last.safetensors"))?;
-        optim
-            .to_weight_map(&mut net)
-            .write_safetensors(&run.file("last_optimizer.safetensors"))?;
-        run.append(
+        let weights = checkpoint(&mut inner, config, epoch + 1);
+        let moments = optim.to_weight_map(&mut net);
+        state.batches_bytes = run.append("batches.csv", &log)?;
+        crate::train::run_dir::crash_point("batches-logged");
+        state.epochs_bytes = run.append(
             "epochs.jsonl",
             &format!("{}\n", serde_json::to_string(&record).expect("json")),
         )?;
+        crate::train::run_dir::crash_point("epoch-logged");
+        if is_best {
+            state.best = Some((score, epoch + 1));
+        }
         state.history.push(record.clone());
         state.epochs_done += 1;
-        run.save_state(&state)?;
+        run.commit(&state, &weights, &moments)?;
         plot::plot_curves(&state.history, &run.file("curves.svg"))?;
         epochs_run += 1;
 

@@ -14,6 +14,7 @@ use crate::weights::{WeightMap, WeightTensor, tensor_values};
 
 /// AdamW hyper-parameters (SPEC §4 defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct AdamWConfig {
     /// Decoupled weight decay.
     pub weight_decay: f64,

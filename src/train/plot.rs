@@ -57,11 +57,13 @@ fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> Result<(), String> {
 
 /// Draw `curves.svg`: training loss and validation MSE (left), Pearson r and Spearman ρ (right).
 pub fn plot_curves(history: &[EpochRecord], path: &Path) -> Result<()> {
-    draw(history, path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))
+    let mut svg = String::new();
+    draw(history, &mut svg).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+    crate::output::write_atomic(path, svg.as_bytes())
 }
 
-fn draw(history: &[EpochRecord], path: &Path) -> Result<(), String> {
-    let root = SVGBackend::new(path, (960, 400)).into_drawing_area();
+fn draw(history: &[EpochRecord], svg: &mut String) -> Result<(), String> {
+    let root = SVGBackend::with_string(svg, (960, 400)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (left, right) = root.split_horizontally(480);
     let epochs = history.len().max(2) as f64;

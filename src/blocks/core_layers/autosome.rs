@@ -58,9 +58,21 @@ impl AutosomeCoreConfig {
 
     /// Whether the configuration fits `cin` input channels.
     pub fn check(&self, cin: usize) -> Result<(), String> {
+        use crate::blocks::limits::{MAX_KERNEL, MAX_WIDTH, count};
         if self.widths.is_empty() {
             return Err("core autosome: `widths` needs at least one stage".into());
         }
+        if self.widths.len() > 256 {
+            return Err(format!(
+                "[core] widths has {} stages; at most 256",
+                self.widths.len()
+            ));
+        }
+        for &w in &self.widths {
+            count("[core] widths", w, MAX_WIDTH)?;
+        }
+        count("[core] kernel", self.kernel, MAX_KERNEL)?;
+        count("[core] expand", self.expand, 64)?;
         let mut p = cin;
         for (i, &s) in self.widths.iter().enumerate() {
             let e = self.expand * s;

@@ -59,7 +59,11 @@ impl Default for BhiCoreConfig {
 impl BhiCoreConfig {
     /// Whether the configuration can be built.
     pub fn check(&self) -> Result<(), String> {
-        ConvBranches::check("core bhi", self.out_channels, &self.kernels)
+        use crate::blocks::limits::{MAX_WIDTH, count, dropout};
+        count("[core] hidden", self.hidden, MAX_WIDTH)?;
+        dropout("[core] dropout", self.dropout)?;
+        dropout("[core] final_dropout", self.final_dropout)?;
+        ConvBranches::check("[core] bhi", self.out_channels, &self.kernels)
     }
 
     /// Build the block for `cin` input channels.

@@ -76,6 +76,13 @@ impl Default for UnlockDnaConfig {
 impl UnlockDnaConfig {
     /// Whether the configuration fits `cin` channels.
     pub fn check(&self, cin: usize) -> Result<(), String> {
+        use crate::blocks::limits::{MAX_KERNEL, MAX_WIDTH, count, dropout};
+        count("[core] d", self.d, MAX_WIDTH)?;
+        count("[core] layers", self.layers, 256)?;
+        count("[core] heads", self.heads, MAX_WIDTH)?;
+        count("[core] ff", self.ff, MAX_WIDTH)?;
+        count("[core] kernel", self.kernel, MAX_KERNEL)?;
+        dropout("[core] dropout", self.dropout)?;
         if cin != self.d {
             return Err(format!(
                 "core unlock-dna works at width d = {} but the first block gives {cin} channels; \

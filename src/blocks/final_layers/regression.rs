@@ -38,10 +38,9 @@ impl RegressionConfig {
 
     /// Whether the configuration can be built.
     pub fn check(&self) -> Result<(), String> {
-        if self.tasks == 0 {
-            return Err("final regression: tasks must be at least 1".into());
-        }
-        Ok(())
+        use crate::blocks::limits::{MAX_WIDTH, count};
+        count("[final] tasks", self.tasks, 1024)?;
+        count("[final] hidden", self.hidden, MAX_WIDTH)
     }
 
     /// Build the block for `cin` channels.

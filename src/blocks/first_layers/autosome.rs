@@ -36,6 +36,13 @@ impl Default for AutosomeFirstConfig {
 }
 
 impl AutosomeFirstConfig {
+    /// Whether the configuration can be built.
+    pub fn check(&self) -> Result<(), String> {
+        use crate::blocks::limits::{MAX_KERNEL, MAX_WIDTH, count};
+        count("[first] out_channels", self.out_channels, MAX_WIDTH)?;
+        count("[first] kernel", self.kernel, MAX_KERNEL)
+    }
+
     /// Build the block for `cin` input channels.
     pub fn init(&self, cin: usize, device: &Device) -> AutosomeFirst {
         AutosomeFirst {

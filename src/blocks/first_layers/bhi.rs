@@ -46,7 +46,8 @@ impl Default for BhiFirstConfig {
 impl BhiFirstConfig {
     /// Whether the configuration can be built.
     pub fn check(&self) -> Result<(), String> {
-        ConvBranches::check("first block bhi", self.out_channels, &self.kernels)
+        ConvBranches::check("[first] bhi", self.out_channels, &self.kernels)?;
+        crate::blocks::limits::dropout("[first] dropout", self.dropout)
     }
 
     /// Build the block for `cin` input channels.

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{ReadOptions, empty_file, parse_fold, parse_label, push_sequence};
+use super::{ReadOptions, Record, parse_fold, parse_label};
 use crate::data::dataset::SeqDataset;
 use crate::data::encode::is_singleton;
 use crate::data::io::{Lines, is_blank};
@@ -29,66 +29,122 @@ fn looks_like_header(fields: &[&[u8]]) -> bool {
 
 /// Read a DREAM training or test file.
 pub fn read_dream(path: &Path, kind: DreamFile, opts: &ReadOptions) -> Result<SeqDataset> {
-    let mut lines = Lines::open(path)?;
-    let mut ds = SeqDataset {
-        path: path.to_path_buf(),
-        ..Default::default()
-    };
+    let text = crate::data::io::open_text(path)?;
+    super::collect(super::Records::Dream(DreamRecords::new(
+        path, text, kind, opts,
+    )))
+}
+
+/// The rows of a DREAM file, one at a time, each validated.
+pub struct DreamRecords<'p> {
+    path: &'p Path,
+    lines: Lines<'p>,
+    kind: DreamFile,
+    opts: ReadOptions,
     // The first data row fixes the column count; every row must then match.
-    let mut columns: Option<usize> = None;
-    let mut folds = Vec::new();
-    while let Some((line, text)) = lines.next_line()? {
-        ds.stats.lines = line;
-        if is_blank(text) {
-            ds.stats.blank_lines += 1;
-            continue;
+    columns: Option<usize>,
+    pub(super) stats: crate::data::ReadStats,
+}
+
+impl<'p> DreamRecords<'p> {
+    /// The file.
+    pub fn path(&self) -> &'p Path {
+        self.path
+    }
+
+    /// Rows of `text`, an opened DREAM file.
+    pub fn new(
+        path: &'p Path,
+        text: Box<dyn std::io::BufRead + Send>,
+        kind: DreamFile,
+        opts: &ReadOptions,
+    ) -> Self {
+        DreamRecords {
+            path,
+            lines: Lines::from_text(path, text),
+            kind,
+            opts: opts.clone(),
+            columns: None,
+            stats: Default::default(),
         }
-        let fields: Vec<&[u8]> = text.split(|&b| b == b'\t').collect();
-        let allowed = match kind {
-            DreamFile::Train => 2..=3,
-            DreamFile::Test => 1..=2,
-        };
-        let expected = match columns {
-            Some(c) => c..=c,
-            None => allowed.clone(),
-        };
-        if !expected.contains(&fields.len()) {
-            let expected = match (columns, kind) {
-                (Some(c), _) => format!("{c} tab-separated fields (as on the first row)"),
-                (None, DreamFile::Train) => {
-                    "2 or 3 tab-separated fields (sequence, expression[, fold])".into()
-                }
-                (None, DreamFile::Test) => {
-                    "1 or 2 tab-separated fields (sequence[, measured])".into()
-                }
+    }
+
+    /// Label names once the first row is read.
+    pub fn task_names(&self) -> Vec<String> {
+        if self.columns.unwrap_or(0) >= 2 {
+            vec![match self.kind {
+                DreamFile::Train => "expression".into(),
+                DreamFile::Test => "measured".into(),
+            }]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Whether rows carry a fold.
+    pub fn has_folds(&self) -> bool {
+        self.columns == Some(3)
+    }
+
+    /// The next row.
+    pub fn next_record(&mut self) -> Result<Option<Record>> {
+        let path = self.path;
+        let kind = self.kind;
+        while let Some((line, text)) = self.lines.next_line()? {
+            self.stats.lines = line;
+            if is_blank(text) {
+                self.stats.blank_lines += 1;
+                continue;
+            }
+            let fields: Vec<&[u8]> = text.split(|&b| b == b'\t').collect();
+            let allowed = match kind {
+                DreamFile::Train => 2..=3,
+                DreamFile::Test => 1..=2,
             };
-            return Err(Error::data(
-                path,
-                line,
-                Problem::ColumnCount {
-                    expected,
-                    found: fields.len(),
-                },
-            ));
-        }
-        if columns.is_none() && looks_like_header(&fields) {
-            return Err(Error::data(
-                path,
-                line,
-                Problem::Other(format!(
-                    "this looks like a header line ({:?}){HEADER_HINT}",
-                    String::from_utf8_lossy(text)
-                )),
-            ));
-        }
-        columns = Some(fields.len());
-        push_sequence(&mut ds, path, line, fields[0], opts)?;
-        let label = match fields.get(1) {
-            Some(f) => Some(parse_label(path, line, "expression", f, HEADER_HINT)?),
-            None => None,
-        };
-        if let Some(v) = label {
-            if kind == DreamFile::Train && !(0.0..=17.0).contains(&v) {
+            if self.columns.is_none() && looks_like_header(&fields) {
+                return Err(Error::data(
+                    path,
+                    line,
+                    Problem::Other(format!(
+                        "this looks like a header line ({:?}){HEADER_HINT}; delete the line, or \
+                         read the file as a table (`--format table --seq-col NAME`)",
+                        String::from_utf8_lossy(text)
+                    )),
+                ));
+            }
+            let expected = match self.columns {
+                Some(c) => c..=c,
+                None => allowed.clone(),
+            };
+            if !expected.contains(&fields.len()) {
+                let expected = match (self.columns, kind) {
+                    (Some(c), _) => format!("{c} tab-separated fields (as on the first row)"),
+                    (None, DreamFile::Train) => {
+                        "2 or 3 tab-separated fields (sequence, expression[, fold])".into()
+                    }
+                    (None, DreamFile::Test) => {
+                        "1 or 2 tab-separated fields (sequence[, measured])".into()
+                    }
+                };
+                return Err(Error::data(
+                    path,
+                    line,
+                    Problem::ColumnCount {
+                        expected,
+                        found: fields.len(),
+                    },
+                ));
+            }
+            self.columns = Some(fields.len());
+            let seq = super::checked_sequence(path, line, fields[0], &self.opts, &mut self.stats)?;
+            let label = match fields.get(1) {
+                Some(f) => Some(parse_label(path, line, "expression", f, HEADER_HINT)?),
+                None => None,
+            };
+            if let Some(v) = label
+                && kind == DreamFile::Train
+                && !(0.0..=17.0).contains(&v)
+            {
                 return Err(Error::data(
                     path,
                     line,
@@ -97,29 +153,22 @@ pub fn read_dream(path: &Path, kind: DreamFile, opts: &ReadOptions) -> Result<Se
                     )),
                 ));
             }
-            ds.targets.push(v);
+            let fold = match fields.get(2) {
+                Some(f) => Some(parse_fold(path, line, "fold", f)?),
+                None => None,
+            };
+            return Ok(Some(Record {
+                line,
+                seq,
+                targets: label.into_iter().collect(),
+                id: None,
+                is_reverse: false,
+                is_singleton: kind == DreamFile::Train && label.is_some_and(is_singleton),
+                fold,
+            }));
         }
-        ds.is_singleton
-            .push(kind == DreamFile::Train && label.is_some_and(is_singleton));
-        ds.is_reverse.push(false);
-        if let Some(f) = fields.get(2) {
-            folds.push(parse_fold(path, line, "fold", f)?);
-        }
+        Ok(None)
     }
-    if ds.is_empty() {
-        return Err(empty_file(path));
-    }
-    if columns.unwrap_or(0) >= 2 {
-        ds.task_names = vec![match kind {
-            DreamFile::Train => "expression".into(),
-            DreamFile::Test => "measured".into(),
-        }];
-    }
-    if columns == Some(3) {
-        ds.folds = Some(folds);
-    }
-    ds.finish();
-    Ok(ds)
 }
 
 #[cfg(test)]
@@ -230,7 +279,7 @@ mod tests {
     fn too_long_for_the_model_names_the_line() {
         let (_d, p) = file("t.txt", &format!("{READ}\t1\n{READ}A\t1\n"));
         let opts = ReadOptions {
-            padding: Some(Padding::Exact { length: 110 }),
+            padding: Some(Padding::exact(110)),
         };
         let e = read_dream(&p, DreamFile::Train, &opts).unwrap_err();
         assert_eq!(e.line(), Some(2));

@@ -5,95 +5,121 @@
 
 use std::path::Path;
 
-use super::{ReadOptions, UniqueIds, empty_file};
+use super::{ReadOptions, Record};
 use crate::data::dataset::SeqDataset;
 use crate::data::io::{Lines, is_blank};
 use crate::error::{Error, Problem, Result};
 
 /// Read a FASTA file. Ids (the first word after `>`) must be unique; records are unlabelled.
 pub fn read_fasta(path: &Path, opts: &ReadOptions) -> Result<SeqDataset> {
-    let mut lines = Lines::open(path)?;
-    let mut ds = SeqDataset {
-        path: path.to_path_buf(),
-        ..Default::default()
-    };
-    let mut ids = Vec::new();
-    let mut seen = UniqueIds::default();
-    // The record being read: its header line and letters so far.
-    let mut current: Option<usize> = None;
-    let mut letters: Vec<u8> = Vec::new();
+    let text = crate::data::io::open_text(path)?;
+    super::collect(super::Records::Fasta(FastaRecords::new(path, text, opts)))
+}
 
-    let finish = |ds: &mut SeqDataset, header: usize, letters: &mut Vec<u8>| -> Result<()> {
-        if letters.is_empty() {
-            return Err(Error::data(path, header, Problem::EmptySequence));
-        }
-        ds.seqs.push_letters(letters).expect("validated per line");
-        if let Some(p) = &opts.padding
-            && let Err(problem) = p.check(letters.len())
-        {
-            return Err(Error::data(path, header, problem));
-        }
-        ds.lines.push(header as u32);
-        ds.is_reverse.push(false);
-        ds.is_singleton.push(false);
-        letters.clear();
-        Ok(())
-    };
+/// The records of a FASTA file, one at a time, each validated.
+pub struct FastaRecords<'p> {
+    path: &'p Path,
+    lines: Lines<'p>,
+    opts: ReadOptions,
+    // The record being read: its header line, id and letters so far.
+    current: Option<(usize, String)>,
+    letters: Vec<u8>,
+    pub(super) stats: crate::data::ReadStats,
+}
 
-    while let Some((line, text)) = lines.next_line()? {
-        ds.stats.lines = line;
-        if let Some(rest) = text.strip_prefix(b">") {
-            if let Some(h) = current.take() {
-                finish(&mut ds, h, &mut letters)?;
-            }
-            let header = String::from_utf8_lossy(rest);
-            let id = header.split_whitespace().next().unwrap_or("").to_string();
-            if id.is_empty() {
+impl<'p> FastaRecords<'p> {
+    /// The file.
+    pub fn path(&self) -> &'p Path {
+        self.path
+    }
+
+    /// Records of `text`, an opened FASTA file.
+    pub fn new(path: &'p Path, text: Box<dyn std::io::BufRead + Send>, opts: &ReadOptions) -> Self {
+        FastaRecords {
+            path,
+            lines: Lines::from_text(path, text),
+            opts: opts.clone(),
+            current: None,
+            letters: Vec::new(),
+            stats: Default::default(),
+        }
+    }
+
+    fn finish(&mut self, header: usize, id: String) -> Result<Record> {
+        if self.letters.is_empty() {
+            return Err(Error::data(self.path, header, Problem::EmptySequence));
+        }
+        let seq = super::checked_sequence(
+            self.path,
+            header,
+            &self.letters,
+            &self.opts,
+            &mut self.stats,
+        )?;
+        self.letters.clear();
+        Ok(Record {
+            line: header,
+            seq,
+            targets: Vec::new(),
+            id: Some(id),
+            is_reverse: false,
+            is_singleton: false,
+            fold: None,
+        })
+    }
+
+    /// The next record.
+    pub fn next_record(&mut self) -> Result<Option<Record>> {
+        let path = self.path;
+        loop {
+            let Some((line, text)) = self.lines.next_line()? else {
+                return match self.current.take() {
+                    Some((h, id)) => self.finish(h, id).map(Some),
+                    None => Ok(None),
+                };
+            };
+            self.stats.lines = line;
+            if let Some(rest) = text.strip_prefix(b">") {
+                let header = String::from_utf8_lossy(rest);
+                let id = header.split_whitespace().next().unwrap_or("").to_string();
+                if id.is_empty() {
+                    return Err(Error::data(
+                        path,
+                        line,
+                        Problem::Other("record header has no id after '>'".into()),
+                    ));
+                }
+                if let Some((h, prev)) = self.current.replace((line, id)) {
+                    return self.finish(h, prev).map(Some);
+                }
+            } else if is_blank(text) {
+                self.stats.blank_lines += 1;
+            } else if self.current.is_none() {
                 return Err(Error::data(
                     path,
                     line,
-                    Problem::Other("record header has no id after '>'".into()),
+                    Problem::Other(
+                        "sequence data before the first '>' header (is this a FASTA file?)".into(),
+                    ),
                 ));
+            } else {
+                let text = text.trim_ascii_end();
+                let at = self.letters.len();
+                // Validate this line's letters now, so the error names this line.
+                if let Err((pos, ch)) = crate::data::alphabet::encode(text) {
+                    return Err(Error::data(
+                        path,
+                        line,
+                        Problem::BadBase {
+                            ch,
+                            position: at + pos,
+                        },
+                    ));
+                }
+                self.letters.extend_from_slice(text);
             }
-            seen.insert(path, line, &id)?;
-            ids.push(id);
-            current = Some(line);
-        } else if is_blank(text) {
-            ds.stats.blank_lines += 1;
-        } else if current.is_none() {
-            return Err(Error::data(
-                path,
-                line,
-                Problem::Other(
-                    "sequence data before the first '>' header (is this a FASTA file?)".into(),
-                ),
-            ));
-        } else {
-            let text = text.trim_ascii_end();
-            let at = letters.len();
-            // Validate this line's letters now, so the error names this line.
-            if let Err((pos, ch)) = crate::data::alphabet::encode(text) {
-                return Err(Error::data(
-                    path,
-                    line,
-                    Problem::BadBase {
-                        ch,
-                        position: at + pos,
-                    },
-                ));
-            }
-            letters.extend_from_slice(text);
         }
     }
-    if let Some(h) = current.take() {
-        finish(&mut ds, h, &mut letters)?;
-    }
-    if ds.is_empty() {
-        return Err(empty_file(path));
-    }
-    ds.ids = Some(ids);
-    ds.finish();
-    Ok(ds)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ReadOptions, UniqueIds, empty_file, parse_fold, parse_label, push_sequence};
+use super::{ReadOptions, Record, empty_file, parse_fold, parse_label};
 use crate::data::dataset::SeqDataset;
 use crate::data::io::open_text;
 use crate::error::{Error, Problem, Result};
@@ -79,16 +79,18 @@ impl TableSpec {
 /// Split the header line of a table: the delimiter (tab if the line has one, else comma) and
 /// the column names.
 pub(crate) fn sniff_header(path: &Path) -> Result<(u8, Vec<String>)> {
-    let mut reader = open_text(path)?;
-    let mut first = String::new();
-    // A header that is not UTF-8 is no header we can match column names against.
-    std::io::BufRead::read_line(&mut reader, &mut first).map_err(|e| Error::io(path, e))?;
-    if first.trim().is_empty() {
+    let peeked = crate::data::io::peek(path)?;
+    split_header(path, peeked.first.as_deref())
+}
+
+/// The delimiter and column names of a header line.
+pub(crate) fn split_header(path: &Path, first: Option<&[u8]>) -> Result<(u8, Vec<String>)> {
+    let Some(first) = first else {
         return Err(empty_file(path));
-    }
+    };
+    let first = String::from_utf8_lossy(first);
     let delim = if first.contains('\t') { b'\t' } else { b',' };
     let names = first
-        .trim_end_matches(['\n', '\r'])
         .split(delim as char)
         .map(|s| s.trim().to_string())
         .collect();
@@ -159,85 +161,155 @@ pub(crate) fn csv_error(path: &Path, e: csv::Error) -> Error {
 
 /// Read a table as the spec says.
 pub fn read_table(path: &Path, spec: &TableSpec, opts: &ReadOptions) -> Result<SeqDataset> {
-    let (delim, header) = sniff_header(path)?;
-    let seq_col = column_index(path, &header, &spec.sequence)?;
-    let target_cols = spec
-        .targets
-        .iter()
-        .map(|t| column_index(path, &header, t))
-        .collect::<Result<Vec<_>>>()?;
-    let id_col = spec
-        .id
-        .as_ref()
-        .map(|c| column_index(path, &header, c))
-        .transpose()?;
-    let fold_col = spec
-        .fold
-        .as_ref()
-        .map(|c| column_index(path, &header, c))
-        .transpose()?;
-    if spec.reverse != ReverseRule::None && id_col.is_none() {
-        return Err(Error::Config(
-            "an orientation rule on ids needs an id column".into(),
-        ));
+    let peeked = crate::data::io::peek(path)?;
+    let records = TableRecords::new(path, peeked, spec, opts)?;
+    super::collect(super::Records::Table(Box::new(records)))
+}
+
+/// The rows of a table, one at a time, each validated.
+pub struct TableRecords<'p> {
+    path: &'p Path,
+    spec: TableSpec,
+    opts: ReadOptions,
+    delim: u8,
+    header: Vec<String>,
+    seq_col: usize,
+    target_cols: Vec<usize>,
+    id_col: Option<usize>,
+    fold_col: Option<usize>,
+    rdr: csv::Reader<Box<dyn std::io::BufRead + Send>>,
+    rec: csv::ByteRecord,
+    pub(super) stats: crate::data::ReadStats,
+}
+
+impl<'p> TableRecords<'p> {
+    /// The file.
+    pub fn path(&self) -> &'p Path {
+        self.path
     }
 
-    let mut ds = SeqDataset {
-        path: path.to_path_buf(),
-        task_names: spec.targets.clone(),
-        ..Default::default()
-    };
-    let mut ids = Vec::new();
-    let mut seen = UniqueIds::default();
-    let mut folds = Vec::new();
-    let mut rdr = csv_reader(path, delim)?;
-    let mut rec = csv::ByteRecord::new();
-    while rdr
-        .read_byte_record(&mut rec)
-        .map_err(|e| csv_error(path, e))?
-    {
-        let line = record_line(&rec);
-        if rec.len() == 1 && rec[0].iter().all(u8::is_ascii_whitespace) {
-            ds.stats.blank_lines += 1;
-            continue;
+    /// Rows of a peeked table input.
+    pub fn new(
+        path: &'p Path,
+        peeked: crate::data::io::Peeked,
+        spec: &TableSpec,
+        opts: &ReadOptions,
+    ) -> Result<Self> {
+        let (delim, header) = split_header(path, peeked.first.as_deref())?;
+        let seq_col = column_index(path, &header, &spec.sequence)?;
+        let target_cols = spec
+            .targets
+            .iter()
+            .map(|t| column_index(path, &header, t))
+            .collect::<Result<Vec<_>>>()?;
+        let id_col = spec
+            .id
+            .as_ref()
+            .map(|c| column_index(path, &header, c))
+            .transpose()?;
+        let fold_col = spec
+            .fold
+            .as_ref()
+            .map(|c| column_index(path, &header, c))
+            .transpose()?;
+        if spec.reverse != ReverseRule::None && id_col.is_none() {
+            return Err(Error::Config(
+                "an orientation rule on ids needs an id column".into(),
+            ));
         }
-        check_width(path, &rec, &header, delim)?;
-        push_sequence(&mut ds, path, line, rec[seq_col].trim_ascii(), opts)?;
-        for (name, &c) in spec.targets.iter().zip(&target_cols) {
-            ds.targets.push(parse_label(path, line, name, &rec[c], "")?);
-        }
-        let is_reverse = match id_col {
-            Some(c) => {
-                let id = String::from_utf8_lossy(&rec[c]).into_owned();
-                seen.insert(path, line, &id)?;
-                let rev = match &spec.reverse {
-                    ReverseRule::None => false,
-                    ReverseRule::IdContains(t) => id.contains(t.as_str()),
-                    ReverseRule::IdEndsWith(t) => id.ends_with(t.as_str()),
-                };
-                ids.push(id);
-                rev
+        let rdr = csv::ReaderBuilder::new()
+            .delimiter(delim)
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(peeked.reader);
+        Ok(TableRecords {
+            path,
+            spec: spec.clone(),
+            opts: opts.clone(),
+            delim,
+            header,
+            seq_col,
+            target_cols,
+            id_col,
+            fold_col,
+            rdr,
+            rec: csv::ByteRecord::new(),
+            stats: Default::default(),
+        })
+    }
+
+    /// Whether rows carry an id.
+    pub fn has_ids(&self) -> bool {
+        self.id_col.is_some()
+    }
+
+    /// Whether rows carry a fold.
+    pub fn has_folds(&self) -> bool {
+        self.fold_col.is_some()
+    }
+
+    /// The label columns.
+    pub fn task_names(&self) -> &[String] {
+        &self.spec.targets
+    }
+
+    /// The next row.
+    pub fn next_record(&mut self) -> Result<Option<Record>> {
+        let path = self.path;
+        loop {
+            let more = self
+                .rdr
+                .read_byte_record(&mut self.rec)
+                .map_err(|e| csv_error(path, e))?;
+            if !more {
+                self.stats.lines = self.rdr.position().line() as usize;
+                return Ok(None);
             }
-            None => false,
-        };
-        ds.is_reverse.push(is_reverse);
-        ds.is_singleton.push(false);
-        if let (Some(c), Some(name)) = (fold_col, &spec.fold) {
-            folds.push(parse_fold(path, line, name, &rec[c])?);
+            let rec = &self.rec;
+            let line = record_line(rec);
+            if rec.len() == 1 && rec[0].iter().all(u8::is_ascii_whitespace) {
+                self.stats.blank_lines += 1;
+                continue;
+            }
+            check_width(path, rec, &self.header, self.delim)?;
+            let seq = super::checked_sequence(
+                path,
+                line,
+                rec[self.seq_col].trim_ascii(),
+                &self.opts,
+                &mut self.stats,
+            )?;
+            let mut targets = Vec::with_capacity(self.target_cols.len());
+            for (name, &c) in self.spec.targets.iter().zip(&self.target_cols) {
+                targets.push(parse_label(path, line, name, &rec[c], "")?);
+            }
+            let (id, is_reverse) = match self.id_col {
+                Some(c) => {
+                    let id = String::from_utf8_lossy(&rec[c]).into_owned();
+                    let rev = match &self.spec.reverse {
+                        ReverseRule::None => false,
+                        ReverseRule::IdContains(t) => id.contains(t.as_str()),
+                        ReverseRule::IdEndsWith(t) => id.ends_with(t.as_str()),
+                    };
+                    (Some(id), rev)
+                }
+                None => (None, false),
+            };
+            let fold = match (self.fold_col, &self.spec.fold) {
+                (Some(c), Some(name)) => Some(parse_fold(path, line, name, &rec[c])?),
+                _ => None,
+            };
+            return Ok(Some(Record {
+                line,
+                seq,
+                targets,
+                id,
+                is_reverse,
+                is_singleton: false,
+                fold,
+            }));
         }
     }
-    ds.stats.lines = rdr.position().line() as usize;
-    if ds.is_empty() {
-        return Err(empty_file(path));
-    }
-    if id_col.is_some() {
-        ds.ids = Some(ids);
-    }
-    if fold_col.is_some() {
-        ds.folds = Some(folds);
-    }
-    ds.finish();
-    Ok(ds)
 }
 
 #[cfg(test)]

@@ -1,0 +1,210 @@
+//! Where results leave: every file prixfixe writes goes through here.
+//!
+//! A result is written to a temporary file in its own directory (`.NAME.tmp-PID`), synced, and
+//! renamed over its path only once it is complete. A reader never sees a partial file, a kill
+//! or a full disk never leaves a truncated file that looks complete, and a run that fails
+//! never destroys the file that was there before. A failed write removes its temporary file;
+//! temporaries of a killed process are hidden and are cleared by the next run on a directory.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::error::{Error, Result};
+
+/// Temporary files being written by this process, removed if it is interrupted.
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// On Ctrl-C, SIGTERM or SIGHUP: remove the temporary files of unfinished outputs and exit
+/// with code 130, so that an interrupted command leaves nothing behind. (A training run is
+/// resumable from its last committed epoch whatever stops it; SIGKILL cannot be caught, and
+/// its temporaries, hidden, are cleared by the next run in that directory.)
+pub fn clean_up_on_interrupt() {
+    let _ = ctrlc::set_handler(|| {
+        for p in live().drain(..) {
+            let _ = fs::remove_file(p);
+        }
+        eprintln!("interrupted: unfinished outputs removed");
+        std::process::exit(130);
+    });
+}
+
+/// The temporary name of a file being written to `path`.
+pub fn temporary_path(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Whether a file name is one of [`temporary_path`]'s.
+pub fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tmp-")
+}
+
+/// Write `bytes` to `path` and sync them to disk (no rename: for files inside a directory
+/// that is committed as a whole).
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Sync a directory, so that renames and new files in it survive a power cut.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    let d = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    File::open(d)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(d, e))
+}
+
+/// Write a whole file atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = AtomicFile::create(path)?;
+    f.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    f.commit()
+}
+
+/// A file being written: bytes go to a temporary file beside `path`; [`AtomicFile::commit`]
+/// syncs it and renames it over `path`. Dropped without a commit (an error on the way), the
+/// temporary file is removed and `path` is left as it was.
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl AtomicFile {
+    /// Start writing `path`. Its directory must exist.
+    pub fn create(path: &Path) -> Result<Self> {
+        let tmp = temporary_path(path);
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        live().push(tmp.clone());
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            out: Some(BufWriter::with_capacity(1 << 16, file)),
+        })
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sync the data and rename the file into place.
+    pub fn commit(mut self) -> Result<()> {
+        let out = self.out.take().expect("not committed twice");
+        let file = out
+            .into_inner()
+            .map_err(|e| Error::io(&self.path, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+        drop(file);
+        fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        live().retain(|p| p != &self.tmp);
+        if let Some(dir) = self.path.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.as_mut().expect("open").write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.as_mut().expect("open").flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+            live().retain(|p| p != &self.tmp);
+        }
+    }
+}
+
+/// Refuse an output path that names one of the inputs (the same file, by device and inode,
+/// or the same path when the output does not exist yet).
+pub fn refuse_overwriting_input(output: &Path, inputs: &[&Path]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let out_meta = fs::metadata(output).ok();
+    for input in inputs {
+        let same = match (&out_meta, fs::metadata(input).ok()) {
+            (Some(o), Some(i)) => o.dev() == i.dev() && o.ino() == i.ino(),
+            _ => false,
+        };
+        if same {
+            return Err(Error::Config(format!(
+                "the output {} is the input {}: refusing to overwrite the input; name another \
+                 output file",
+                output.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Create an output directory; the caller removes it again with [`remove_if_created`] when
+/// the work fails, so that a failure leaves no empty directory behind.
+pub fn create_dir(dir: &Path) -> Result<bool> {
+    let existed = dir.exists();
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    Ok(!existed)
+}
+
+/// Remove `dir` if this process created it and it is empty.
+pub fn remove_if_created(dir: &Path, created: bool) {
+    if created {
+        let _ = fs::remove_dir(dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_keeps_the_old_file_and_leaves_no_temporary() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("out.tsv");
+        fs::write(&p, "old\n").unwrap();
+        {
+            let mut f = AtomicFile::create(&p).unwrap();
+            f.write_all(b"new, but the run fails").unwrap();
+            // dropped without commit
+        }
+        assert_eq!(fs::read_to_string(&p).unwrap(), "old\n");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+        let mut f = AtomicFile::create(&p).unwrap();
+        f.write_all(b"new\n").unwrap();
+        // Before the commit a reader still sees the old file.
+        assert_eq!(fs::read_to_string(&p).unwrap(), "old\n");
+        f.commit().unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "new\n");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_output_that_is_an_input_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("in.txt");
+        fs::write(&p, "x").unwrap();
+        let link = d.path().join("link.txt");
+        fs::hard_link(&p, &link).unwrap();
+        assert!(refuse_overwriting_input(&link, &[&p]).is_err());
+        assert!(refuse_overwriting_input(&d.path().join("new.tsv"), &[&p]).is_ok());
+    }
+}
