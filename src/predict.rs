@@ -169,7 +169,9 @@ impl Model {
         for batch in stream {
             let batch = batch?;
             let n = batch.size();
-            out.extend(self.predict_encoded(batch.x, n));
+            let y = self.predict_encoded(batch.x, n);
+            check_finite(&y)?;
+            out.extend(y);
         }
         Ok((items, out))
     }

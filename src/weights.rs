@@ -202,7 +202,9 @@ impl WeightMap {
             })
             .collect();
         let meta = (!self.metadata.is_empty()).then(|| self.metadata.clone());
-        safetensors::serialize(views, meta).map_err(|e| Error::Other(format!("safetensors: {e}")))
+        let bytes = safetensors::serialize(views, meta)
+            .map_err(|e| Error::Other(format!("safetensors: {e}")))?;
+        Ok(canonical_header(bytes))
     }
 
     /// Write as safetensors (f32), with the metadata, atomically.
@@ -270,6 +272,39 @@ impl WeightMap {
             problems.join("\n  ")
         )))
     }
+}
+
+/// The same file with its JSON header's keys in sorted order: safetensors writes the metadata
+/// map in hash order, which differs between processes, and a checkpoint must be the same
+/// bytes whenever its content is the same (a resumed run is compared bit for bit).
+fn canonical_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    use std::collections::BTreeMap;
+    fn sorted(v: serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let b: BTreeMap<String, serde_json::Value> =
+                    m.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+                serde_json::to_value(b).expect("json")
+            }
+            other => other,
+        }
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header = &bytes[8..8 + n];
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return bytes;
+    };
+    let b: BTreeMap<String, serde_json::Value> = match sorted(v) {
+        serde_json::Value::Object(m) => m.into_iter().collect(),
+        _ => return bytes,
+    };
+    let text = serde_json::to_vec(&b).expect("json");
+    if text.len() > n {
+        return bytes;
+    }
+    bytes[8..8 + text.len()].copy_from_slice(&text);
+    bytes[8 + text.len()..8 + n].fill(b' ');
+    bytes
 }
 
 fn bytemuck_cast(v: &[f32]) -> &[u8] {

@@ -191,7 +191,21 @@ fn train_then_predict_then_score() {
         "--epochs",
         "5",
     ]);
-    assert!(!ok && err.contains("drop --epochs"), "{err}");
+    assert!(
+        !ok && err.contains("recipe.epochs: stored 1, given 5"),
+        "{err}"
+    );
+    // The very command the run was started with, with --resume added, is accepted.
+    let (ok, _, err) = prixfixe(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+        "--resume",
+    ]);
+    assert!(ok, "{err}");
     let (ok, out, err) = prixfixe(&[
         "train",
         "--out",

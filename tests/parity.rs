@@ -357,7 +357,9 @@ fn not_a_weight_file_is_a_clear_error() {
     std::fs::write(&path, b"hello, not weights").unwrap();
     let e = WeightMap::read(&path).unwrap_err().to_string();
     assert!(
-        e.contains("w.pth") && e.contains("neither a safetensors file nor a PyTorch checkpoint"),
+        e.contains("w.pth")
+            && e.contains("neither a safetensors file")
+            && e.contains("nor a PyTorch checkpoint"),
         "{e}"
     );
 }

@@ -225,8 +225,11 @@ pub fn validate(
 /// Higher is better: Pearson r, or −MSE for multi-task regression (SPEC §4).
 fn score_of(head: &FinalConfig, mse: f64, pearson: Option<f64>) -> f64 {
     match head {
-        FinalConfig::Regression(r) if r.tasks > 1 => -mse,
-        _ => pearson.unwrap_or(f64::NEG_INFINITY),
+        FinalConfig::Regression(r) if r.tasks > 1 && mse.is_finite() => -mse,
+        FinalConfig::Regression(r) if r.tasks > 1 => f64::MIN,
+        // Undefined (constant predictions): below every defined figure, and finite, so that
+        // the state that records it reads back.
+        _ => pearson.unwrap_or(f64::MIN),
     }
 }
 

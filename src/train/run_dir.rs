@@ -376,6 +376,15 @@ fn remove_temporaries(dir: &Path) {
 /// Make `to` name the same file as `from`, atomically: a hard link under a temporary name,
 /// renamed over `to`.
 fn link_atomic(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let same = |a: &fs::Metadata, b: &fs::Metadata| a.dev() == b.dev() && a.ino() == b.ino();
+    if let (Ok(a), Ok(b)) = (fs::metadata(from), fs::metadata(to))
+        && same(&a, &b)
+    {
+        // Already that file. (Renaming a second link of it over it would do nothing and leave
+        // the temporary name behind.)
+        return Ok(());
+    }
     let tmp = crate::output::temporary_path(to);
     let _ = fs::remove_file(&tmp);
     if fs::hard_link(from, &tmp).is_err() {
