@@ -1,7 +1,7 @@
 //! Zero panics on any input: every reader is driven with arbitrary bytes and with mutated
 //! valid files (proptest, stable Rust; `PROPTEST_CASES` sets the count, 256 by default). A
 //! reader may refuse what it is given — it must do so with an error, never a panic.
-//! (`cargo +nightly fuzz` runs the same readers under libFuzzer for long runs: `fuzz/`.)
+//! For a long run: `PROPTEST_CASES=100000 cargo test --release --test fuzz_readers`.
 
 use std::path::{Path, PathBuf};
 

@@ -185,22 +185,25 @@ fn npy_header(shape: &[usize]) -> Vec<u8> {
 }
 
 pub fn run_ism(a: IsmArgs) -> Result<(), String> {
-    use prixfixe::output::{AtomicFile, create_dir, remove_if_created};
+    use prixfixe::output::{AtomicFile, create_dir, refuse_overwriting_input, remove_if_created};
+    for name in ["ism.tsv", "ism.npy"] {
+        refuse_overwriting_input(&a.out.join(name), &[&a.input]).map_err(err)?;
+    }
     let model = a.model.load_ensemble()?;
     let ds = read_input(&a.input, model.encoder().padding())?;
     let tasks = model.tasks();
     let len0 = ds.seqs.seq_len(0);
     // Everything that can be checked is checked before any file is made.
-    if a.npy {
-        if let Some(i) = (0..ds.len()).find(|&i| ds.seqs.seq_len(i) != len0) {
-            return Err(format!(
-                "{}:{}: --npy needs sequences of one length, and this one has {} nt where the \
-                 first has {len0}; drop --npy (ism.tsv holds every length) or split the input",
-                a.input.display(),
-                ds.lines[i],
-                ds.seqs.seq_len(i)
-            ));
-        }
+    if a.npy
+        && let Some(i) = (0..ds.len()).find(|&i| ds.seqs.seq_len(i) != len0)
+    {
+        return Err(format!(
+            "{}:{}: --npy needs sequences of one length, and this one has {} nt where the \
+             first has {len0}; drop --npy (ism.tsv holds every length) or split the input",
+            a.input.display(),
+            ds.lines[i],
+            ds.seqs.seq_len(i)
+        ));
     }
     let created = create_dir(&a.out).map_err(err)?;
     let result = (|| -> Result<(), String> {

@@ -178,4 +178,16 @@ mod tests {
         assert_eq!(s.lines().count(), seq.len());
         assert!(s.starts_with("x\t1\tT\t"));
     }
+
+    #[test]
+    fn every_base_of_an_insert_without_adapters_is_scored() {
+        // The reference would cut the first 17 nt of this 40-nt insert and score them 0.
+        let p = Linear(Encoder::yeast());
+        let seq =
+            crate::data::alphabet::encode(b"GGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGG").unwrap();
+        let m = &ism(&p, std::slice::from_ref(&seq), 64).unwrap()[0];
+        for pos in 0..seq.len() {
+            assert!(m.effect(pos, 0, 0) > 0.0, "G→A at {pos} adds an A");
+        }
+    }
 }
