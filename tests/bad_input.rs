@@ -6,21 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::TINY_CNN as TINY;
+
 const READ: &str = "TGCATTTTTTTCACATCCTTCAACCAAAATATAATATTCAATATCTTGTAGGGACGATCAATATAAGTCGCCCGGACCATATAAGGCTAAGGTGTGGGGTTACGGCTGTT";
 const READ2: &str = "TGCATTTTTTTCACATCAGCTTGTCACGTAGCGGTTGCTGGAATCGGGGCGTTGCTTAGCTATAGGGCTTTGACTTCGGCTTGCCAAGGGTCTCAAAGGTTACGGCTGTT";
-
-const TINY: &str = r#"[input]
-padding = { kind = "plasmid", length = 150 }
-channels = { is_reverse = true, is_singleton = true }
-[first]
-block = "bhi"
-out_channels = 16
-[core]
-block = "autosome"
-widths = [8, 8, 4]
-[final]
-block = "soft-class"
-"#;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name)

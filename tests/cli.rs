@@ -129,31 +129,7 @@ fn tiny_train_config(dir: &std::path::Path, rows: usize) -> PathBuf {
     )
     .unwrap();
     let config = dir.join("run.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[model.input]
-padding = {{ kind = "plasmid", length = 150 }}
-channels = {{ is_reverse = true, is_singleton = true }}
-[model.first]
-block = "bhi"
-out_channels = 16
-[model.core]
-block = "autosome"
-widths = [8, 8]
-[model.final]
-block = "soft-class"
-[data]
-train = "{}"
-valid_fraction = 0.2
-[recipe]
-epochs = 1
-batch_size = 32
-"#,
-            train.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, common::tiny_train_toml(&train, 1)).unwrap();
     config
 }
 

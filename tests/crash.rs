@@ -6,31 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(name)
 }
-
-const CONFIG: &str = r#"[model.input]
-padding = { kind = "plasmid", length = 150 }
-channels = { is_reverse = true, is_singleton = true }
-[model.first]
-block = "bhi"
-out_channels = 16
-[model.core]
-block = "autosome"
-widths = [8, 8]
-[model.final]
-block = "soft-class"
-[data]
-train = "TRAIN"
-valid_fraction = 0.2
-[recipe]
-epochs = 3
-batch_size = 32
-seed = 5
-"#;
 
 fn setup(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(fixture("yeast_demo_train.txt")).unwrap();
@@ -41,7 +23,7 @@ fn setup(dir: &Path) -> PathBuf {
     )
     .unwrap();
     let config = dir.join("run.toml");
-    std::fs::write(&config, CONFIG.replace("TRAIN", train.to_str().unwrap())).unwrap();
+    std::fs::write(&config, common::tiny_train_toml(&train, 3)).unwrap();
     config
 }
 

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 
+mod common;
+use common::TINY_CNN;
+
 use prixfixe::data::inspect::{detect_format, read_any, read_sequences};
 use prixfixe::data::{DreamFile, Padding, ReadOptions, TableSpec};
 use prixfixe::data::{read_dream, read_fasta, read_subset, read_table};
@@ -183,17 +186,3 @@ proptest! {
         }
     }
 }
-
-/// The model of `tests/fixtures/tiny_dream-cnn.*`.
-const TINY_CNN: &str = r#"[input]
-padding = { kind = "plasmid", length = 150 }
-channels = { is_reverse = true, is_singleton = true }
-[first]
-block = "bhi"
-out_channels = 16
-[core]
-block = "autosome"
-widths = [8, 8, 4]
-[final]
-block = "soft-class"
-"#;

@@ -117,10 +117,20 @@ pub fn open_records<'p>(
     format: Option<Format>,
     opts: &ReadOptions,
 ) -> Result<(Format, Records<'p>)> {
+    open_as(path, format, opts, |f| f)
+}
+
+/// [`open_records`], with a detected format passed through `relabel` first.
+fn open_as<'p>(
+    path: &'p Path,
+    format: Option<Format>,
+    opts: &ReadOptions,
+    relabel: fn(Format) -> Format,
+) -> Result<(Format, Records<'p>)> {
     let peeked = super::io::peek(path)?;
     let format = match format {
         Some(f) => f,
-        None => detect(path, peeked.first.as_deref())?,
+        None => relabel(detect(path, peeked.first.as_deref())?),
     };
     let records = records_of(path, peeked, &format, opts)?;
     Ok((format, records))
@@ -392,14 +402,8 @@ pub fn open_sequences<'p>(
     format: Option<Format>,
     opts: &ReadOptions,
 ) -> Result<(Format, Records<'p>)> {
-    let peeked = super::io::peek(path)?;
-    let format = match format {
-        Some(f) => f,
-        None => match detect(path, peeked.first.as_deref())? {
-            Format::Dream => Format::DreamTest,
-            f => f,
-        },
-    };
-    let records = records_of(path, peeked, &format, opts)?;
-    Ok((format, records))
+    open_as(path, format, opts, |f| match f {
+        Format::Dream => Format::DreamTest,
+        f => f,
+    })
 }

@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests.
+#![allow(dead_code)]
 
 use std::process::Command;
 
@@ -30,3 +31,45 @@ out_channels = 16
 [final]
 block = "soft-class"
 "#;
+
+/// The model of `tests/fixtures/tiny_dream-cnn.*`: DREAM-CNN shrunk to a few thousand
+/// parameters.
+
+pub const TINY_CNN: &str = r#"[input]
+padding = { kind = "plasmid", length = 150 }
+channels = { is_reverse = true, is_singleton = true }
+[first]
+block = "bhi"
+out_channels = 16
+[core]
+block = "autosome"
+widths = [8, 8, 4]
+[final]
+block = "soft-class"
+"#;
+
+/// A run config training a tiny yeast model on `train` for `epochs` epochs.
+
+pub fn tiny_train_toml(train: &std::path::Path, epochs: usize) -> String {
+    format!(
+        r#"[model.input]
+padding = {{ kind = "plasmid", length = 150 }}
+channels = {{ is_reverse = true, is_singleton = true }}
+[model.first]
+block = "bhi"
+out_channels = 16
+[model.core]
+block = "autosome"
+widths = [8, 8]
+[model.final]
+block = "soft-class"
+[data]
+train = "{}"
+valid_fraction = 0.2
+[recipe]
+epochs = {epochs}
+batch_size = 32
+"#,
+        train.display()
+    )
+}
