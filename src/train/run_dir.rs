@@ -216,6 +216,29 @@ impl RunDir {
     /// have appended to them). A run with no committed epoch starts them afresh.
     pub fn restore_logs(&self, state: Option<&TrainerState>) -> Result<()> {
         match state {
+            Some(s) if s.epochs_done > 0 && s.batches_bytes == 0 => {
+                // A state of an older prixfixe, which did not record the logs' lengths: keep
+                // the complete lines of committed steps and epochs.
+                let keep_lines = |name: &str, keep: &dyn Fn(&str) -> bool| -> Result<()> {
+                    let path = self.file(name);
+                    let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+                    let kept: String = text
+                        .split_inclusive('\n')
+                        .filter(|l| l.ends_with('\n') && keep(l.trim_end()))
+                        .collect();
+                    self.write_atomic(name, kept.as_bytes())
+                };
+                keep_lines("batches.csv", &|l| {
+                    l.starts_with("step")
+                        || l.split(',')
+                            .next()
+                            .and_then(|v| v.parse::<usize>().ok())
+                            .is_some_and(|v| v < s.step)
+                })?;
+                keep_lines("epochs.jsonl", &|l| {
+                    serde_json::from_str::<EpochRecord>(l).is_ok_and(|r| r.epoch <= s.epochs_done)
+                })?;
+            }
             Some(s) => {
                 for (name, len) in [
                     ("batches.csv", s.batches_bytes),
@@ -292,6 +315,13 @@ impl RunDir {
     /// The committed model and optimizer state of `state`'s last epoch.
     pub fn restore(&self, state: &TrainerState) -> Result<(WeightMap, WeightMap)> {
         let dir = self.epoch_dir(state.epochs_done);
+        if !dir.exists() && self.file("last_optimizer.safetensors").exists() {
+            // A run written before checkpoints had their own directories: its views were the
+            // files themselves.
+            let model = WeightMap::read(&self.file("last.safetensors"))?;
+            let optim = WeightMap::read(&self.file("last_optimizer.safetensors"))?;
+            return Ok((model, optim));
+        }
         let model = WeightMap::read(&dir.join("model.safetensors"))?;
         let optim = WeightMap::read(&dir.join("optimizer.safetensors"))?;
         let epoch = model.metadata.get("epoch").and_then(|e| e.parse().ok());
@@ -320,10 +350,11 @@ impl RunDir {
             &self.file("last_optimizer.safetensors"),
         )?;
         if let Some((_, best)) = state.best {
-            link_atomic(
-                &self.epoch_dir(best).join("model.safetensors"),
-                &self.file("best.safetensors"),
-            )?;
+            let from = self.epoch_dir(best).join("model.safetensors");
+            // A best epoch of an older run's layout has no directory: its view is the file.
+            if from.exists() || !self.file("best.safetensors").exists() {
+                link_atomic(&from, &self.file("best.safetensors"))?;
+            }
         }
         Ok(())
     }
