@@ -343,6 +343,14 @@ fn train(a: TrainArgs) -> Result<(), String> {
                 .into(),
         );
     }
+    // The model --model/--data name (dream-cnn on yeast by default).
+    let named_model = || -> Result<prixfixe::NetConfig, String> {
+        let name = a.model.clone().unwrap_or("dream-cnn".into());
+        Ok(
+            model_config(&Some(name), a.data.as_deref().unwrap_or("yeast"), &None)?
+                .expect("a named model"),
+        )
+    };
     let mut config = match (&a.config, a.resume) {
         (Some(path), _) => read_train_config(path)?,
         (None, true) => {
@@ -361,14 +369,8 @@ fn train(a: TrainArgs) -> Result<(), String> {
                 .clone()
                 .ok_or("give --train FILE (or --config FILE)")?;
             let data = a.data.as_deref().unwrap_or("yeast");
-            let model = model_config(
-                &Some(a.model.clone().unwrap_or("dream-cnn".into())),
-                data,
-                &None,
-            )?
-            .expect("named");
             TrainConfig {
-                model,
+                model: named_model()?,
                 data: DataSection {
                     train,
                     valid: None,
@@ -389,12 +391,7 @@ fn train(a: TrainArgs) -> Result<(), String> {
     };
     if a.resume && a.config.is_none() && (a.model.is_some() || a.data.is_some()) {
         // The same command again with --resume: its --model/--data must name the stored model.
-        config.model = model_config(
-            &Some(a.model.clone().unwrap_or("dream-cnn".into())),
-            a.data.as_deref().unwrap_or("yeast"),
-            &None,
-        )?
-        .expect("named");
+        config.model = named_model()?;
     }
     if let Some(t) = a.train {
         config.data.train = t;

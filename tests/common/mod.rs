@@ -34,7 +34,6 @@ block = "soft-class"
 
 /// The model of `tests/fixtures/tiny_dream-cnn.*`: DREAM-CNN shrunk to a few thousand
 /// parameters.
-
 pub const TINY_CNN: &str = r#"[input]
 padding = { kind = "plasmid", length = 150 }
 channels = { is_reverse = true, is_singleton = true }
@@ -49,7 +48,6 @@ block = "soft-class"
 "#;
 
 /// A run config training a tiny yeast model on `train` for `epochs` epochs.
-
 pub fn tiny_train_toml(train: &std::path::Path, epochs: usize) -> String {
     format!(
         r#"[model.input]
