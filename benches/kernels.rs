@@ -14,11 +14,10 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor};
 use divan::Bencher;
-use prixfixe::fast::FastNet;
-use prixfixe::fast::kernels::{Conv, silu};
+use prixfixe::engine::Engine;
+use prixfixe::kernels::{Conv, silu};
 use prixfixe::nn::{BiLstm, ConvInit, conv1d};
 use prixfixe::train::{AdamW, AdamWConfig};
-use prixfixe::weights::WeightMap;
 use prixfixe::{DataKind, NetConfig};
 
 fn main() {
@@ -80,11 +79,11 @@ fn burn_conv_256_256_k9_batch1(b: Bencher) {
     b.bench_local(|| c.forward(x.clone()).into_data());
 }
 
-fn engine(model: &str) -> (FastNet, usize) {
+fn engine(model: &str) -> (Engine, usize) {
     let device = Device::flex();
     let config = NetConfig::preset(model, DataKind::Yeast).unwrap();
-    let mut net = config.init(&device).unwrap();
-    let fast = FastNet::new(&config, &WeightMap::from_model(&mut net, "")).unwrap();
+    let net = config.init(&device).unwrap();
+    let fast = Engine::new(&config, &net).expect("every DREAM block has an engine twin");
     (fast, config.input.channels.count() * LEN)
 }
 

@@ -114,13 +114,13 @@ pub fn bench(
     let (c, l) = (shapes.input_channels, shapes.length);
     let ad = device.clone().autodiff();
     let on_cpu = *device == Device::flex();
-    let training = if on_cpu && !crate::fast::FastNet::disabled() {
+    let training = if on_cpu && crate::kernels::enabled() {
         "prixfixe CPU kernels"
     } else {
         "burn"
     };
     say(&format!("training: {training}"));
-    let cpu_peak_gflops = on_cpu.then(|| crate::fast::kernels::fma_peak_gflops(0.3));
+    let cpu_peak_gflops = on_cpu.then(|| crate::kernels::fma_peak_gflops(0.3));
     if let Some(p) = cpu_peak_gflops {
         say(&format!("CPU FP32 multiply-add peak: {p:.1} GFLOP/s"));
     }

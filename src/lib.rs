@@ -15,7 +15,9 @@
 //! - [`sim`] — the simulated experiment and test set, with known truth.
 //! - [`design`] — the genetic algorithm for sequence design.
 //! - [`interpret`] — in-silico mutagenesis and variant effects.
-//! - [`fast`] — the CPU inference engine (BatchNorm folded, no graph, one product per conv).
+//! - [`engine`] — the CPU inference engine: one twin per block, built from the block's module.
+//! - [`ops`] — training operations with our own backward passes, one file per op family.
+//! - [`kernels`] — the ground floor: CPU kernels on slices, shared by `ops` and `engine`.
 //! - [`device`] — CPU or GPU, never a silent fall-back.
 //! - [`weights`] — PyTorch `.pth` and safetensors weights, by the reference's names.
 //! - [`error`] — errors that name the file, the line and the problem.
@@ -28,11 +30,13 @@ pub mod demo;
 pub mod design;
 pub mod device;
 pub mod error;
+pub mod engine;
 pub mod eval;
-pub mod fast;
 pub mod interpret;
+pub mod kernels;
 pub mod net;
 pub mod nn;
+pub(crate) mod ops;
 pub mod output;
 pub mod predict;
 pub mod sim;

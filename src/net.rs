@@ -269,7 +269,17 @@ impl PrixFixeNet {
         self.head.decode(self.forward(x).out)
     }
 
-    /// The final block (loss and decoding).
+    /// The first layers block.
+    pub fn first(&self) -> &FirstBlock {
+        &self.first
+    }
+
+    /// The core layers block.
+    pub fn core(&self) -> &CoreBlock {
+        &self.core
+    }
+
+    /// The final layers block (loss and decoding).
     pub fn head(&self) -> &FinalBlock {
         &self.head
     }

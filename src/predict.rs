@@ -13,7 +13,7 @@ use crate::data::{
     epoch_items,
 };
 use crate::error::{Error, Result};
-use crate::fast::FastNet;
+use crate::engine::Engine;
 use crate::net::NetConfig;
 use crate::weights::{WeightMap, tensor_values};
 
@@ -42,16 +42,16 @@ pub struct Model {
     pub device: Device,
     encoder: Encoder,
     /// The CPU inference engine, when the device is the CPU and the blocks have one.
-    fast: Option<FastNet>,
+    fast: Option<Engine>,
 }
 
 impl Model {
-    /// Wrap a network (in inference mode). On the CPU, blocks the [`FastNet`] engine covers
+    /// Wrap a network (in inference mode). On the CPU, blocks the [`Engine`] covers
     /// run there, with the same results.
-    pub fn new(config: NetConfig, mut net: PrixFixeNet, device: Device) -> Result<Self> {
+    pub fn new(config: NetConfig, net: PrixFixeNet, device: Device) -> Result<Self> {
         let encoder = config.input.encoder()?;
-        let fast = if device == Device::flex() && !FastNet::disabled() {
-            FastNet::new(&config, &WeightMap::from_model(&mut net, ""))
+        let fast = if device == Device::flex() {
+            Engine::new(&config, &net)
         } else {
             None
         };

@@ -20,7 +20,7 @@ pub use formats::{
     read_subset, read_table,
 };
 pub use pad::{Align, Padder, Padding, Trim};
-pub use soft_label::{N_BINS, expectation, soft_label};
+pub use soft_label::{N_BINS, soft_label};
 
 /// 6,370 real yeast training rows (`sequence<TAB>expression`) from the reference release (MIT
 /// licence), built into the binary: the demo's fallback data and the simulator's yardstick.

@@ -2,7 +2,7 @@
 //!
 //! A measured value `e` becomes a probability vector over [`N_BINS`] classes: the mass of a
 //! Normal(`e + 0.5`, 0.5) in class 0 = (−∞, 1), class i = [i, i+1), class 17 = [17, ∞).
-//! Predictions decode as the expectation `Σ i · p_i`.
+//! Predictions decode as the expectation `Σ i · p_i` ([`crate::kernels::soft_class_expectation`]).
 
 /// Number of expression bins (and head logits).
 pub const N_BINS: usize = 18;
@@ -29,11 +29,6 @@ pub fn soft_label(value: f64) -> [f32; N_BINS] {
         below = upper;
     }
     out
-}
-
-/// Expected bin index under a probability vector: the decoded expression.
-pub fn expectation(probs: &[f32]) -> f32 {
-    probs.iter().enumerate().map(|(i, p)| i as f32 * p).sum()
 }
 
 #[cfg(test)]
@@ -68,7 +63,10 @@ mod tests {
     #[test]
     fn expectation_of_a_symmetric_label_is_the_value() {
         for v in [3.0, 8.0, 11.0, 14.0] {
-            assert!((expectation(&soft_label(v)) - v as f32).abs() < 1e-3, "{v}");
+            // logits log p decode through softmax back to p
+            let logits: Vec<f32> = soft_label(v).iter().map(|p| p.max(1e-30).ln()).collect();
+            let decoded = crate::kernels::soft_class_expectation(&logits);
+            assert!((decoded - v as f32).abs() < 1e-3, "{v}: {decoded}");
         }
     }
 }

@@ -19,7 +19,7 @@ pub struct MultiHeadAttention {
     pub in_proj_bias: Param<Tensor<1>>,
     /// Output projection.
     pub out_proj: Linear,
-    heads: usize,
+    pub(crate) heads: usize,
 }
 
 impl MultiHeadAttention {
@@ -46,17 +46,17 @@ impl MultiHeadAttention {
         let h = self.heads;
         let (w, bias) = (self.in_proj_weight.val(), self.in_proj_bias.val());
         let qkv =
-            crate::fast::autodiff::linear(
+            crate::ops::linear(
                 &x,
                 &w,
-                crate::fast::autodiff::WeightLayout::OutIn,
+                crate::ops::WeightLayout::OutIn,
                 Some(&bias),
             )
             .unwrap_or_else(|| {
                 (x.reshape([b * l, d]).matmul(w.transpose()) + bias.unsqueeze_dim::<2>(0))
                     .reshape([b, l, 3 * d])
             });
-        let attn = crate::fast::autodiff::attention(&qkv, h).unwrap_or_else(|| attend_ops(qkv, h));
+        let attn = crate::ops::attention(&qkv, h).unwrap_or_else(|| attend_ops(qkv, h));
         super::forward_linear(&self.out_proj, attn)
     }
 }

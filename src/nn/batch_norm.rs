@@ -19,7 +19,7 @@ pub struct BatchNorm1d {
     /// Running (unbiased) variance.
     pub running_var: RunningState<Tensor<1>>,
     momentum: f64,
-    eps: f64,
+    pub(crate) eps: f64,
 }
 
 impl BatchNorm1d {
@@ -68,10 +68,10 @@ impl BatchNorm1d {
         burn::tensor::activation::silu(self.forward(x))
     }
 
-    /// Training-mode normalisation (+ SiLU) by [`crate::fast`]'s kernels, `None` off the CPU
+    /// Training-mode normalisation (+ SiLU) by [`crate::ops`]'s kernels, `None` off the CPU
     /// training backend.
     fn train_fused(&self, x: &Tensor<3>, silu: bool) -> Option<Tensor<3>> {
-        let (y, mean, var) = crate::fast::autodiff::batch_norm_train(
+        let (y, mean, var) = crate::ops::batch_norm_train(
             x,
             &self.weight.val(),
             &self.bias.val(),
@@ -167,7 +167,7 @@ mod tests {
                 ]
             };
             let (fused, ops) = (run(true), run(false));
-            crate::fast::autodiff::testing::assert_all_close(
+            crate::ops::testing::assert_all_close(
                 &fused,
                 &ops,
                 1e-4,

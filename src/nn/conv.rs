@@ -1,5 +1,5 @@
 //! 1-D convolution with `same` padding. On the CPU training backend convolutions are
-//! one graph node with our own forward and backward kernels ([`crate::fast`]). Otherwise pointwise (k = 1, ungrouped) convolutions run as one
+//! one graph node with our own forward and backward kernels ([`crate::ops`]). Otherwise pointwise (k = 1, ungrouped) convolutions run as one
 //! matrix product over all positions: on the CPU backend this is ~3.7× faster forward +
 //! backward than the general convolution (measured: 320→512 channels, batch 128 × 150,
 //! 827 ms → 224 ms).
@@ -13,7 +13,7 @@ use super::visit::{NamedWeights, WeightVisitor};
 /// A convolution layer (weights `[out, in/groups, k]`, PyTorch layout).
 #[derive(Module, Debug)]
 pub struct Conv1d {
-    conv: BurnConv1d,
+    pub(crate) conv: BurnConv1d,
 }
 
 impl Conv1d {
@@ -28,7 +28,7 @@ impl Conv1d {
             let bias = self.conv.bias.as_ref().map(|b| b.val());
             let w = self.conv.weight.val();
             if let Some(y) =
-                crate::fast::autodiff::conv1d_same(&x, &w, bias.as_ref(), self.conv.groups)
+                crate::ops::conv1d_same(&x, &w, bias.as_ref(), self.conv.groups)
             {
                 return y;
             }
@@ -88,12 +88,12 @@ mod tests {
                 let y = if fused {
                     let b = conv.conv.bias.as_ref().map(|b| b.val());
                     let w = conv.conv.weight.val();
-                    crate::fast::autodiff::conv1d_same(&xg, &w, b.as_ref(), groups)
+                    crate::ops::conv1d_same(&xg, &w, b.as_ref(), groups)
                         .expect("the fused kernel runs on Autodiff<Flex>")
                 } else {
                     conv.forward_ops(xg.clone())
                 };
-                let (mut all, grads) = crate::fast::autodiff::testing::probed(&xg, y, &probe);
+                let (mut all, grads) = crate::ops::testing::probed(&xg, y, &probe);
                 let w = conv.conv.weight.val().grad(&grads).unwrap();
                 all.push(w.into_data().try_into_vec().unwrap());
                 if let Some(b) = &conv.conv.bias {
@@ -103,7 +103,7 @@ mod tests {
                 all
             };
             let (fused, ops) = (run(true), run(false));
-            crate::fast::autodiff::testing::assert_all_close(
+            crate::ops::testing::assert_all_close(
                 &fused,
                 &ops,
                 1e-4,

@@ -13,7 +13,7 @@ use super::{Conv1d, ConvInit, conv1d};
 /// Parallel convolutions with `same` padding, concatenated.
 #[derive(Module, Debug)]
 pub struct ConvBranches {
-    convs: Vec<Conv1d>,
+    pub(crate) convs: Vec<Conv1d>,
     dropout: Dropout,
 }
 

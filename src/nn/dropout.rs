@@ -1,4 +1,4 @@
-//! Dropout: burn's module, run by [`crate::fast`]'s kernel when training on the CPU.
+//! Dropout: burn's module, run by [`crate::ops`]'s kernel when training on the CPU.
 
 use burn::nn::Dropout;
 use burn::tensor::Tensor;
@@ -9,7 +9,7 @@ pub fn dropout<const D: usize>(dropout: &Dropout, x: Tensor<D>) -> Tensor<D> {
     if dropout.training.is_enabled()
         && dropout.prob > 0.0
         && x.device().is_autodiff()
-        && let Some(y) = crate::fast::autodiff::dropout(&x, dropout.prob)
+        && let Some(y) = crate::ops::dropout(&x, dropout.prob)
     {
         return y;
     }
@@ -31,7 +31,7 @@ mod tests {
         let device = Device::flex().autodiff();
         let d = DropoutConfig::new(0.3).init();
         let x: Tensor<2> = Tensor::ones([64, 500], &device).require_grad();
-        let y = crate::fast::autodiff::dropout(&x, 0.3).expect("fused kernel on Autodiff<Flex>");
+        let y = crate::ops::dropout(&x, 0.3).expect("fused kernel on Autodiff<Flex>");
         let grads = (y.clone() * 2.0).sum().backward();
         let (yv, gv) = (vals(y), vals(x.grad(&grads).unwrap()));
         let kept = yv.iter().filter(|&&v| v != 0.0).count() as f64 / yv.len() as f64;

@@ -72,10 +72,10 @@ pub fn linear(
 /// elsewhere).
 pub fn forward_linear<const D: usize>(lin: &Linear, x: Tensor<D>) -> Tensor<D> {
     let bias = lin.bias.as_ref().map(|b| b.val());
-    crate::fast::autodiff::linear(
+    crate::ops::linear(
         &x,
         &lin.weight.val(),
-        crate::fast::autodiff::WeightLayout::InOut,
+        crate::ops::WeightLayout::InOut,
         bias.as_ref(),
     )
     .unwrap_or_else(|| lin.forward(x))

@@ -10,7 +10,7 @@ use burn::tensor::activation::{sigmoid, tanh};
 use burn::tensor::{Device, Tensor};
 
 use super::visit::{NamedWeights, WeightVisitor};
-use crate::fast::autodiff::LstmWeights;
+use crate::ops::LstmWeights;
 
 /// One direction of an LSTM layer.
 #[derive(Module, Debug)]
@@ -43,10 +43,10 @@ impl LstmDirection {
     /// Run over `x: [batch, length, in]`, forwards or backwards in time; `[batch, length, H]`.
     ///
     /// On the CPU training backend the whole direction is one graph node with our own forward
-    /// and backward kernels ([`crate::fast`]); elsewhere burn's operations below.
+    /// and backward kernels ([`crate::ops`]); elsewhere burn's operations below.
     pub fn forward(&self, x: Tensor<3>, reverse: bool) -> Tensor<3> {
         let w = self.vals();
-        if let Some(y) = crate::fast::autodiff::lstm_direction(&x, w.weights(), reverse) {
+        if let Some(y) = crate::ops::lstm_direction(&x, w.weights(), reverse) {
             return y;
         }
         self.forward_ops(x, reverse)
@@ -141,7 +141,7 @@ impl BiLstm {
     /// `[batch, length, in] -> [batch, length, 2H]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let (f, b) = (self.forward_dir.vals(), self.backward_dir.vals());
-        if let Some(y) = crate::fast::autodiff::bilstm(&x, f.weights(), b.weights()) {
+        if let Some(y) = crate::ops::bilstm(&x, f.weights(), b.weights()) {
             return y;
         }
         self.forward_ops(x)
@@ -205,17 +205,17 @@ mod tests {
                 let xg = x.clone().detach().require_grad();
                 let y = if fused {
                     let w = dir.vals();
-                    crate::fast::autodiff::lstm_direction(&xg, w.weights(), reverse)
+                    crate::ops::lstm_direction(&xg, w.weights(), reverse)
                         .expect("the fused kernel runs on Autodiff<Flex>")
                 } else {
                     dir.forward_ops(xg.clone(), reverse)
                 };
-                let (mut all, grads) = crate::fast::autodiff::testing::probed(&xg, y, &probe);
+                let (mut all, grads) = crate::ops::testing::probed(&xg, y, &probe);
                 all.extend(direction_grads(&dir, &grads));
                 all
             };
             let (fused, ops) = (run(true), run(false));
-            crate::fast::autodiff::testing::assert_all_close(
+            crate::ops::testing::assert_all_close(
                 &fused,
                 &ops,
                 1e-5,
@@ -236,18 +236,18 @@ mod tests {
             let xg = x.clone().detach().require_grad();
             let y = if fused {
                 let (f, b) = (lstm.forward_dir.vals(), lstm.backward_dir.vals());
-                crate::fast::autodiff::bilstm(&xg, f.weights(), b.weights())
+                crate::ops::bilstm(&xg, f.weights(), b.weights())
                     .expect("the fused kernel runs on Autodiff<Flex>")
             } else {
                 lstm.forward_ops(xg.clone())
             };
-            let (mut all, grads) = crate::fast::autodiff::testing::probed(&xg, y, &probe);
+            let (mut all, grads) = crate::ops::testing::probed(&xg, y, &probe);
             for dir in [&lstm.forward_dir, &lstm.backward_dir] {
                 all.extend(direction_grads(dir, &grads));
             }
             all
         };
         let (fused, ops) = (run(true), run(false));
-        crate::fast::autodiff::testing::assert_all_close(&fused, &ops, 1e-5, "fused vs burn ops");
+        crate::ops::testing::assert_all_close(&fused, &ops, 1e-5, "fused vs burn ops");
     }
 }

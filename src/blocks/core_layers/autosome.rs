@@ -116,16 +116,16 @@ impl AutosomeCoreConfig {
 /// One stage of the Autosome core.
 #[derive(Module, Debug)]
 pub struct Stage {
-    expand: Conv1d,
-    expand_bn: BatchNorm1d,
-    grouped: Conv1d,
-    grouped_bn: BatchNorm1d,
-    se_down: Linear,
-    se_up: Linear,
-    project: Conv1d,
-    project_bn: BatchNorm1d,
-    resize: Conv1d,
-    resize_bn: BatchNorm1d,
+    pub(crate) expand: Conv1d,
+    pub(crate) expand_bn: BatchNorm1d,
+    pub(crate) grouped: Conv1d,
+    pub(crate) grouped_bn: BatchNorm1d,
+    pub(crate) se_down: Linear,
+    pub(crate) se_up: Linear,
+    pub(crate) project: Conv1d,
+    pub(crate) project_bn: BatchNorm1d,
+    pub(crate) resize: Conv1d,
+    pub(crate) resize_bn: BatchNorm1d,
 }
 
 impl Stage {
@@ -136,7 +136,7 @@ impl Stage {
         let [b, c, _] = h.dims();
         let w = h.clone().mean_dim(2).reshape([b, c]);
         let w = sigmoid(self.se_up.forward(silu(self.se_down.forward(w))));
-        let h = crate::fast::autodiff::channel_scale(&h, &w)
+        let h = crate::ops::channel_scale(&h, &w)
             .unwrap_or_else(|| h * w.reshape([b, c, 1]));
         let h = self.project_bn.forward_silu(self.project.forward(h));
         let cat = Tensor::cat(vec![x, h], 1);
@@ -147,7 +147,7 @@ impl Stage {
 /// The Autosome core.
 #[derive(Module, Debug)]
 pub struct AutosomeCore {
-    stages: Vec<Stage>,
+    pub(crate) stages: Vec<Stage>,
 }
 
 impl AutosomeCore {

@@ -85,8 +85,8 @@ impl BhiCoreConfig {
 /// The BHI core.
 #[derive(Module, Debug)]
 pub struct BhiCore {
-    lstm: BiLstm,
-    branches: ConvBranches,
+    pub(crate) lstm: BiLstm,
+    pub(crate) branches: ConvBranches,
     final_dropout: Dropout,
 }
 

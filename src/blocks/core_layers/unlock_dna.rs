@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::nn::visit::{NamedWeights, WeightVisitor, join};
 use crate::nn::{Conv1d, ConvInit, MultiHeadAttention, conv1d, layer_norm, linear};
 
-const LN_EPS: f64 = 1e-6;
+pub(crate) const LN_EPS: f64 = 1e-6;
 
 /// Configuration of [`UnlockDnaCore`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,7 +140,7 @@ impl UnlockDnaConfig {
 /// kernels when training on the CPU.
 fn norm(ln: &LayerNorm, x: Tensor<3>) -> Tensor<3> {
     let beta = ln.beta.as_ref().map(|b| b.val());
-    crate::fast::autodiff::layer_norm(&x, &ln.gamma.val(), beta.as_ref(), LN_EPS)
+    crate::ops::layer_norm(&x, &ln.gamma.val(), beta.as_ref(), LN_EPS)
         .unwrap_or_else(|| ln.forward(x))
 }
 
@@ -148,16 +148,16 @@ fn norm(ln: &LayerNorm, x: Tensor<3>) -> Tensor<3> {
 /// Linear(ff/2 → d, no bias) → Dropout.
 #[derive(Module, Debug)]
 pub struct FeedForward {
-    layernorm: LayerNorm,
-    linear1: Linear,
-    linear2: Linear,
+    pub(crate) layernorm: LayerNorm,
+    pub(crate) linear1: Linear,
+    pub(crate) linear2: Linear,
     dropout: Dropout,
 }
 
 impl FeedForward {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let h = crate::nn::forward_linear(&self.linear1, norm(&self.layernorm, x));
-        let h = crate::fast::autodiff::swiglu(&h).unwrap_or_else(|| {
+        let h = crate::ops::swiglu(&h).unwrap_or_else(|| {
             let mut halves = h.chunk(2, 2).into_iter();
             let value = halves.next().expect("two halves");
             let gate = halves.next().expect("two halves");
@@ -179,14 +179,14 @@ impl NamedWeights for FeedForward {
 /// One conformer-style layer.
 #[derive(Module, Debug)]
 pub struct ConformerLayer {
-    ff1: FeedForward,
-    layernorm1: LayerNorm,
-    depthwise: Conv1d,
-    pointwise: Conv1d,
+    pub(crate) ff1: FeedForward,
+    pub(crate) layernorm1: LayerNorm,
+    pub(crate) depthwise: Conv1d,
+    pub(crate) pointwise: Conv1d,
     conv_dropout: Dropout,
-    layernorm2: LayerNorm,
-    attn: MultiHeadAttention,
-    ff2: FeedForward,
+    pub(crate) layernorm2: LayerNorm,
+    pub(crate) attn: MultiHeadAttention,
+    pub(crate) ff2: FeedForward,
 }
 
 impl ConformerLayer {
@@ -207,8 +207,8 @@ impl ConformerLayer {
 /// The Unlock_DNA core.
 #[derive(Module, Debug)]
 pub struct UnlockDnaCore {
-    pos_embedding: Param<Tensor<2>>,
-    layers: Vec<ConformerLayer>,
+    pub(crate) pos_embedding: Param<Tensor<2>>,
+    pub(crate) layers: Vec<ConformerLayer>,
 }
 
 impl UnlockDnaCore {

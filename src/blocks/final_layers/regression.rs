@@ -59,14 +59,14 @@ impl RegressionConfig {
 /// One task's head.
 #[derive(Module, Debug)]
 pub struct TaskHead {
-    conv: Conv1d,
-    linear: Linear,
+    pub(crate) conv: Conv1d,
+    pub(crate) linear: Linear,
 }
 
 /// The regression head.
 #[derive(Module, Debug)]
 pub struct Regression {
-    heads: Vec<TaskHead>,
+    pub(crate) heads: Vec<TaskHead>,
 }
 
 impl Regression {

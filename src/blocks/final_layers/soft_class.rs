@@ -3,8 +3,8 @@
 //! summed over classes and averaged over rows. Decoding: `Σ i · softmax(logits)_i`.
 
 use burn::module::Module;
-use burn::tensor::activation::{log_softmax, softmax};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::N_BINS;
@@ -53,7 +53,7 @@ impl SoftClassConfig {
 /// The soft-classification head.
 #[derive(Module, Debug)]
 pub struct SoftClass {
-    conv: Conv1d,
+    pub(crate) conv: Conv1d,
 }
 
 impl SoftClass {
@@ -64,11 +64,16 @@ impl SoftClass {
         y.mean_dim(2).reshape([b, c])
     }
 
-    /// Logits to expression: `(batch, 18) -> (batch, 1)`.
+    /// Logits to expression: `(batch, 18) -> (batch, 1)`, by the one row kernel the engine
+    /// uses too (predictions carry no gradient).
     pub fn decode(&self, logits: Tensor<2>) -> Tensor<2> {
-        let [_, c] = logits.dims();
-        let bins = Tensor::<1, Int>::arange(0..c as i64, &logits.device()).float();
-        (softmax(logits, 1) * bins.unsqueeze_dim::<2>(0)).sum_dim(1)
+        let [b, c] = logits.dims();
+        let device = logits.device();
+        let rows: Vec<f32> = crate::weights::tensor_values(logits)
+            .chunks(c)
+            .map(crate::kernels::soft_class_expectation)
+            .collect();
+        Tensor::from_data(burn::tensor::TensorData::new(rows, [b, 1]), &device)
     }
 
     /// KL(p ‖ softmax(logits)), summed over classes, averaged over rows.

@@ -63,8 +63,8 @@ impl AutosomeFirstConfig {
 /// The Autosome first block.
 #[derive(Module, Debug)]
 pub struct AutosomeFirst {
-    conv: Conv1d,
-    bn: BatchNorm1d,
+    pub(crate) conv: Conv1d,
+    pub(crate) bn: BatchNorm1d,
 }
 
 impl AutosomeFirst {

@@ -67,7 +67,7 @@ impl BhiFirstConfig {
 /// The BHI first block.
 #[derive(Module, Debug)]
 pub struct BhiFirst {
-    branches: ConvBranches,
+    pub(crate) branches: ConvBranches,
 }
 
 impl BhiFirst {

@@ -1,6 +1,116 @@
-//! Plain CPU kernels of the inference engine: matrix products through `gemm` (the crate burn's
-//! CPU backend uses), `same`-padded 1-D convolutions (one product per kernel tap on shifted
-//! columns, or direct loops for small groups), and activations with a vectorisable `exp`.
+//! The ground floor: plain CPU kernels on slices, shared by the training operations
+//! ([`crate::ops`]) and the inference engine ([`crate::engine`]). Matrix products through `gemm`
+//! (the crate burn's CPU backend uses) and on weights packed once ([`panels`]), `same`-padded
+//! 1-D convolutions, activations with a vectorisable `exp`, and the row arithmetic of layers
+//! both sides compute (LayerNorm, SwiGLU, attention, soft-class decoding), written once here.
+//! Nothing here knows a block, a model or a tensor.
+
+pub mod panels;
+
+/// Whether our kernels are on: `PRIXFIXE_ENGINE=burn` switches both the training operations and
+/// the inference engine off, so that everything runs through burn (for comparisons).
+pub fn enabled() -> bool {
+    std::env::var("PRIXFIXE_ENGINE").map_or(true, |v| v != "burn")
+}
+
+/// The transpose of a row-major `rows × (len/rows)` matrix.
+pub fn transpose(m: &[f32], rows: usize) -> Vec<f32> {
+    let mut t = vec![0.0; m.len()];
+    transpose_into(m, rows, m.len() / rows, &mut t);
+    t
+}
+
+/// LayerNorm of one row: `xhat = (x − mean) / sqrt(var + eps)`, `y = γ · xhat (+ β)`; returns
+/// `1 / sqrt(var + eps)` (the backward pass keeps it).
+pub fn layer_norm_row(
+    x: &[f32],
+    gamma: &[f32],
+    beta: Option<&[f32]>,
+    eps: f32,
+    xhat: &mut [f32],
+    y: &mut [f32],
+) -> f32 {
+    let inv = standardize(x, eps, xhat);
+    match beta {
+        Some(b) => {
+            for j in 0..gamma.len() {
+                y[j] = gamma[j] * xhat[j] + b[j];
+            }
+        }
+        None => {
+            for j in 0..gamma.len() {
+                y[j] = gamma[j] * xhat[j];
+            }
+        }
+    }
+    inv
+}
+
+/// SwiGLU of one row `h = [value | gate]` (`2m` values): `out = value · SiLU(gate)` (`m`).
+pub fn swiglu_row(h: &[f32], out: &mut [f32]) {
+    let m = out.len();
+    out.copy_from_slice(&h[m..2 * m]);
+    silu(out);
+    out.iter_mut().zip(&h[..m]).for_each(|(o, v)| *o *= v);
+}
+
+/// One head of scaled dot-product self-attention over one sequence of `len` rows. `qkv` starts
+/// at the head's query columns, rows `stride` apart, with its keys `d` and its values `2d`
+/// columns further (PyTorch's stacked `in_proj` layout). Writes the softmax weights to `probs`
+/// (`len × len`) and the output (`len × dh`) to `out`, rows `out_stride` apart.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_head(
+    qkv: &[f32],
+    stride: usize,
+    d: usize,
+    dh: usize,
+    len: usize,
+    probs: &mut [f32],
+    out: &mut [f32],
+    out_stride: usize,
+) {
+    let scale = 1.0 / (dh as f32).sqrt();
+    // S = Q Kᵀ: query rows (stride, 1), Kᵀ strides (1, stride)
+    matmul(
+        len,
+        len,
+        dh,
+        qkv,
+        (stride, 1),
+        &qkv[d..],
+        (1, stride),
+        probs,
+        false,
+    );
+    for row in probs.chunks_mut(len) {
+        softmax_scaled(row, scale);
+    }
+    gemm_block(
+        len,
+        dh,
+        len,
+        probs,
+        (len, 1),
+        &qkv[2 * d..],
+        (stride, 1),
+        out,
+        out_stride,
+        false,
+        false,
+    );
+}
+
+/// Soft-class decoding of one row of logits: the expected bin `Σ i · softmax(logits)_i`.
+pub fn soft_class_expectation(logits: &[f32]) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let (mut z, mut sum) = (0.0f32, 0.0f32);
+    for (i, v) in logits.iter().enumerate() {
+        let e = (v - max).exp();
+        z += e;
+        sum += i as f32 * e;
+    }
+    sum / z
+}
 
 /// `c (m×n) = [c +] a (m×k) · b (k×n)`; `a` and `b` given by their strides
 /// (`(row stride, column stride)`), `c` row-major. Single-threaded: the engine parallelises over

@@ -11,7 +11,7 @@
 //!   is made.
 //!
 //! The micro-kernel (AVX-512: six rows × 64 columns held in 24 registers) runs when the CPU
-//! has AVX-512; elsewhere the same product goes through [`super::kernels::gemm_into`], the
+//! has AVX-512; elsewhere the same product goes through [`super::gemm_into`], the
 //! weights then kept row-major. The layout is chosen once, when the weights are packed.
 
 /// Output columns per panel: four 16-lane vectors.
@@ -124,7 +124,7 @@ impl Panels {
                 out[r * out_rs..r * out_rs + n].fill(0.0);
             }
         }
-        super::kernels::gemm_into(
+        super::gemm_into(
             (rows, n, k),
             (x, (x_rs, 1)),
             (&self.w, (n, 1)),
@@ -133,7 +133,7 @@ impl Panels {
             false,
         );
         for r in 0..rows {
-            super::kernels::axpy(&mut out[r * out_rs..r * out_rs + n], &self.bias[..n], 1.0);
+            super::axpy(&mut out[r * out_rs..r * out_rs + n], &self.bias[..n], 1.0);
         }
     }
 

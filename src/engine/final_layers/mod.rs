@@ -1,0 +1,4 @@
+//! Twins of the final layers blocks.
+
+pub(crate) mod regression;
+pub(crate) mod soft_class;
