@@ -126,10 +126,7 @@ pub fn bench(
     }
     let mut net = config.init(&ad)?;
     let params = net.param_counts().total();
-    let width = match config.final_block {
-        crate::blocks::FinalConfig::SoftClass(_) => crate::data::N_BINS,
-        crate::blocks::FinalConfig::Regression(ref r) => r.tasks,
-    };
+    let width = config.final_block.outputs();
     let mut optim = AdamW::new(AdamWConfig::default());
     let mut train = Vec::new();
     for &b in &spec.train_batches {
@@ -166,7 +163,7 @@ pub fn bench(
     // Inference as prediction runs it: through `Model`, so the CPU engine is used where it
     // covers the blocks (`PRIXFIXE_ENGINE=burn` measures the burn network instead).
     let model = Model::new(config.clone(), net.valid(), device.clone())?;
-    let engine = if model.uses_fast_engine() {
+    let engine = if model.uses_engine() {
         "prixfixe CPU engine"
     } else {
         "burn"

@@ -14,7 +14,7 @@ use crate::eval::report::{ScoreReport, load_test_set, score_files, subset_files}
 use crate::predict::Model;
 use crate::sim::testset::TestSizes;
 use crate::sim::{SimConfig, Stage, simulate};
-use crate::train::{self, DataSection, Recipe, TrainConfig, TrainOptions};
+use crate::train::{self, DataSection, Recipe, TrainConfig, TrainObserver, TrainOptions};
 use crate::{DataKind, NetConfig};
 
 /// Settings of the demo.
@@ -28,8 +28,6 @@ pub struct DemoOptions {
     pub train_rows: usize,
     /// Seed.
     pub seed: u64,
-    /// No progress bars.
-    pub quiet: bool,
 }
 
 /// A small Prix Fixe model (BHI first block → Autosome core → soft classification) that
@@ -51,8 +49,13 @@ fn write(path: &Path, text: &str) -> Result<()> {
     crate::output::write_atomic(path, text.as_bytes())
 }
 
-/// Run the demo; returns the held-out score.
-pub fn run_demo(opts: &DemoOptions, mut say: impl FnMut(&str)) -> Result<ScoreReport> {
+/// Run the demo; returns the held-out score. `say` gets one line per step, `observer` the
+/// training's progress.
+pub fn run_demo(
+    opts: &DemoOptions,
+    mut say: impl FnMut(&str),
+    observer: &mut dyn TrainObserver,
+) -> Result<ScoreReport> {
     let data_dir = opts.out.join("data");
     std::fs::create_dir_all(&data_dir).map_err(|e| Error::io(&data_dir, e))?;
 
@@ -107,11 +110,10 @@ pub fn run_demo(opts: &DemoOptions, mut say: impl FnMut(&str)) -> Result<ScoreRe
     let run = opts.out.join("run");
     let train_opts = TrainOptions {
         force: true,
-        quiet: opts.quiet,
         command_line: "prixfixe demo".into(),
         ..Default::default()
     };
-    train::train(&config, &run, &train_opts)?;
+    train::train_with(&config, &run, &train_opts, observer)?;
 
     say("3/4 predict: the test set, forward and reverse complement averaged");
     let device = train::run_device(&config)?;

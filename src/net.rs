@@ -197,9 +197,9 @@ impl NetConfig {
     pub fn init(&self, device: &Device) -> Result<PrixFixeNet> {
         let s = self.check()?;
         Ok(PrixFixeNet {
-            first: self.first.init(s.input_channels, device),
+            first: self.first.init(s.input_channels, s.length, device),
             core: self.core.init(s.first_channels, s.length, device),
-            head: self.final_block.init(s.core_channels, device),
+            head: self.final_block.init(s.core_channels, s.length, device),
         })
     }
 

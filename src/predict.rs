@@ -12,8 +12,8 @@ use crate::data::{
     BatchStream, Encoder, Item, Mode, ReadOptions, SeqDataset, StreamSpec, Targets, Trim,
     epoch_items,
 };
-use crate::error::{Error, Result};
 use crate::engine::Engine;
+use crate::error::{Error, Result};
 use crate::net::NetConfig;
 use crate::weights::{WeightMap, tensor_values};
 
@@ -31,6 +31,10 @@ pub trait Predictor {
     fn tasks(&self) -> usize;
     /// Predictions `(rows × tasks)` for `rows` encoded inputs `(rows × channels × length)`.
     fn predict_encoded(&self, x: Vec<f32>, rows: usize) -> Vec<f32>;
+    /// The names of the prediction columns, one per task.
+    fn columns(&self) -> Vec<String> {
+        prediction_columns(self.tasks())
+    }
 }
 
 /// A model ready to predict: its config, its network (inference mode) and its device.
@@ -42,7 +46,7 @@ pub struct Model {
     pub device: Device,
     encoder: Encoder,
     /// The CPU inference engine, when the device is the CPU and the blocks have one.
-    fast: Option<Engine>,
+    engine: Option<Engine>,
 }
 
 impl Model {
@@ -50,7 +54,7 @@ impl Model {
     /// run there, with the same results.
     pub fn new(config: NetConfig, net: PrixFixeNet, device: Device) -> Result<Self> {
         let encoder = config.input.encoder()?;
-        let fast = if device == Device::flex() {
+        let engine = if device == Device::flex() {
             Engine::new(&config, &net)
         } else {
             None
@@ -60,7 +64,7 @@ impl Model {
             net,
             device,
             encoder,
-            fast,
+            engine,
         })
     }
 
@@ -85,8 +89,8 @@ impl Model {
     }
 
     /// Whether predictions run on the CPU inference engine.
-    pub fn uses_fast_engine(&self) -> bool {
-        self.fast.is_some()
+    pub fn uses_engine(&self) -> bool {
+        self.engine.is_some()
     }
 
     /// Load a checkpoint written by prixfixe (its config is in the file's metadata).
@@ -177,13 +181,6 @@ impl Model {
     }
 }
 
-impl Model {
-    /// The prediction columns: `prediction`, or `prediction_0`, `prediction_1`, … per task.
-    pub fn prediction_columns(&self) -> Vec<String> {
-        prediction_columns(self.tasks())
-    }
-}
-
 /// The prediction columns for `tasks` values: `prediction`, or `prediction_0`, … per task.
 pub fn prediction_columns(tasks: usize) -> Vec<String> {
     if tasks == 1 {
@@ -265,12 +262,7 @@ pub fn predict_file(
         }
         if !header {
             let id = if rows[0].id.is_some() { "id\t" } else { "" };
-            writeln!(
-                out,
-                "{id}sequence\t{}",
-                prediction_columns(tasks).join("\t")
-            )
-            .map_err(io)?;
+            writeln!(out, "{id}sequence\t{}", p.columns().join("\t")).map_err(io)?;
             header = true;
         }
         let seqs: Vec<&[u8]> = rows.iter().map(|r| r.seq.as_slice()).collect();
@@ -308,9 +300,13 @@ impl Predictor for Model {
         self.config.final_block.tasks()
     }
 
+    fn columns(&self) -> Vec<String> {
+        self.config.final_block.columns()
+    }
+
     fn predict_encoded(&self, x: Vec<f32>, rows: usize) -> Vec<f32> {
-        if let Some(fast) = &self.fast {
-            return fast.predict(&x, rows);
+        if let Some(engine) = &self.engine {
+            return engine.predict(&x, rows);
         }
         let shape = [rows, self.encoder.channels().count(), self.encoder.length()];
         let x = Tensor::<3>::from_data(TensorData::new(x, shape), &self.device);
@@ -363,6 +359,10 @@ impl Predictor for Ensemble {
 
     fn tasks(&self) -> usize {
         self.models[0].tasks()
+    }
+
+    fn columns(&self) -> Vec<String> {
+        self.models[0].columns()
     }
 
     fn predict_encoded(&self, x: Vec<f32>, rows: usize) -> Vec<f32> {

@@ -26,7 +26,6 @@ fn head(dir: &Path, name: &str, rows: usize, header: bool) -> PathBuf {
 
 fn quiet() -> TrainOptions {
     TrainOptions {
-        quiet: true,
         ..Default::default()
     }
 }

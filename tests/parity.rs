@@ -196,7 +196,7 @@ fn check_full(name: &str) {
     // Prediction through `Model` runs on the CPU inference engine: the same values.
     use prixfixe::predict::{Model, Predictor};
     let model = Model::new(config, net, device).unwrap();
-    assert!(model.uses_fast_engine(), "{name}");
+    assert!(model.uses_engine(), "{name}");
     let p = model.predict_encoded(f.input.clone(), f.rows.len());
     assert_close(
         &format!("{name} expression, CPU engine"),

@@ -63,7 +63,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 fn quiet() -> TrainOptions {
     TrainOptions {
-        quiet: true,
         ..Default::default()
     }
 }

@@ -1,8 +1,24 @@
 //! The Prix Fixe blocks (SPEC §1, §3). Each block is one file: a `Config` that builds it,
-//! `forward` read top to bottom, and its tensors named as the reference names them.
+//! `forward` read top to bottom, and its tensors named as the reference names them (once, in
+//! `visit_weights`).
 //!
-//! To add a block: write its file under `first_layers/`, `core_layers/` or `final_layers/`, then add one
-//! variant to the matching config and block enums below.
+//! # Adding a block
+//!
+//! 1. Write `first_layers/<name>.rs`, `core_layers/<name>.rs` or `final_layers/<name>.rs` with
+//!    - a config type (`serde`, `deny_unknown_fields`) implementing the slot's config trait
+//!      ([`FirstLayersConfig`], [`CoreLayersConfig`] or [`FinalLayersConfig`]) and
+//!      [`BuildBlock`];
+//!    - a burn `Module` implementing the slot's block trait ([`FirstLayers`], [`CoreLayers`]
+//!      or [`FinalLayers`]) and [`NamedWeights`] (the reference's tensor names).
+//! 2. Add one line to the slot's list in the [`registry!`] call below: the name written in
+//!    configs, the variant, the config type and the block type.
+//!
+//! That line generates the config and block enum variants, their `serde` name, dispatch,
+//! weight naming and parameter counting. A block without a CPU engine twin runs through burn
+//! (the engine's registry, `src/engine/mod.rs`, lists the twins). A final block owns its task
+//! contract ([`FinalLayersConfig`]): the targets the batcher makes, the label check, the
+//! metric that picks the best epoch and the names of its prediction columns, so the trainer,
+//! the predictor and the benchmark never ask which head they have.
 
 pub mod core_layers;
 pub mod final_layers;
@@ -13,14 +29,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::data::Targets;
 use crate::nn::visit::{NamedWeights, WeightVisitor};
-use core_layers::autosome::{AutosomeCore, AutosomeCoreConfig};
-use core_layers::bhi::{BhiCore, BhiCoreConfig};
-use core_layers::unlock_dna::{UnlockDnaConfig, UnlockDnaCore};
-use final_layers::regression::{Regression, RegressionConfig};
-use final_layers::soft_class::{SoftClass, SoftClassConfig};
-use first_layers::autosome::{AutosomeFirst, AutosomeFirstConfig};
-use first_layers::bhi::{BhiFirst, BhiFirstConfig};
 
 /// What a first or core block hands on: its output and, if it has one, an auxiliary loss the
 /// trainer adds to the task loss. (No block of the paper needs one; the interface allows it.)
@@ -37,244 +47,184 @@ impl From<Tensor<3>> for BlockOutput {
     }
 }
 
-/// Configuration of the first layers block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "block", rename_all = "kebab-case")]
-pub enum FirstConfig {
-    /// BHI: parallel k=9 / k=15 convolutions.
-    Bhi(BhiFirstConfig),
-    /// Autosome: conv k=7 → BN → SiLU.
-    Autosome(AutosomeFirstConfig),
+/// Building a block from its configuration, for `cin` input channels and inputs of `length`
+/// positions.
+pub trait BuildBlock {
+    /// The built block.
+    type Block;
+    /// Build it on `device`.
+    fn build(&self, cin: usize, length: usize, device: &Device) -> Self::Block;
 }
 
-/// Configuration of the core layers block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "block", rename_all = "kebab-case")]
-pub enum CoreConfig {
-    /// Autosome: EfficientNet-like stages.
-    Autosome(AutosomeCoreConfig),
-    /// BHI: bidirectional LSTM + convolutions.
-    Bhi(BhiCoreConfig),
-    /// Unlock_DNA: conformer-style attention layers.
-    UnlockDna(UnlockDnaConfig),
-}
-
-/// Configuration of the final layers block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "block", rename_all = "kebab-case")]
-pub enum FinalConfig {
-    /// 18-bin soft classification (yeast).
-    SoftClass(SoftClassConfig),
-    /// One regression output per task (Drosophila, human).
-    Regression(RegressionConfig),
-}
-
-impl FirstConfig {
-    /// Name as written in configs.
-    pub fn name(&self) -> &'static str {
-        match self {
-            FirstConfig::Bhi(_) => "bhi",
-            FirstConfig::Autosome(_) => "autosome",
-        }
-    }
-
+/// A first layers block's configuration.
+pub trait FirstLayersConfig {
     /// Output channels.
-    pub fn out_channels(&self) -> usize {
-        match self {
-            FirstConfig::Bhi(c) => c.out_channels,
-            FirstConfig::Autosome(c) => c.out_channels,
-        }
-    }
-
-    /// Whether the block can be built.
-    pub fn check(&self) -> Result<(), String> {
-        match self {
-            FirstConfig::Bhi(c) => c.check(),
-            FirstConfig::Autosome(c) => c.check(),
-        }
-    }
-
-    /// Build it.
-    pub fn init(&self, cin: usize, device: &Device) -> FirstBlock {
-        match self {
-            FirstConfig::Bhi(c) => FirstBlock::Bhi(c.init(cin, device)),
-            FirstConfig::Autosome(c) => FirstBlock::Autosome(c.init(cin, device)),
-        }
-    }
+    fn out_channels(&self) -> usize;
+    /// Whether the block can be built; the message names the field.
+    fn check(&self) -> Result<(), String>;
 }
 
-impl CoreConfig {
-    /// Name as written in configs.
-    pub fn name(&self) -> &'static str {
-        match self {
-            CoreConfig::Autosome(_) => "autosome",
-            CoreConfig::Bhi(_) => "bhi",
-            CoreConfig::UnlockDna(_) => "unlock-dna",
-        }
-    }
-
+/// A core layers block's configuration.
+pub trait CoreLayersConfig {
     /// Output channels for `cin` input channels.
-    pub fn out_channels(&self, cin: usize) -> usize {
-        match self {
-            CoreConfig::Autosome(c) => c.out_channels(cin),
-            CoreConfig::Bhi(c) => c.out_channels,
-            CoreConfig::UnlockDna(c) => c.d,
-        }
-    }
-
+    fn out_channels(&self, cin: usize) -> usize;
     /// Whether the block fits `cin` input channels.
-    pub fn check(&self, cin: usize) -> Result<(), String> {
-        match self {
-            CoreConfig::Autosome(c) => c.check(cin),
-            CoreConfig::Bhi(c) => c.check(),
-            CoreConfig::UnlockDna(c) => c.check(cin),
-        }
-    }
-
-    /// Build it for `cin` channels and `length` positions.
-    pub fn init(&self, cin: usize, length: usize, device: &Device) -> CoreBlock {
-        match self {
-            CoreConfig::Autosome(c) => CoreBlock::Autosome(c.init(cin, device)),
-            CoreConfig::Bhi(c) => CoreBlock::Bhi(c.init(cin, device)),
-            CoreConfig::UnlockDna(c) => CoreBlock::UnlockDna(c.init(length, device)),
-        }
+    fn check(&self, cin: usize) -> Result<(), String>;
+    /// The one-cycle schedule's peak learning rate when the recipe gives none (SPEC §4).
+    fn default_max_lr(&self) -> f64 {
+        0.005
     }
 }
 
-impl FinalConfig {
-    /// Name as written in configs.
-    pub fn name(&self) -> &'static str {
-        match self {
-            FinalConfig::SoftClass(_) => "soft-class",
-            FinalConfig::Regression(_) => "regression",
-        }
-    }
-
-    /// Number of predicted values per sequence after decoding.
-    pub fn tasks(&self) -> usize {
-        match self {
-            FinalConfig::SoftClass(_) => 1,
-            FinalConfig::Regression(c) => c.tasks,
-        }
-    }
-
+/// A final layers block's configuration, and the task it defines.
+pub trait FinalLayersConfig {
+    /// Predicted values per sequence after decoding.
+    fn tasks(&self) -> usize;
+    /// Raw outputs per sequence (what the loss compares with the targets).
+    fn outputs(&self) -> usize;
     /// Whether the block can be built.
-    pub fn check(&self) -> Result<(), String> {
-        match self {
-            FinalConfig::SoftClass(c) => c.check(),
-            FinalConfig::Regression(c) => c.check(),
-        }
-    }
-
-    /// Build it for `cin` channels.
-    pub fn init(&self, cin: usize, device: &Device) -> FinalBlock {
-        match self {
-            FinalConfig::SoftClass(c) => FinalBlock::SoftClass(c.init(cin, device)),
-            FinalConfig::Regression(c) => FinalBlock::Regression(c.init(cin, device)),
-        }
-    }
-}
-
-/// A built first layers block.
-// Built once per model; boxing the variants would buy nothing and complicate the derive.
-#[allow(clippy::large_enum_variant)]
-#[derive(Module, Debug)]
-pub enum FirstBlock {
-    /// BHI.
-    Bhi(BhiFirst),
-    /// Autosome.
-    Autosome(AutosomeFirst),
-}
-
-/// A built core layers block.
-// Built once per model; boxing the variants would buy nothing and complicate the derive.
-#[allow(clippy::large_enum_variant)]
-#[derive(Module, Debug)]
-pub enum CoreBlock {
-    /// Autosome.
-    Autosome(AutosomeCore),
-    /// BHI.
-    Bhi(BhiCore),
-    /// Unlock_DNA.
-    UnlockDna(UnlockDnaCore),
-}
-
-/// A built final layers block.
-// Built once per model; boxing the variants would buy nothing and complicate the derive.
-#[allow(clippy::large_enum_variant)]
-#[derive(Module, Debug)]
-pub enum FinalBlock {
-    /// Soft classification.
-    SoftClass(SoftClass),
-    /// Regression.
-    Regression(Regression),
-}
-
-impl FirstBlock {
-    /// `(batch, C_in, L) -> (batch, C1, L)`.
-    pub fn forward(&self, x: Tensor<3>) -> BlockOutput {
-        match self {
-            FirstBlock::Bhi(b) => b.forward(x).into(),
-            FirstBlock::Autosome(b) => b.forward(x).into(),
-        }
+    fn check(&self) -> Result<(), String>;
+    /// How the batcher turns a row's labels into the loss's targets.
+    fn targets(&self) -> Targets;
+    /// What labels a training file needs, in words ("2 label column(s)").
+    fn labels_wanted(&self) -> String;
+    /// Whether one row's labels fit; the message says what is wrong with the value.
+    fn check_labels(&self, labels: &[f64]) -> Result<(), String>;
+    /// The validation figure that picks the best epoch, higher is better, from the validation
+    /// MSE and Pearson r (averaged over tasks; `None` where undefined). Always finite, so the
+    /// state that records it reads back.
+    fn score(&self, mse: f64, pearson: Option<f64>) -> f64;
+    /// The names of its prediction columns.
+    fn columns(&self) -> Vec<String> {
+        crate::predict::prediction_columns(self.tasks())
     }
 }
 
-impl CoreBlock {
-    /// `(batch, C1, L) -> (batch, C2, L)`.
-    pub fn forward(&self, x: Tensor<3>) -> BlockOutput {
-        match self {
-            CoreBlock::Autosome(b) => b.forward(x).into(),
-            CoreBlock::Bhi(b) => b.forward(x).into(),
-            CoreBlock::UnlockDna(b) => b.forward(x).into(),
-        }
-    }
+/// A first layers block: `(batch, C_in, L) -> (batch, C1, L)`.
+pub trait FirstLayers {
+    /// The forward pass.
+    fn forward(&self, x: Tensor<3>) -> BlockOutput;
 }
 
-impl FinalBlock {
-    /// `(batch, C2, L) -> (batch, outputs)`: logits or task values.
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
-        match self {
-            FinalBlock::SoftClass(b) => b.forward(x),
-            FinalBlock::Regression(b) => b.forward(x),
-        }
-    }
+/// A core layers block: `(batch, C1, L) -> (batch, C2, L)`.
+pub trait CoreLayers {
+    /// The forward pass.
+    fn forward(&self, x: Tensor<3>) -> BlockOutput;
+}
 
+/// A final layers block: `(batch, C2, L) -> (batch, outputs)`.
+pub trait FinalLayers {
+    /// Raw outputs: logits or task values.
+    fn forward(&self, x: Tensor<3>) -> Tensor<2>;
     /// Raw outputs to predictions `(batch, tasks)`.
-    pub fn decode(&self, out: Tensor<2>) -> Tensor<2> {
-        match self {
-            FinalBlock::SoftClass(b) => b.decode(out),
-            FinalBlock::Regression(_) => out,
-        }
+    fn decode(&self, out: Tensor<2>) -> Tensor<2> {
+        out
     }
-
-    /// The task loss; `target` is soft labels or task values, as the batcher made them.
-    pub fn loss(&self, out: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
-        match self {
-            FinalBlock::SoftClass(b) => b.loss(out, target),
-            FinalBlock::Regression(b) => b.loss(out, target),
-        }
-    }
+    /// The task loss, `[1]`; `target` as [`FinalLayersConfig::targets`] makes it.
+    fn loss(&self, out: Tensor<2>, target: Tensor<2>) -> Tensor<1>;
 }
 
-macro_rules! named_enum {
-    ($ty:ident { $($variant:ident),* }) => {
-        impl NamedWeights for $ty {
-            fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
+/// One slot's config enum and block enum from its list of blocks: `serde` names, dispatch
+/// (both enums dereference to the slot's trait object, so `config.first.out_channels()` and
+/// `block.forward(x)` reach the variant), building and weight naming.
+macro_rules! registry {
+    ($(
+        $(#[$config_doc:meta])* $config:ident: $config_trait:ident,
+        $(#[$block_doc:meta])* $block:ident: $block_trait:ident {
+            $( $(#[$doc:meta])* $name:literal => $variant:ident($vconfig:ty, $vblock:ty), )+
+        }
+    )+) => {$(
+        $(#[$config_doc])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "block")]
+        pub enum $config {
+            $( $(#[$doc])* #[serde(rename = $name)] $variant($vconfig), )+
+        }
+
+        $(#[$block_doc])*
+        // Built once per model; boxing the variants would buy nothing and complicate the derive.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Module, Debug)]
+        pub enum $block {
+            $( $(#[$doc])* $variant($vblock), )+
+        }
+
+        impl $config {
+            /// Name as written in configs.
+            pub fn name(&self) -> &'static str {
                 match self {
-                    $($ty::$variant(b) => b.visit_weights(prefix, v),)*
+                    $( Self::$variant(_) => $name, )+
+                }
+            }
+
+            /// Build the block for `cin` channels and inputs of `length` positions.
+            pub fn init(&self, cin: usize, length: usize, device: &Device) -> $block {
+                match self {
+                    $( Self::$variant(c) => $block::$variant(c.build(cin, length, device)), )+
                 }
             }
         }
-    };
+
+        impl std::ops::Deref for $config {
+            type Target = dyn $config_trait;
+            fn deref(&self) -> &Self::Target {
+                match self {
+                    $( Self::$variant(c) => c, )+
+                }
+            }
+        }
+
+        impl std::ops::Deref for $block {
+            type Target = dyn $block_trait;
+            fn deref(&self) -> &Self::Target {
+                match self {
+                    $( Self::$variant(b) => b, )+
+                }
+            }
+        }
+
+        impl NamedWeights for $block {
+            fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
+                match self {
+                    $( Self::$variant(b) => b.visit_weights(prefix, v), )+
+                }
+            }
+        }
+    )+};
 }
-named_enum!(FirstBlock { Bhi, Autosome });
-named_enum!(CoreBlock {
-    Autosome,
-    Bhi,
-    UnlockDna
-});
-named_enum!(FinalBlock {
-    SoftClass,
-    Regression
-});
+
+registry! {
+    /// Configuration of the first layers block.
+    FirstConfig: FirstLayersConfig,
+    /// A built first layers block.
+    FirstBlock: FirstLayers {
+        /// BHI: parallel k=9 / k=15 convolutions.
+        "bhi" => Bhi(first_layers::bhi::BhiFirstConfig, first_layers::bhi::BhiFirst),
+        /// Autosome: conv k=7 → BN → SiLU.
+        "autosome" => Autosome(first_layers::autosome::AutosomeFirstConfig, first_layers::autosome::AutosomeFirst),
+    }
+
+    /// Configuration of the core layers block.
+    CoreConfig: CoreLayersConfig,
+    /// A built core layers block.
+    CoreBlock: CoreLayers {
+        /// Autosome: EfficientNet-like stages.
+        "autosome" => Autosome(core_layers::autosome::AutosomeCoreConfig, core_layers::autosome::AutosomeCore),
+        /// BHI: bidirectional LSTM + convolutions.
+        "bhi" => Bhi(core_layers::bhi::BhiCoreConfig, core_layers::bhi::BhiCore),
+        /// Unlock_DNA: conformer-style attention layers.
+        "unlock-dna" => UnlockDna(core_layers::unlock_dna::UnlockDnaConfig, core_layers::unlock_dna::UnlockDnaCore),
+    }
+
+    /// Configuration of the final layers block.
+    FinalConfig: FinalLayersConfig,
+    /// A built final layers block.
+    FinalBlock: FinalLayers {
+        /// 18-bin soft classification (yeast).
+        "soft-class" => SoftClass(final_layers::soft_class::SoftClassConfig, final_layers::soft_class::SoftClass),
+        /// One regression output per task (Drosophila, human).
+        "regression" => Regression(final_layers::regression::RegressionConfig, final_layers::regression::Regression),
+        /// BHI: a three-layer perceptron on the flattened features, Huber loss.
+        "bhi" => Bhi(final_layers::bhi::BhiFinalConfig, final_layers::bhi::BhiFinal),
+    }
+}

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::progress::bar;
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 
 use prixfixe::data::inspect::read_sequences;
@@ -117,21 +117,6 @@ impl ModelArgs {
     pub fn load_ensemble(&self) -> Result<Ensemble, String> {
         Ensemble::new(self.load()?).map_err(err)
     }
-}
-
-fn bar(quiet: bool, len: usize, what: &str) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::new(len as u64);
-    b.set_style(
-        ProgressStyle::with_template(&format!(
-            "{what} [{{bar:30}}] {{pos}}/{{len}} · {{per_sec}} · ETA {{eta}}"
-        ))
-        .expect("template")
-        .progress_chars("=> "),
-    );
-    b
 }
 
 pub fn read_input(path: &Path, padding: &Padding) -> Result<Arc<SeqDataset>, String> {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod interpret;
+mod progress;
 mod simulate;
 
 use prixfixe::data::inspect::{Format, inspect_file};
@@ -335,7 +336,7 @@ fn read_train_config(path: &std::path::Path) -> Result<prixfixe::train::TrainCon
 }
 
 fn train(a: TrainArgs) -> Result<(), String> {
-    use prixfixe::train::{self, DataSection, Recipe, TrainConfig, TrainOptions};
+    use prixfixe::train::{self, TrainConfig, TrainOptions, TrainOverrides};
     if a.config.is_some() && (a.model.is_some() || a.data.is_some()) {
         return Err(
             "--config names the model in its [model] table; --model/--data would replace it. \
@@ -368,67 +369,34 @@ fn train(a: TrainArgs) -> Result<(), String> {
                 .train
                 .clone()
                 .ok_or("give --train FILE (or --config FILE)")?;
-            let data = a.data.as_deref().unwrap_or("yeast");
-            TrainConfig {
-                model: named_model()?,
-                data: DataSection {
-                    train,
-                    valid: None,
-                    valid_fraction: 0.1,
-                    valid_fold: None,
-                    table: None,
-                },
-                recipe: Recipe {
-                    // The paper trains on the human and Drosophila sets with batches of 32.
-                    batch_size: match data {
-                        "human" | "drosophila" => 32,
-                        _ => Recipe::default().batch_size,
-                    },
-                    ..Recipe::default()
-                },
-            }
+            let kind =
+                prixfixe::DataKind::parse(a.data.as_deref().unwrap_or("yeast")).map_err(err)?;
+            TrainConfig::for_data(named_model()?, kind, train)
         }
     };
     if a.resume && a.config.is_none() && (a.model.is_some() || a.data.is_some()) {
         // The same command again with --resume: its --model/--data must name the stored model.
         config.model = named_model()?;
     }
-    if let Some(t) = a.train {
-        config.data.train = t;
-    }
-    if a.valid.is_some() {
-        config.data.valid = a.valid;
-    }
-    if let Some(f) = a.valid_fraction {
-        config.data.valid_fraction = f;
-    }
-    let r = &mut config.recipe;
-    if let Some(v) = a.epochs {
-        r.epochs = v;
-    }
-    if let Some(v) = a.batch_size {
-        r.batch_size = v;
-    }
-    if a.max_lr.is_some() {
-        r.max_lr = a.max_lr;
-    }
-    if a.batch_per_epoch.is_some() {
-        r.batch_per_epoch = a.batch_per_epoch;
-    }
-    if let Some(v) = a.seed {
-        r.seed = v;
-    }
-    if let Some(v) = a.device {
-        r.device = v;
-    }
+    config.apply(&TrainOverrides {
+        train: a.train,
+        valid: a.valid,
+        valid_fraction: a.valid_fraction,
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        max_lr: a.max_lr,
+        batch_per_epoch: a.batch_per_epoch,
+        seed: a.seed,
+        device: a.device,
+    });
     let opts = TrainOptions {
         resume: a.resume,
         force: a.force,
-        quiet: a.quiet,
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
         stop_after: None,
     };
-    let summary = train::train(&config, &a.out, &opts).map_err(err)?;
+    let mut observer = progress::TrainProgress::new(a.quiet);
+    let summary = train::train_with(&config, &a.out, &opts, &mut observer).map_err(err)?;
     if let Some(best) = summary.best_epoch {
         let r = &summary.history[best - 1];
         println!(
@@ -450,16 +418,7 @@ fn predict(a: PredictArgs) -> Result<(), String> {
         return Err("predict takes one model; use `prixfixe variants` or average the prediction files for ensembles".into());
     }
     let model = models.remove(0);
-    let bar = if a.quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        let b = indicatif::ProgressBar::new_spinner();
-        b.set_style(
-            indicatif::ProgressStyle::with_template("predict {pos} sequences · {per_sec}")
-                .expect("template"),
-        );
-        b
-    };
+    let bar = progress::spinner(a.quiet, "predict", "sequences");
     let summary =
         prixfixe::predict::predict_file(&model, &a.input, None, &a.output, a.batch_size, |n| {
             bar.inc(n as u64)
@@ -614,9 +573,9 @@ fn demo(a: DemoArgs) -> Result<(), String> {
         epochs: a.epochs,
         train_rows: a.train_rows,
         seed: a.seed,
-        quiet: a.quiet,
     };
-    let report = run_demo(&opts, |line| println!("{line}")).map_err(err)?;
+    let mut observer = progress::TrainProgress::new(a.quiet);
+    let report = run_demo(&opts, |line| println!("{line}"), &mut observer).map_err(err)?;
     print!("{}", report.table());
     println!(
         "done in {:.0} s; run directory {}, predictions {}",

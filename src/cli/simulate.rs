@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use prixfixe::sim::{self, SimConfig, Stage};
 
@@ -143,7 +143,7 @@ fn config(a: &SimulateArgs) -> Result<SimConfig, String> {
 pub fn run(a: SimulateArgs) -> Result<(), String> {
     let cfg = config(&a)?;
     let started = std::time::Instant::now();
-    let bar = ProgressBar::hidden();
+    let mut bar = ProgressBar::hidden();
     let quiet = a.quiet;
     let mut on = |s: Stage| match s {
         Stage::Message(m) => {
@@ -153,15 +153,7 @@ pub fn run(a: SimulateArgs) -> Result<(), String> {
         }
         Stage::TrainRows { done, total } => {
             if !quiet && bar.is_hidden() {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-                bar.set_length(total as u64);
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "train.txt [{bar:30}] {pos}/{len} rows · {per_sec} · ETA {eta}",
-                    )
-                    .expect("template")
-                    .progress_chars("=> "),
-                );
+                bar = super::progress::bar(quiet, total, "train.txt");
             }
             bar.set_position(done as u64);
             if done == total {

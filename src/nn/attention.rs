@@ -45,13 +45,7 @@ impl MultiHeadAttention {
         let [b, l, d] = x.dims();
         let h = self.heads;
         let (w, bias) = (self.in_proj_weight.val(), self.in_proj_bias.val());
-        let qkv =
-            crate::ops::linear(
-                &x,
-                &w,
-                crate::ops::WeightLayout::OutIn,
-                Some(&bias),
-            )
+        let qkv = crate::ops::linear(&x, &w, crate::ops::WeightLayout::OutIn, Some(&bias))
             .unwrap_or_else(|| {
                 (x.reshape([b * l, d]).matmul(w.transpose()) + bias.unsqueeze_dim::<2>(0))
                     .reshape([b, l, 3 * d])

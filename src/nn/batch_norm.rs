@@ -71,13 +71,8 @@ impl BatchNorm1d {
     /// Training-mode normalisation (+ SiLU) by [`crate::ops`]'s kernels, `None` off the CPU
     /// training backend.
     fn train_fused(&self, x: &Tensor<3>, silu: bool) -> Option<Tensor<3>> {
-        let (y, mean, var) = crate::ops::batch_norm_train(
-            x,
-            &self.weight.val(),
-            &self.bias.val(),
-            self.eps,
-            silu,
-        )?;
+        let (y, mean, var) =
+            crate::ops::batch_norm_train(x, &self.weight.val(), &self.bias.val(), self.eps, silu)?;
         let device = x.device();
         let stat = |v: Vec<f32>| {
             let c = v.len();
@@ -167,12 +162,7 @@ mod tests {
                 ]
             };
             let (fused, ops) = (run(true), run(false));
-            crate::ops::testing::assert_all_close(
-                &fused,
-                &ops,
-                1e-4,
-                &format!("silu {act}"),
-            );
+            crate::ops::testing::assert_all_close(&fused, &ops, 1e-4, &format!("silu {act}"));
         }
     }
 }

@@ -27,9 +27,7 @@ impl Conv1d {
         if self.conv.stride == 1 && self.conv.dilation == 1 {
             let bias = self.conv.bias.as_ref().map(|b| b.val());
             let w = self.conv.weight.val();
-            if let Some(y) =
-                crate::ops::conv1d_same(&x, &w, bias.as_ref(), self.conv.groups)
-            {
+            if let Some(y) = crate::ops::conv1d_same(&x, &w, bias.as_ref(), self.conv.groups) {
                 return y;
             }
         }

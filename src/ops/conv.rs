@@ -216,7 +216,6 @@ impl LayerGrads for ConvSaved {
     }
 }
 
-
 /// Grouped convolutions (the Autosome core's pairs of channels, depthwise convolutions) as
 /// direct loops: their products are too small for matrix kernels.
 mod grouped {

@@ -141,7 +141,6 @@ impl Backward<Flex, 2> for ScaleRowsBackward {
     }
 }
 
-
 /// SwiGLU over the last axis: `value · SiLU(gate)` with `value, gate` its two halves, as one
 /// node (`[.., 2m] → [.., m]`), or `None` off `Autodiff<Flex>`.
 pub(crate) fn swiglu<const D: usize>(h: &Tensor<D>) -> Option<Tensor<D>> {

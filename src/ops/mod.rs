@@ -165,7 +165,6 @@ where
     }
 }
 
-
 mod attention;
 mod conv;
 mod elementwise;
@@ -222,8 +221,8 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::assert_all_close;
     use super::elementwise::dropout_apply;
+    use super::testing::assert_all_close;
     use super::*;
     use burn::tensor::{Device, Distribution};
 
@@ -357,4 +356,3 @@ mod tests {
         }
     }
 }
-

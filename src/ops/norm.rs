@@ -164,7 +164,6 @@ impl Backward<Flex, 3> for NormBackward {
     }
 }
 
-
 /// Layer normalisation over the last axis (`γ`, optional `β`) as one node, or `None` off
 /// `Autodiff<Flex>`.
 pub(crate) fn layer_norm<const D: usize>(

@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::optim::AdamWConfig;
-use crate::blocks::CoreConfig;
 use crate::data::TableSpec;
 use crate::error::{Error, Result};
-use crate::net::NetConfig;
+use crate::net::{DataKind, NetConfig};
 
 /// The DREAM-optimised recipe (SPEC §4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,10 +50,7 @@ impl Default for Recipe {
 impl Recipe {
     /// The peak learning rate for a model.
     pub fn max_lr_for(&self, model: &NetConfig) -> f64 {
-        self.max_lr.unwrap_or(match model.core {
-            CoreConfig::UnlockDna(_) => 0.001,
-            _ => 0.005,
-        })
+        self.max_lr.unwrap_or_else(|| model.core.default_max_lr())
     }
 
     /// Whether the values can work.
@@ -126,7 +122,92 @@ pub struct TrainConfig {
     pub recipe: Recipe,
 }
 
+/// Values that replace a config's, as command-line flags give them: each `Some` wins.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOverrides {
+    /// Training file.
+    pub train: Option<PathBuf>,
+    /// Validation file.
+    pub valid: Option<PathBuf>,
+    /// Fraction held out for validation when there is no validation file.
+    pub valid_fraction: Option<f64>,
+    /// Epochs.
+    pub epochs: Option<usize>,
+    /// Sequences per batch.
+    pub batch_size: Option<usize>,
+    /// Peak learning rate.
+    pub max_lr: Option<f64>,
+    /// Batches per epoch.
+    pub batch_per_epoch: Option<usize>,
+    /// Seed.
+    pub seed: Option<u64>,
+    /// Device.
+    pub device: Option<String>,
+}
+
+impl Recipe {
+    /// The DREAM recipe with the data kind's batch size: the paper trains on the human and
+    /// Drosophila sets with batches of 32.
+    pub fn for_data(kind: DataKind) -> Self {
+        Recipe {
+            batch_size: match kind {
+                DataKind::Human | DataKind::Drosophila => 32,
+                DataKind::Yeast => Recipe::default().batch_size,
+            },
+            ..Recipe::default()
+        }
+    }
+}
+
 impl TrainConfig {
+    /// `model` trained on `train` with the data kind's defaults, a tenth held out for
+    /// validation.
+    pub fn for_data(model: NetConfig, kind: DataKind, train: PathBuf) -> Self {
+        TrainConfig {
+            model,
+            data: DataSection {
+                train,
+                valid: None,
+                valid_fraction: 0.1,
+                valid_fold: None,
+                table: None,
+            },
+            recipe: Recipe::for_data(kind),
+        }
+    }
+
+    /// Replace every value `o` gives.
+    pub fn apply(&mut self, o: &TrainOverrides) {
+        let (d, r) = (&mut self.data, &mut self.recipe);
+        if let Some(t) = &o.train {
+            d.train = t.clone();
+        }
+        if o.valid.is_some() {
+            d.valid = o.valid.clone();
+        }
+        if let Some(f) = o.valid_fraction {
+            d.valid_fraction = f;
+        }
+        if let Some(v) = o.epochs {
+            r.epochs = v;
+        }
+        if let Some(v) = o.batch_size {
+            r.batch_size = v;
+        }
+        if o.max_lr.is_some() {
+            r.max_lr = o.max_lr;
+        }
+        if o.batch_per_epoch.is_some() {
+            r.batch_per_epoch = o.batch_per_epoch;
+        }
+        if let Some(v) = o.seed {
+            r.seed = v;
+        }
+        if let Some(v) = &o.device {
+            r.device = v.clone();
+        }
+    }
+
     /// Read from TOML. `[model]` may be `preset = "…"` (with `data = "yeast"` …) or full blocks.
     /// The text is deserialised in one pass, so an error's line is the line of the file.
     pub fn from_toml(text: &str) -> Result<Self> {

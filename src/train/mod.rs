@@ -3,6 +3,9 @@
 //! AdamW with a one-cycle schedule stepped per batch, reverse-complement doubling, validation
 //! after each epoch (MSE, Pearson r, Spearman ρ), the best checkpoint kept, and a run directory
 //! from which a killed run resumes to the same result as an uninterrupted one.
+//!
+//! A [`Trainer`] opens (or resumes) a run directory, runs one epoch at a time (train, validate,
+//! checkpoint) and reports through a [`TrainObserver`]; it writes nothing to the terminal.
 
 pub mod config;
 pub mod optim;
@@ -17,13 +20,12 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-pub use config::{DataSection, Recipe, TrainConfig};
+pub use config::{DataSection, Recipe, TrainConfig, TrainOverrides};
 pub use optim::{AdamW, AdamWConfig};
 pub use run_dir::{EpochRecord, RunDir, TrainerState};
 pub use schedule::OneCycle;
@@ -31,9 +33,7 @@ pub use schedule::OneCycle;
 use crate::PrixFixeNet;
 use crate::blocks::FinalConfig;
 use crate::data::inspect::{Format, detect_format, read_any};
-use crate::data::{
-    BatchStream, Item, Mode, ReadOptions, SeqDataset, StreamSpec, Targets, epoch_items,
-};
+use crate::data::{BatchStream, Item, Mode, ReadOptions, SeqDataset, StreamSpec, epoch_items};
 use crate::device::parse_device;
 use crate::error::{Error, Result};
 use crate::eval::{mse, pearson, spearman};
@@ -47,8 +47,6 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Overwrite a run in the output directory.
     pub force: bool,
-    /// No progress bars; one line per epoch.
-    pub quiet: bool,
     /// The command line, for the manifest.
     pub command_line: String,
     /// Stop after this many epochs of this invocation (tests of resuming use it).
@@ -99,14 +97,11 @@ pub fn load_data(config: &TrainConfig) -> Result<RunData> {
 }
 
 fn check_fits(ds: &SeqDataset, head: &FinalConfig) -> Result<()> {
-    let (want, what) = match head {
-        FinalConfig::SoftClass(_) => (1, "one expression value (0–17) per row".to_string()),
-        FinalConfig::Regression(r) => (r.tasks, format!("{} label column(s)", r.tasks)),
-    };
-    if ds.n_tasks() != want {
+    if ds.n_tasks() != head.tasks() {
         return Err(Error::Config(format!(
-            "{}: the model needs {what} but the file has {} ({})",
+            "{}: the model needs {} but the file has {} ({})",
             ds.path.display(),
+            head.labels_wanted(),
             ds.n_tasks(),
             if ds.task_names.is_empty() {
                 "none".into()
@@ -115,17 +110,11 @@ fn check_fits(ds: &SeqDataset, head: &FinalConfig) -> Result<()> {
             }
         )));
     }
-    if let FinalConfig::SoftClass(_) = head
-        && let Some(i) = (0..ds.len()).find(|&i| !(0.0..=17.0).contains(&ds.target(i)[0]))
-    {
-        return Err(Error::data(
-            &ds.path,
-            ds.lines[i] as usize,
-            crate::Problem::Other(format!(
-                "value {} is outside the 18 sort bins (0–17) a soft-classification head needs",
-                ds.target(i)[0]
-            )),
-        ));
+    for i in 0..ds.len() {
+        if let Err(problem) = head.check_labels(ds.target(i)) {
+            let line = ds.lines[i] as usize;
+            return Err(Error::data(&ds.path, line, crate::Problem::Other(problem)));
+        }
     }
     Ok(())
 }
@@ -222,17 +211,6 @@ pub fn validate(
     Ok((m, p, s))
 }
 
-/// Higher is better: Pearson r, or −MSE for multi-task regression (SPEC §4).
-fn score_of(head: &FinalConfig, mse: f64, pearson: Option<f64>) -> f64 {
-    match head {
-        FinalConfig::Regression(r) if r.tasks > 1 && mse.is_finite() => -mse,
-        FinalConfig::Regression(r) if r.tasks > 1 => f64::MIN,
-        // Undefined (constant predictions): below every defined figure, and finite, so that
-        // the state that records it reads back.
-        _ => pearson.unwrap_or(f64::MIN),
-    }
-}
-
 #[derive(Serialize)]
 struct Manifest<'a> {
     prixfixe_version: &'a str,
@@ -262,42 +240,290 @@ fn checkpoint(net: &mut PrixFixeNet, config: &TrainConfig, epoch: usize) -> Weig
 /// that fails before its first epoch is committed leaves nothing behind. With
 /// `opts.resume`, `config` must be the one the run was started with (the stored one is used;
 /// any difference is refused, naming the keys).
+/// What a run reports while it goes: an epoch starts, a batch is done, an epoch is done. The
+/// CLI draws progress bars from it; the library prints nothing.
+pub trait TrainObserver {
+    /// Epoch `epoch` (1-based) of `epochs` starts, with `batches` batches.
+    fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _batches: usize) {}
+    /// A batch is done: the epoch's mean loss so far and its training rate.
+    fn batch_done(&mut self, _mean_loss: f64, _seqs_per_sec: f64) {}
+    /// An epoch is trained, validated and committed.
+    fn epoch_done(&mut self, _record: &EpochRecord, _epochs: usize) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+
+impl TrainObserver for Silent {}
+
+/// Train (or resume, with `opts.resume`) to the end of the recipe, reporting to nobody.
 pub fn train(config: &TrainConfig, out_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
-    config.recipe.check()?;
-    config.model.check()?;
-    if opts.resume {
-        let (run, state) = RunDir::open(out_dir, true, false)?;
-        let path = run.file("config.toml");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let stored = TrainConfig::from_toml(&text)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        config_differences(&stored, config).map_err(|d| {
-            Error::Config(format!(
-                "--resume continues the run with the config stored in {}, and this one \
-                 differs: {d}; a changed recipe would not reproduce the uninterrupted run \
-                 (start a new run in another directory, or use --force to overwrite this one)",
-                path.display()
-            ))
-        })?;
-        let data = load_data(&stored)?;
-        return run_epochs(&stored, &run, state, &data, opts);
+    train_with(config, out_dir, opts, &mut Silent)
+}
+
+/// Train (or resume) to the end of the recipe, or for `opts.stop_after` epochs, reporting to
+/// `observer`. A fresh run that fails before its first commit leaves no run directory behind.
+pub fn train_with(
+    config: &TrainConfig,
+    out_dir: &Path,
+    opts: &TrainOptions,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainSummary> {
+    let mut trainer = Trainer::open(config, out_dir, opts)?;
+    let mut epochs_run = 0;
+    while !trainer.finished() && opts.stop_after.is_none_or(|k| epochs_run < k) {
+        if let Err(e) = trainer.run_epoch(observer) {
+            trainer.abandon_if_uncommitted();
+            return Err(e);
+        }
+        epochs_run += 1;
     }
-    let data = load_data(config)?;
-    let (run, _) = RunDir::open(out_dir, false, opts.force)?;
-    let started = (|| {
-        run.write_atomic("config.toml", config.to_toml().as_bytes())?;
-        write_manifest(&run, config, &data, opts)?;
-        run.restore_logs(None)
-    })();
-    if let Err(e) = started {
-        run.abandon();
-        return Err(e);
+    Ok(trainer.summary())
+}
+
+/// A run in progress: its directory, data, network, optimiser and committed state.
+pub struct Trainer {
+    config: TrainConfig,
+    run: Option<RunDir>,
+    data: RunData,
+    state: TrainerState,
+    /// Taken while an epoch trains (the optimiser step consumes it).
+    net: Option<PrixFixeNet>,
+    optim: AdamW,
+    device: Device,
+    schedule: OneCycle,
+}
+
+impl Trainer {
+    /// Start a run in `out_dir` (refusing one there unless `opts.force`), or, with
+    /// `opts.resume`, continue the one there from its last committed epoch: its stored config
+    /// must equal `config` (the differences are listed otherwise).
+    pub fn open(config: &TrainConfig, out_dir: &Path, opts: &TrainOptions) -> Result<Self> {
+        config.recipe.check()?;
+        config.model.check()?;
+        if opts.resume {
+            let (run, state) = RunDir::open(out_dir, true, false)?;
+            let path = run.file("config.toml");
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            let stored = TrainConfig::from_toml(&text)
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            config_differences(&stored, config).map_err(|d| {
+                Error::Config(format!(
+                    "--resume continues the run with the config stored in {}, and this one \
+                     differs: {d}; a changed recipe would not reproduce the uninterrupted run \
+                     (start a new run in another directory, or use --force to overwrite this one)",
+                    path.display()
+                ))
+            })?;
+            let data = load_data(&stored)?;
+            return Self::start(stored, run, state, data);
+        }
+        let data = load_data(config)?;
+        let (run, _) = RunDir::open(out_dir, false, opts.force)?;
+        let started = (|| {
+            run.write_atomic("config.toml", config.to_toml().as_bytes())?;
+            write_manifest(&run, config, &data, opts)?;
+            run.restore_logs(None)
+        })();
+        if let Err(e) = started {
+            run.abandon();
+            return Err(e);
+        }
+        Self::start(config.clone(), run, None, data)
     }
-    let result = run_epochs(config, &run, None, &data, opts);
-    if result.is_err() && !run.file("state.json").exists() {
-        run.abandon();
+
+    /// The network and optimiser, fresh or from the last committed checkpoint.
+    fn start(
+        config: TrainConfig,
+        run: RunDir,
+        state: Option<TrainerState>,
+        data: RunData,
+    ) -> Result<Self> {
+        let fresh = state.is_none();
+        let parts = (|| {
+            let recipe = &config.recipe;
+            let device = parse_device(&recipe.device)?;
+            let ad = device.clone().autodiff();
+            run.restore_logs(state.as_ref())?;
+            ad.seed(recipe.seed);
+            let mut net = config.model.init(&ad)?;
+            let mut optim = AdamW::new(recipe.optimizer);
+            let state = match state {
+                Some(s) => {
+                    let (last, moments) = run.restore(&s)?;
+                    last.apply_to(&mut net, "", &ad)?;
+                    optim = AdamW::load_weight_map(recipe.optimizer, &moments, &mut net, &ad);
+                    s
+                }
+                None => TrainerState::fresh(),
+            };
+            let n_batches = batches_per_epoch(data.train.len(), recipe);
+            let schedule =
+                OneCycle::new(recipe.max_lr_for(&config.model), n_batches * recipe.epochs);
+            Ok((state, net, optim, device, schedule))
+        })();
+        let (state, net, optim, device, schedule) = match parts {
+            Ok(p) => p,
+            Err(e) => {
+                // A fresh run that cannot start leaves no directory behind.
+                if fresh {
+                    run.abandon();
+                }
+                return Err(e);
+            }
+        };
+        Ok(Self {
+            config,
+            run: Some(run),
+            data,
+            state,
+            net: Some(net),
+            optim,
+            device,
+            schedule,
+        })
     }
-    result
+
+    /// The run's config (the stored one when resumed).
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Epochs committed so far.
+    pub fn epochs_done(&self) -> usize {
+        self.state.epochs_done
+    }
+
+    /// Whether every epoch of the recipe is done.
+    pub fn finished(&self) -> bool {
+        self.state.epochs_done >= self.config.recipe.epochs
+    }
+
+    /// Every epoch so far and the best one.
+    pub fn summary(self) -> TrainSummary {
+        TrainSummary {
+            best_epoch: self.state.best.map(|b| b.1),
+            history: self.state.history,
+        }
+    }
+
+    /// Remove the run directory if no epoch was ever committed to it.
+    fn abandon_if_uncommitted(&mut self) {
+        if let Some(run) = self.run.take() {
+            if run.file("state.json").exists() {
+                self.run = Some(run);
+            } else {
+                run.abandon();
+            }
+        }
+    }
+
+    /// Train one epoch, validate, and commit its checkpoint, logs and state.
+    pub fn run_epoch(&mut self, observer: &mut dyn TrainObserver) -> Result<EpochRecord> {
+        let run = self
+            .run
+            .as_ref()
+            .ok_or_else(|| Error::Other("the run directory was abandoned".into()))?;
+        let config = &self.config;
+        let recipe = &config.recipe;
+        let ad = self.device.clone().autodiff();
+        let encoder = config.model.input.encoder()?;
+        let (channels, length) = (encoder.channels().count(), encoder.length());
+        let state = &mut self.state;
+        let epoch = state.epochs_done;
+        // Dropout draws depend only on (seed, epoch): a resumed run repeats them exactly.
+        ad.seed(
+            recipe
+                .seed
+                .wrapping_mul(0x9E37_79B9)
+                .wrapping_add(epoch as u64 + 1),
+        );
+        let items = items_for_epoch(self.data.train.len(), recipe, epoch);
+        let targets = config.model.final_block.targets();
+        let spec = StreamSpec::new(recipe.batch_size, targets, Mode::Train);
+        let stream = BatchStream::spawn(self.data.train.clone(), encoder.clone(), items, spec);
+        observer.epoch_started(epoch + 1, recipe.epochs, stream.remaining());
+        let mut net = self
+            .net
+            .take()
+            .ok_or_else(|| Error::Other("an earlier epoch failed; reopen the run".into()))?;
+        let started = Instant::now();
+        let (mut loss_sum, mut seen, mut lr) = (0.0, 0usize, 0.0);
+        let mut log = String::new();
+        for (i, batch) in stream.enumerate() {
+            let batch = batch?;
+            let b = batch.size();
+            let (step_lr, beta1) = self.schedule.at(state.step);
+            lr = step_lr;
+            let x = Tensor::<3>::from_data(TensorData::new(batch.x, [b, channels, length]), &ad);
+            let width = batch.y.len() / b;
+            let y = Tensor::<2>::from_data(TensorData::new(batch.y, [b, width]), &ad);
+            let out = net.forward(x);
+            let mut loss = net.head().loss(out.out, y);
+            if let Some(aux) = out.aux_loss {
+                loss = loss + aux;
+            }
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            if !value.is_finite() {
+                return Err(Error::Other(format!(
+                    "the training loss became {value} at epoch {}, batch {}; try a lower max_lr",
+                    epoch + 1,
+                    i + 1
+                )));
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = self.optim.step(lr, beta1, net, grads);
+            loss_sum += value * b as f64;
+            seen += b;
+            log.push_str(&format!(
+                "{},{},{},{value:.6},{lr:.6e},{beta1:.6}\n",
+                state.step,
+                epoch + 1,
+                i + 1
+            ));
+            state.step += 1;
+            let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            observer.batch_done(loss_sum / seen as f64, rate);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+
+        let model = Model::new(config.model.clone(), net.valid(), self.device.clone())?;
+        let (val_mse, val_pearson, val_spearman) =
+            validate(&model, self.data.valid.clone(), recipe)?;
+        let score = config.model.final_block.score(val_mse, val_pearson);
+        let is_best = state.best.is_none_or(|(b, _)| score > b);
+        let mut inner = model.into_net();
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            train_loss: loss_sum / seen.max(1) as f64,
+            val_mse,
+            val_pearson,
+            val_spearman,
+            lr,
+            seconds,
+            seqs_per_sec: seen as f64 / seconds.max(1e-9),
+            best: is_best,
+        };
+        let weights = checkpoint(&mut inner, config, epoch + 1);
+        let moments = self.optim.to_weight_map(&mut net);
+        self.net = Some(net);
+        state.batches_bytes = run.append("batches.csv", &log)?;
+        crate::train::run_dir::crash_point("batches-logged");
+        state.epochs_bytes = run.append(
+            "epochs.jsonl",
+            &format!("{}\n", serde_json::to_string(&record).expect("json")),
+        )?;
+        crate::train::run_dir::crash_point("epoch-logged");
+        if is_best {
+            state.best = Some((score, epoch + 1));
+        }
+        state.history.push(record.clone());
+        state.epochs_done += 1;
+        run.commit(state, &weights, &moments)?;
+        plot::plot_curves(&state.history, &run.file("curves.svg"))?;
+        observer.epoch_done(&record, recipe.epochs);
+        Ok(record)
+    }
 }
 
 /// The keys in which two configs differ, as `key: stored A, given B`.
@@ -387,175 +613,6 @@ fn write_manifest(
             .expect("json")
             .as_bytes(),
     )
-}
-
-/// The epochs of a run, from `state` (the last committed one) to the end.
-fn run_epochs(
-    config: &TrainConfig,
-    run: &RunDir,
-    state: Option<TrainerState>,
-    data: &RunData,
-    opts: &TrainOptions,
-) -> Result<TrainSummary> {
-    let recipe = &config.recipe;
-    let device = parse_device(&recipe.device)?;
-    let ad = device.clone().autodiff();
-    run.restore_logs(state.as_ref())?;
-
-    ad.seed(recipe.seed);
-    let mut net = config.model.init(&ad)?;
-    let mut optim = AdamW::new(recipe.optimizer);
-    let mut state = match state {
-        Some(s) => {
-            let (last, moments) = run.restore(&s)?;
-            last.apply_to(&mut net, "", &ad)?;
-            optim = AdamW::load_weight_map(recipe.optimizer, &moments, &mut net, &ad);
-            s
-        }
-        None => TrainerState::fresh(),
-    };
-
-    let n_batches = batches_per_epoch(data.train.len(), recipe);
-    let schedule = OneCycle::new(recipe.max_lr_for(&config.model), n_batches * recipe.epochs);
-    let encoder = config.model.input.encoder()?;
-    let targets = match config.model.final_block {
-        FinalConfig::SoftClass(_) => Targets::SoftBins,
-        FinalConfig::Regression(_) => Targets::Raw,
-    };
-    let channels = encoder.channels().count();
-    let length = encoder.length();
-    let mut epochs_run = 0;
-
-    while state.epochs_done < recipe.epochs {
-        if opts.stop_after.is_some_and(|k| epochs_run >= k) {
-            break;
-        }
-        let epoch = state.epochs_done;
-        // Dropout draws depend only on (seed, epoch): a resumed run repeats them exactly.
-        ad.seed(
-            recipe
-                .seed
-                .wrapping_mul(0x9E37_79B9)
-                .wrapping_add(epoch as u64 + 1),
-        );
-        let items = items_for_epoch(data.train.len(), recipe, epoch);
-        let spec = StreamSpec::new(recipe.batch_size, targets, Mode::Train);
-        let stream = BatchStream::spawn(data.train.clone(), encoder.clone(), items, spec);
-        let bar = if opts.quiet {
-            ProgressBar::hidden()
-        } else {
-            let b = ProgressBar::new(stream.remaining() as u64);
-            b.set_style(
-                ProgressStyle::with_template(
-                    "epoch {prefix} [{bar:30}] {pos}/{len} batches · {msg} · ETA {eta}",
-                )
-                .expect("template")
-                .progress_chars("=> "),
-            );
-            b.set_prefix(format!("{}/{}", epoch + 1, recipe.epochs));
-            b
-        };
-        let started = Instant::now();
-        let (mut loss_sum, mut seen, mut lr) = (0.0, 0usize, 0.0);
-        let mut log = String::new();
-        for (i, batch) in stream.enumerate() {
-            let batch = batch?;
-            let b = batch.size();
-            let (step_lr, beta1) = schedule.at(state.step);
-            lr = step_lr;
-            let x = Tensor::<3>::from_data(TensorData::new(batch.x, [b, channels, length]), &ad);
-            let width = batch.y.len() / b;
-            let y = Tensor::<2>::from_data(TensorData::new(batch.y, [b, width]), &ad);
-            let out = net.forward(x);
-            let mut loss = net.head().loss(out.out, y);
-            if let Some(aux) = out.aux_loss {
-                loss = loss + aux;
-            }
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                return Err(Error::Other(format!(
-                    "the training loss became {value} at epoch {}, batch {}; try a lower max_lr",
-                    epoch + 1,
-                    i + 1
-                )));
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            net = optim.step(lr, beta1, net, grads);
-            loss_sum += value * b as f64;
-            seen += b;
-            log.push_str(&format!(
-                "{},{},{},{value:.6},{lr:.6e},{beta1:.6}\n",
-                state.step,
-                epoch + 1,
-                i + 1
-            ));
-            state.step += 1;
-            bar.inc(1);
-            let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!(
-                "loss {:.4} · {rate:.0} seq/s",
-                loss_sum / seen as f64
-            ));
-        }
-        bar.finish_and_clear();
-        let seconds = started.elapsed().as_secs_f64();
-
-        let model = Model::new(config.model.clone(), net.valid(), device.clone())?;
-        let (val_mse, val_pearson, val_spearman) = validate(&model, data.valid.clone(), recipe)?;
-        let score = score_of(&config.model.final_block, val_mse, val_pearson);
-        let is_best = state.best.is_none_or(|(b, _)| score > b);
-        let mut inner = model.into_net();
-        let record = EpochRecord {
-            epoch: epoch + 1,
-            train_loss: loss_sum / seen.max(1) as f64,
-            val_mse,
-            val_pearson,
-            val_spearman,
-            lr,
-            seconds,
-            seqs_per_sec: seen as f64 / seconds.max(1e-9),
-            best: is_best,
-        };
-        let weights = checkpoint(&mut inner, config, epoch + 1);
-        let moments = optim.to_weight_map(&mut net);
-        state.batches_bytes = run.append("batches.csv", &log)?;
-        crate::train::run_dir::crash_point("batches-logged");
-        state.epochs_bytes = run.append(
-            "epochs.jsonl",
-            &format!("{}\n", serde_json::to_string(&record).expect("json")),
-        )?;
-        crate::train::run_dir::crash_point("epoch-logged");
-        if is_best {
-            state.best = Some((score, epoch + 1));
-        }
-        state.history.push(record.clone());
-        state.epochs_done += 1;
-        run.commit(&state, &weights, &moments)?;
-        plot::plot_curves(&state.history, &run.file("curves.svg"))?;
-        epochs_run += 1;
-
-        let fmt = |v: Option<f64>| v.map_or("undefined".into(), |x| format!("{x:.4}"));
-        let line = format!(
-            "epoch {:>3}/{}  loss {:.4}  val MSE {:.4}  Pearson {}  Spearman {}  {:.0} seq/s{}",
-            epoch + 1,
-            recipe.epochs,
-            record.train_loss,
-            val_mse,
-            fmt(val_pearson),
-            fmt(val_spearman),
-            record.seqs_per_sec,
-            if is_best { "  (best)" } else { "" }
-        );
-        if opts.quiet {
-            println!("{line}");
-        } else {
-            eprintln!("{line}");
-        }
-    }
-    Ok(TrainSummary {
-        best_epoch: state.best.map(|b| b.1),
-        history: state.history,
-    })
 }
 
 /// The device a run's config names, for callers that predict after training.

@@ -9,6 +9,8 @@ use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::blocks::{BlockOutput, BuildBlock, CoreLayers, CoreLayersConfig};
+
 use crate::nn::visit::{NamedWeights, WeightVisitor};
 use crate::nn::{BatchNorm1d, Conv1d, ConvInit, conv1d, linear};
 
@@ -50,14 +52,14 @@ impl Default for AutosomeCoreConfig {
     }
 }
 
-impl AutosomeCoreConfig {
+impl CoreLayersConfig for AutosomeCoreConfig {
     /// Output channels.
-    pub fn out_channels(&self, cin: usize) -> usize {
+    fn out_channels(&self, cin: usize) -> usize {
         self.widths.last().copied().unwrap_or(cin)
     }
 
     /// Whether the configuration fits `cin` input channels.
-    pub fn check(&self, cin: usize) -> Result<(), String> {
+    fn check(&self, cin: usize) -> Result<(), String> {
         use crate::blocks::limits::{MAX_KERNEL, MAX_WIDTH, count};
         if self.widths.is_empty() {
             return Err("core autosome: `widths` needs at least one stage".into());
@@ -86,9 +88,13 @@ impl AutosomeCoreConfig {
         }
         Ok(())
     }
+}
+
+impl BuildBlock for AutosomeCoreConfig {
+    type Block = AutosomeCore;
 
     /// Build the block for `cin` input channels.
-    pub fn init(&self, cin: usize, device: &Device) -> AutosomeCore {
+    fn build(&self, cin: usize, _length: usize, device: &Device) -> AutosomeCore {
         let mut p = cin;
         let mut stages = Vec::new();
         for &s in &self.widths {
@@ -136,8 +142,7 @@ impl Stage {
         let [b, c, _] = h.dims();
         let w = h.clone().mean_dim(2).reshape([b, c]);
         let w = sigmoid(self.se_up.forward(silu(self.se_down.forward(w))));
-        let h = crate::ops::channel_scale(&h, &w)
-            .unwrap_or_else(|| h * w.reshape([b, c, 1]));
+        let h = crate::ops::channel_scale(&h, &w).unwrap_or_else(|| h * w.reshape([b, c, 1]));
         let h = self.project_bn.forward_silu(self.project.forward(h));
         let cat = Tensor::cat(vec![x, h], 1);
         self.resize_bn.forward_silu(self.resize.forward(cat))
@@ -173,5 +178,11 @@ impl NamedWeights for AutosomeCore {
             s.resize.visit_weights(&format!("{res}.0"), v);
             s.resize_bn.visit_weights(&format!("{res}.1"), v);
         }
+    }
+}
+
+impl CoreLayers for AutosomeCore {
+    fn forward(&self, x: Tensor<3>) -> BlockOutput {
+        AutosomeCore::forward(self, x).into()
     }
 }

@@ -7,6 +7,8 @@ use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::blocks::{BlockOutput, BuildBlock, CoreLayers, CoreLayersConfig};
+
 use crate::nn::visit::{NamedWeights, WeightVisitor};
 use crate::nn::{BiLstm, ConvBranches};
 
@@ -56,18 +58,26 @@ impl Default for BhiCoreConfig {
     }
 }
 
-impl BhiCoreConfig {
+impl CoreLayersConfig for BhiCoreConfig {
+    fn out_channels(&self, _cin: usize) -> usize {
+        self.out_channels
+    }
+
     /// Whether the configuration can be built.
-    pub fn check(&self) -> Result<(), String> {
+    fn check(&self, _cin: usize) -> Result<(), String> {
         use crate::blocks::limits::{MAX_WIDTH, count, dropout};
         count("[core] hidden", self.hidden, MAX_WIDTH)?;
         dropout("[core] dropout", self.dropout)?;
         dropout("[core] final_dropout", self.final_dropout)?;
         ConvBranches::check("[core] bhi", self.out_channels, &self.kernels)
     }
+}
+
+impl BuildBlock for BhiCoreConfig {
+    type Block = BhiCore;
 
     /// Build the block for `cin` input channels.
-    pub fn init(&self, cin: usize, device: &Device) -> BhiCore {
+    fn build(&self, cin: usize, _length: usize, device: &Device) -> BhiCore {
         BhiCore {
             lstm: BiLstm::new(cin, self.hidden, device),
             branches: ConvBranches::new(
@@ -102,5 +112,11 @@ impl NamedWeights for BhiCore {
     fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
         self.lstm.visit_weights(&format!("{prefix}.lstm"), v);
         self.branches.visit_weights(prefix, v);
+    }
+}
+
+impl CoreLayers for BhiCore {
+    fn forward(&self, x: Tensor<3>) -> BlockOutput {
+        BhiCore::forward(self, x).into()
     }
 }

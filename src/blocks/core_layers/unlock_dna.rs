@@ -12,6 +12,8 @@ use burn::tensor::activation::{relu, silu};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::blocks::{BlockOutput, BuildBlock, CoreLayers, CoreLayersConfig};
+
 use crate::nn::visit::{NamedWeights, WeightVisitor, join};
 use crate::nn::{Conv1d, ConvInit, MultiHeadAttention, conv1d, layer_norm, linear};
 
@@ -73,9 +75,18 @@ impl Default for UnlockDnaConfig {
     }
 }
 
-impl UnlockDnaConfig {
+impl CoreLayersConfig for UnlockDnaConfig {
+    fn out_channels(&self, _cin: usize) -> usize {
+        self.d
+    }
+
+    /// Attention trains at a lower peak rate (SPEC §4).
+    fn default_max_lr(&self) -> f64 {
+        0.001
+    }
+
     /// Whether the configuration fits `cin` channels.
-    pub fn check(&self, cin: usize) -> Result<(), String> {
+    fn check(&self, cin: usize) -> Result<(), String> {
         use crate::blocks::limits::{MAX_KERNEL, MAX_WIDTH, count, dropout};
         count("[core] d", self.d, MAX_WIDTH)?;
         count("[core] layers", self.layers, 256)?;
@@ -104,9 +115,13 @@ impl UnlockDnaConfig {
         }
         Ok(())
     }
+}
+
+impl BuildBlock for UnlockDnaConfig {
+    type Block = UnlockDnaCore;
 
     /// Build the block for inputs of `length` positions.
-    pub fn init(&self, length: usize, device: &Device) -> UnlockDnaCore {
+    fn build(&self, _cin: usize, length: usize, device: &Device) -> UnlockDnaCore {
         let d = self.d;
         let ff = || FeedForward {
             layernorm: layer_norm(d, LN_EPS, device),
@@ -253,5 +268,11 @@ impl NamedWeights for UnlockDnaCore {
             &format!("{prefix}.pos_embedding.weight"),
             &mut self.pos_embedding,
         );
+    }
+}
+
+impl CoreLayers for UnlockDnaCore {
+    fn forward(&self, x: Tensor<3>) -> BlockOutput {
+        UnlockDnaCore::forward(self, x).into()
     }
 }

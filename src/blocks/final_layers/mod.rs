@@ -1,4 +1,5 @@
 //! Final layers blocks: `(batch, C2, L) -> prediction`, with their loss and decoding.
 
+pub mod bhi;
 pub mod regression;
 pub mod soft_class;

@@ -9,6 +9,8 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::blocks::{BuildBlock, FinalLayers, FinalLayersConfig};
+use crate::data::Targets;
 use crate::nn::visit::{NamedWeights, WeightVisitor};
 use crate::nn::{Conv1d, ConvInit, conv1d, linear};
 
@@ -35,16 +37,51 @@ impl RegressionConfig {
             hidden: default_hidden(),
         }
     }
+}
 
-    /// Whether the configuration can be built.
-    pub fn check(&self) -> Result<(), String> {
+impl FinalLayersConfig for RegressionConfig {
+    fn tasks(&self) -> usize {
+        self.tasks
+    }
+
+    fn outputs(&self) -> usize {
+        self.tasks
+    }
+
+    fn check(&self) -> Result<(), String> {
         use crate::blocks::limits::{MAX_WIDTH, count};
         count("[final] tasks", self.tasks, 1024)?;
         count("[final] hidden", self.hidden, MAX_WIDTH)
     }
 
+    fn targets(&self) -> Targets {
+        Targets::Raw
+    }
+
+    fn labels_wanted(&self) -> String {
+        format!("{} label column(s)", self.tasks)
+    }
+
+    /// Any finite value (the readers refuse the others).
+    fn check_labels(&self, _labels: &[f64]) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Pearson r for one task; −MSE over several (SPEC §4).
+    fn score(&self, mse: f64, pearson: Option<f64>) -> f64 {
+        match self.tasks {
+            1 => pearson.unwrap_or(f64::MIN),
+            _ if mse.is_finite() => -mse,
+            _ => f64::MIN,
+        }
+    }
+}
+
+impl BuildBlock for RegressionConfig {
+    type Block = Regression;
+
     /// Build the block for `cin` channels.
-    pub fn init(&self, cin: usize, device: &Device) -> Regression {
+    fn build(&self, cin: usize, _length: usize, device: &Device) -> Regression {
         Regression {
             heads: (0..self.tasks)
                 .map(|_| TaskHead {
@@ -69,9 +106,9 @@ pub struct Regression {
     pub(crate) heads: Vec<TaskHead>,
 }
 
-impl Regression {
+impl FinalLayers for Regression {
     /// `(batch, C2, L) -> (batch, tasks)`.
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
+    fn forward(&self, x: Tensor<3>) -> Tensor<2> {
         let outs = self
             .heads
             .iter()
@@ -85,7 +122,7 @@ impl Regression {
     }
 
     /// Sum over tasks of each task's mean squared error.
-    pub fn loss(&self, pred: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
+    fn loss(&self, pred: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
         let [b, _] = pred.dims();
         (pred - target)
             .powi_scalar(2)

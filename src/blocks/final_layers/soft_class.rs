@@ -7,7 +7,8 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::data::N_BINS;
+use crate::blocks::{BuildBlock, FinalLayers, FinalLayersConfig};
+use crate::data::{N_BINS, Targets};
 use crate::nn::visit::{NamedWeights, WeightVisitor};
 use crate::nn::{Conv1d, ConvInit, conv1d};
 
@@ -30,9 +31,41 @@ impl Default for SoftClassConfig {
     }
 }
 
-impl SoftClassConfig {
-    /// Whether the configuration can be built.
-    pub fn check(&self) -> Result<(), String> {
+impl FinalLayersConfig for SoftClassConfig {
+    fn tasks(&self) -> usize {
+        1
+    }
+
+    fn outputs(&self) -> usize {
+        self.bins
+    }
+
+    fn targets(&self) -> Targets {
+        Targets::SoftBins
+    }
+
+    fn labels_wanted(&self) -> String {
+        format!("one expression value (0–{}) per row", self.bins - 1)
+    }
+
+    fn check_labels(&self, labels: &[f64]) -> Result<(), String> {
+        let top = (self.bins - 1) as f64;
+        match labels {
+            [v] if (0.0..=top).contains(v) => Ok(()),
+            _ => Err(format!(
+                "value {} is outside the {} sort bins (0–{top}) a soft-classification head needs",
+                labels.first().copied().unwrap_or(f64::NAN),
+                self.bins
+            )),
+        }
+    }
+
+    /// Pearson r; undefined (constant predictions) is below every defined figure.
+    fn score(&self, _mse: f64, pearson: Option<f64>) -> f64 {
+        pearson.unwrap_or(f64::MIN)
+    }
+
+    fn check(&self) -> Result<(), String> {
         if self.bins != N_BINS {
             return Err(format!(
                 "final soft-class: bins must be {N_BINS} (the sort bins of the DREAM data), got {}",
@@ -41,9 +74,13 @@ impl SoftClassConfig {
         }
         Ok(())
     }
+}
+
+impl BuildBlock for SoftClassConfig {
+    type Block = SoftClass;
 
     /// Build the block for `cin` channels.
-    pub fn init(&self, cin: usize, device: &Device) -> SoftClass {
+    fn build(&self, cin: usize, _length: usize, device: &Device) -> SoftClass {
         SoftClass {
             conv: conv1d(cin, self.bins, 1, 1, true, ConvInit::Autosome, device),
         }
@@ -56,9 +93,9 @@ pub struct SoftClass {
     pub(crate) conv: Conv1d,
 }
 
-impl SoftClass {
+impl FinalLayers for SoftClass {
     /// `(batch, C2, L) -> (batch, 18)` logits.
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
+    fn forward(&self, x: Tensor<3>) -> Tensor<2> {
         let y = self.conv.forward(x);
         let [b, c, _] = y.dims();
         y.mean_dim(2).reshape([b, c])
@@ -66,7 +103,7 @@ impl SoftClass {
 
     /// Logits to expression: `(batch, 18) -> (batch, 1)`, by the one row kernel the engine
     /// uses too (predictions carry no gradient).
-    pub fn decode(&self, logits: Tensor<2>) -> Tensor<2> {
+    fn decode(&self, logits: Tensor<2>) -> Tensor<2> {
         let [b, c] = logits.dims();
         let device = logits.device();
         let rows: Vec<f32> = crate::weights::tensor_values(logits)
@@ -77,7 +114,7 @@ impl SoftClass {
     }
 
     /// KL(p ‖ softmax(logits)), summed over classes, averaged over rows.
-    pub fn loss(&self, logits: Tensor<2>, soft_labels: Tensor<2>) -> Tensor<1> {
+    fn loss(&self, logits: Tensor<2>, soft_labels: Tensor<2>) -> Tensor<1> {
         let [b, _] = logits.dims();
         let log_q = log_softmax(logits, 1);
         // p·log p is 0 where p is 0; clamping keeps log finite there.

@@ -4,6 +4,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::blocks::{BlockOutput, BuildBlock, FirstLayers, FirstLayersConfig};
+
 use crate::nn::visit::{NamedWeights, WeightVisitor};
 use crate::nn::{BatchNorm1d, Conv1d, ConvInit, conv1d};
 
@@ -35,16 +37,24 @@ impl Default for AutosomeFirstConfig {
     }
 }
 
-impl AutosomeFirstConfig {
+impl FirstLayersConfig for AutosomeFirstConfig {
+    fn out_channels(&self) -> usize {
+        self.out_channels
+    }
+
     /// Whether the configuration can be built.
-    pub fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), String> {
         use crate::blocks::limits::{MAX_KERNEL, MAX_WIDTH, count};
         count("[first] out_channels", self.out_channels, MAX_WIDTH)?;
         count("[first] kernel", self.kernel, MAX_KERNEL)
     }
+}
+
+impl BuildBlock for AutosomeFirstConfig {
+    type Block = AutosomeFirst;
 
     /// Build the block for `cin` input channels.
-    pub fn init(&self, cin: usize, device: &Device) -> AutosomeFirst {
+    fn build(&self, cin: usize, _length: usize, device: &Device) -> AutosomeFirst {
         AutosomeFirst {
             conv: conv1d(
                 cin,
@@ -78,5 +88,11 @@ impl NamedWeights for AutosomeFirst {
     fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
         self.conv.visit_weights(&format!("{prefix}.block.0"), v);
         self.bn.visit_weights(&format!("{prefix}.block.1"), v);
+    }
+}
+
+impl FirstLayers for AutosomeFirst {
+    fn forward(&self, x: Tensor<3>) -> BlockOutput {
+        AutosomeFirst::forward(self, x).into()
     }
 }

@@ -5,6 +5,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::blocks::{BlockOutput, BuildBlock, FirstLayers, FirstLayersConfig};
+
 use crate::nn::ConvBranches;
 use crate::nn::visit::{NamedWeights, WeightVisitor};
 
@@ -43,15 +45,23 @@ impl Default for BhiFirstConfig {
     }
 }
 
-impl BhiFirstConfig {
+impl FirstLayersConfig for BhiFirstConfig {
+    fn out_channels(&self) -> usize {
+        self.out_channels
+    }
+
     /// Whether the configuration can be built.
-    pub fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), String> {
         ConvBranches::check("[first] bhi", self.out_channels, &self.kernels)?;
         crate::blocks::limits::dropout("[first] dropout", self.dropout)
     }
+}
+
+impl BuildBlock for BhiFirstConfig {
+    type Block = BhiFirst;
 
     /// Build the block for `cin` input channels.
-    pub fn init(&self, cin: usize, device: &Device) -> BhiFirst {
+    fn build(&self, cin: usize, _length: usize, device: &Device) -> BhiFirst {
         BhiFirst {
             branches: ConvBranches::new(
                 cin,
@@ -80,5 +90,11 @@ impl BhiFirst {
 impl NamedWeights for BhiFirst {
     fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
         self.branches.visit_weights(prefix, v);
+    }
+}
+
+impl FirstLayers for BhiFirst {
+    fn forward(&self, x: Tensor<3>) -> BlockOutput {
+        BhiFirst::forward(self, x).into()
     }
 }
