@@ -172,6 +172,24 @@ pub fn remove_if_created(dir: &Path, created: bool) {
     }
 }
 
+/// A `.npy` (format 1.0) header for a little-endian `f32` array of `shape`, C order, padded to
+/// 128 bytes.
+pub fn npy_f32_header(shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let dict = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}{}), }}",
+        dims.join(", "),
+        if shape.len() == 1 { "," } else { "" }
+    );
+    let mut h = b"\x93NUMPY\x01\x00".to_vec();
+    let pad = 128 - 10 - dict.len() - 1;
+    h.extend_from_slice(&(118u16).to_le_bytes());
+    h.extend_from_slice(dict.as_bytes());
+    h.extend(std::iter::repeat_n(b' ', pad));
+    h.push(b'\n');
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,20 +1,16 @@
 //! `prixfixe ism`, `prixfixe variants`, `prixfixe design`, and the model flags they share with
 //! `predict`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::progress::bar;
 use clap::{Args, ValueEnum};
-use rand::{Rng, SeedableRng};
 
 use prixfixe::data::inspect::read_sequences;
 use prixfixe::data::{Padding, ReadOptions, SeqDataset, Trim};
-use prixfixe::design::{GaConfig, evolve};
-use prixfixe::interpret::{ism, plot, variants};
-use prixfixe::predict::{Ensemble, Model, Predictor, predict_codes};
-use prixfixe::sim::library::LibrarySpec;
+use prixfixe::interpret::{ism, variants};
+use prixfixe::predict::{Ensemble, Model, Predictor};
 
 use super::{err, model_config};
 
@@ -151,117 +147,21 @@ pub struct IsmArgs {
     quiet: bool,
 }
 
-/// Write a `.npy` header for a little-endian f32 array, padded to 128 bytes so it can be
-/// rewritten in place once the row count is known.
-fn npy_header(shape: &[usize]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let dict = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}{}), }}",
-        dims.join(", "),
-        if shape.len() == 1 { "," } else { "" }
-    );
-    let mut h = b"\x93NUMPY\x01\x00".to_vec();
-    let pad = 128 - 10 - dict.len() - 1;
-    h.extend_from_slice(&(118u16).to_le_bytes());
-    h.extend_from_slice(dict.as_bytes());
-    h.extend(std::iter::repeat_n(b' ', pad));
-    h.push(b'\n');
-    h
-}
-
 pub fn run_ism(a: IsmArgs) -> Result<(), String> {
-    use prixfixe::output::{AtomicFile, create_dir, refuse_overwriting_input, remove_if_created};
-    for name in ["ism.tsv", "ism.npy"] {
-        refuse_overwriting_input(&a.out.join(name), &[&a.input]).map_err(err)?;
-    }
     let model = a.model.load_ensemble()?;
     let ds = read_input(&a.input, model.encoder().padding())?;
-    let tasks = model.tasks();
-    let len0 = ds.seqs.seq_len(0);
-    // Everything that can be checked is checked before any file is made.
-    if a.npy
-        && let Some(i) = (0..ds.len()).find(|&i| ds.seqs.seq_len(i) != len0)
-    {
-        return Err(format!(
-            "{}:{}: --npy needs sequences of one length, and this one has {} nt where the \
-             first has {len0}; drop --npy (ism.tsv holds every length) or split the input",
-            a.input.display(),
-            ds.lines[i],
-            ds.seqs.seq_len(i)
-        ));
-    }
-    let created = create_dir(&a.out).map_err(err)?;
-    let result = (|| -> Result<(), String> {
-        let plots = a.out.join("plots");
-        if a.plots > 0 {
-            std::fs::create_dir_all(&plots).map_err(|e| format!("{}: {e}", plots.display()))?;
-        }
-        let io = |e: std::io::Error| e.to_string();
-        let mut tsv = AtomicFile::create(&a.out.join("ism.tsv")).map_err(err)?;
-        tsv.write_all(ism::tsv_header(tasks).as_bytes())
-            .map_err(io)?;
-        let mut npy = if a.npy {
-            let mut f = AtomicFile::create(&a.out.join("ism.npy")).map_err(err)?;
-            let shape = if tasks > 1 {
-                vec![ds.len(), len0, 4, tasks]
-            } else {
-                vec![ds.len(), len0, 4]
-            };
-            f.write_all(&npy_header(&shape)).map_err(io)?;
-            Some(f)
-        } else {
-            None
-        };
-        let id = |i: usize| {
-            ds.ids
-                .as_ref()
-                .map_or_else(|| format!("seq{}", i + 1), |v| v[i].clone())
-        };
-        let progress = bar(a.quiet, ds.len(), "ism");
-        // Enough sequences per group to fill a batch of mutants (3L + 1 per sequence).
-        let per_group = (a.batch_size / (3 * len0 + 1)).max(1);
-        let mut start = 0;
-        while start < ds.len() {
-            let end = (start + per_group).min(ds.len());
-            let seqs: Vec<Vec<u8>> = (start..end).map(|i| ds.seqs.get(i).to_vec()).collect();
-            let maps = ism::ism(&model, &seqs, a.batch_size).map_err(err)?;
-            let mut text = String::new();
-            for (k, m) in maps.iter().enumerate() {
-                let i = start + k;
-                ism::write_tsv_rows(&id(i), m, &mut text);
-                if let Some(f) = &mut npy {
-                    let mut bytes = Vec::with_capacity(m.seq.len() * 4 * tasks * 4);
-                    for pos in 0..m.seq.len() {
-                        for b in [0u8, 2, 1, 3] {
-                            for t in 0..tasks {
-                                bytes.extend_from_slice(&m.effect(pos, b, t).to_le_bytes());
-                            }
-                        }
-                    }
-                    f.write_all(&bytes).map_err(io)?;
-                }
-                if i < a.plots {
-                    let name = id(i).replace(['/', '\\', ' ', ':'], "_");
-                    plot::plot_ism(m, 0, &id(i), &plots.join(format!("{name}.svg")))
-                        .map_err(err)?;
-                }
-            }
-            tsv.write_all(text.as_bytes()).map_err(io)?;
-            progress.inc((end - start) as u64);
-            start = end;
-        }
-        progress.finish_and_clear();
-        tsv.commit().map_err(err)?;
-        if let Some(f) = npy {
-            f.commit().map_err(err)?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir(a.out.join("plots"));
-        remove_if_created(&a.out, created);
-        return Err(e);
-    }
+    let progress = bar(a.quiet, ds.len(), "ism");
+    let out = ism::IsmOutput {
+        dir: a.out.clone(),
+        plots: a.plots,
+        npy: a.npy,
+        batch: a.batch_size,
+    };
+    ism::write_files(&model, &ds, &a.input, &out, &mut |done| {
+        progress.set_position(done as u64)
+    })
+    .map_err(err)?;
+    progress.finish_and_clear();
     if !a.quiet {
         eprintln!(
             "ISM of {} sequences written to {} ({} figures)",
@@ -338,20 +238,8 @@ pub fn run_variants(a: VariantsArgs) -> Result<(), String> {
         }
         _ => return Err("give --pairs FILE, or --vcf FILE with --fasta GENOME".into()),
     };
-    let padding = ensemble.encoder().padding().clone();
-    for p in &pairs {
-        for s in [&p.reference, &p.alternative] {
-            padding
-                .check(s)
-                .map_err(|e| format!("variant {}: {e}", p.id))?;
-        }
-    }
-    let members: Vec<&dyn Predictor> = ensemble
-        .models()
-        .iter()
-        .map(|m| m as &dyn Predictor)
-        .collect();
-    let preds = variants::predict_pairs(&members, &pairs, a.batch_size).map_err(err)?;
+    let preds = variants::run(&ensemble, &pairs, a.batch_size).map_err(err)?;
+    let members = ensemble.models();
     let table = variants::effects_table(&pairs, &preds, ensemble.tasks());
     prixfixe::output::write_atomic(&a.output, table.as_bytes()).map_err(err)?;
     if !a.quiet {
@@ -425,129 +313,70 @@ pub struct DesignArgs {
 }
 
 pub fn run_design(a: DesignArgs) -> Result<(), String> {
+    use prixfixe::design::{self, DesignSpec, GaConfig};
     if let Some(init) = &a.init {
         prixfixe::output::refuse_overwriting_input(&a.output, &[init]).map_err(err)?;
     }
-    let models = a.model.load()?;
-    if a.objective == Objective::Disagree && models.len() != 2 {
-        return Err(format!(
-            "--objective disagree needs exactly two models (--model-dir A --model-dir B); got {}",
-            models.len()
-        ));
-    }
-    let tasks = models[0].tasks();
-    if a.task >= tasks {
-        return Err(format!(
-            "--task {} but the model has {tasks} task(s)",
-            a.task
-        ));
-    }
-    let ensemble = Ensemble::new(models).map_err(err)?;
-    let enc = ensemble.encoder().clone();
-    let yeast = matches!(enc.padding(), Padding::Plasmid { .. });
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
-    let init: Vec<Vec<u8>> = match &a.init {
+    let ensemble = Ensemble::new(a.model.load()?).map_err(err)?;
+    let init = match &a.init {
         Some(p) => {
-            let ds = read_input(p, enc.padding())?;
-            (0..ds.len()).map(|i| ds.seqs.get(i).to_vec()).collect()
+            let ds = read_input(p, ensemble.encoder().padding())?;
+            Some((0..ds.len()).map(|i| ds.seqs.get(i).to_vec()).collect())
         }
-        // Random 80-nt regions between the adapters, or random sequences of the input length.
-        None => {
-            let lib = LibrarySpec::uniform();
-            (0..a.population.min(100_000))
-                .map(|_| {
-                    if yeast {
-                        lib.read(&mut rng)
-                    } else {
-                        lib.core(&mut rng, enc.length())
-                    }
-                })
-                .collect()
-        }
+        None => None,
     };
-    let len = init.iter().map(Vec::len).min().unwrap_or(0);
-    let mutable = if yeast && a.init.is_none() {
-        prixfixe::sim::library::core_range(len)
-    } else {
-        0..len
-    };
-    let cfg = GaConfig {
-        population: a.population,
-        generations: a.generations,
-        tournament: a.tournament,
-        crossover: a.crossover,
-        mutation: a.mutation,
-        per_base: a.per_base,
-        batch: a.batch_size,
-        seed: rng.random(),
+    let spec = DesignSpec {
+        ga: GaConfig {
+            population: a.population,
+            generations: a.generations,
+            tournament: a.tournament,
+            crossover: a.crossover,
+            mutation: a.mutation,
+            per_base: a.per_base,
+            batch: a.batch_size,
+            seed: 0,
+        },
+        objective: match a.objective {
+            Objective::Max => design::Objective::Max,
+            Objective::Min => design::Objective::Min,
+            Objective::Disagree => design::Objective::Disagree,
+        },
+        task: a.task,
+        n: a.n,
+        init,
+        seed: a.seed,
     };
     let progress = bar(a.quiet, a.population, "evaluate");
     let quiet = a.quiet;
-    let (task, objective) = (a.task, a.objective);
-    let members = ensemble.models();
-    let fitness = |seqs: &[Vec<u8>]| -> prixfixe::Result<Vec<f64>> {
-        let refs: Vec<&[u8]> = seqs.iter().map(Vec::as_slice).collect();
-        let pick =
-            |p: Vec<f32>| -> Vec<f64> { p.chunks(tasks).map(|r| f64::from(r[task])).collect() };
-        let f = match objective {
-            Objective::Max => pick(predict_codes(&ensemble, &refs, a.batch_size)?),
-            Objective::Min => pick(predict_codes(&ensemble, &refs, a.batch_size)?)
-                .into_iter()
-                .map(|v| -v)
-                .collect(),
-            Objective::Disagree => {
-                let x = pick(predict_codes(&members[0], &refs, a.batch_size)?);
-                let y = pick(predict_codes(&members[1], &refs, a.batch_size)?);
-                x.iter().zip(&y).map(|(a, b)| (a - b).abs()).collect()
+    let result = design::run(
+        &ensemble,
+        &spec,
+        &mut |n| progress.inc(n as u64),
+        &mut |g| {
+            progress.set_position(0);
+            progress.set_length(a.population as u64);
+            if !quiet {
+                let line = format!(
+                    "generation {:>3}: best {:.4}, mean {:.4} ({} evaluated)",
+                    g.generation, g.best, g.mean, g.evaluated
+                );
+                // A bar that is not drawn (not a terminal) prints nothing: write to stderr then.
+                if progress.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    progress.println(line);
+                }
             }
-        };
-        progress.inc(seqs.len() as u64);
-        Ok(f)
-    };
-    let pop = evolve(&init, mutable, &cfg, fitness, |g| {
-        progress.set_position(0);
-        progress.set_length(a.population as u64);
-        if !quiet {
-            let line = format!(
-                "generation {:>3}: best {:.4}, mean {:.4} ({} evaluated)",
-                g.generation, g.best, g.mean, g.evaluated
-            );
-            // A bar that is not drawn (not a terminal) prints nothing: write to stderr then.
-            if progress.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                progress.println(line);
-            }
-        }
-    })
+        },
+    )
     .map_err(err)?;
     progress.finish_and_clear();
-    let best = prixfixe::design::best_distinct(&pop, a.n);
-    let seqs: Vec<&[u8]> = best.iter().map(|i| i.seq.as_slice()).collect();
-    let mut out = String::from("rank\tsequence\tfitness");
-    let mut per_model = Vec::new();
-    for (k, m) in members.iter().enumerate() {
-        out.push_str(&format!("\tprediction_m{}", k + 1));
-        per_model.push(predict_codes(m, &seqs, a.batch_size).map_err(err)?);
-    }
-    out.push('\n');
-    for (i, ind) in best.iter().enumerate() {
-        out.push_str(&format!(
-            "{}\t{}\t{}",
-            i + 1,
-            prixfixe::data::alphabet::decode(&ind.seq),
-            ind.fitness
-        ));
-        for p in &per_model {
-            out.push_str(&format!("\t{}", p[i * tasks + task]));
-        }
-        out.push('\n');
-    }
-    prixfixe::output::write_atomic(&a.output, out.as_bytes()).map_err(err)?;
+    prixfixe::output::write_atomic(&a.output, design::design_table(&result).as_bytes())
+        .map_err(err)?;
     if !a.quiet {
         eprintln!(
             "{} designed sequences written to {}",
-            best.len(),
+            result.best.len(),
             a.output.display()
         );
     }

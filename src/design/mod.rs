@@ -2,5 +2,7 @@
 //! simulator's proxy models or trained models.
 
 pub mod ga;
+pub mod run;
 
 pub use ga::{GaConfig, GenerationStats, Individual, Seq, best_distinct, evolve};
+pub use run::{Design, DesignSpec, Objective, design_table, run};

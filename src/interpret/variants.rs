@@ -257,6 +257,30 @@ pub fn predict_pairs(
         .collect()
 }
 
+/// Variant effects with every model of `ensemble`: each sequence checked against the models'
+/// input first (a clear error naming the variant), then [`predict_pairs`]; write the result
+/// with [`effects_table`].
+pub fn run(
+    ensemble: &crate::predict::Ensemble,
+    pairs: &[VariantPair],
+    batch: usize,
+) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+    let padding = ensemble.encoder().padding();
+    for p in pairs {
+        for s in [&p.reference, &p.alternative] {
+            padding
+                .check(s)
+                .map_err(|e| crate::Error::Other(format!("variant {}: {e}", p.id)))?;
+        }
+    }
+    let members: Vec<&dyn Predictor> = ensemble
+        .models()
+        .iter()
+        .map(|m| m as &dyn Predictor)
+        .collect();
+    predict_pairs(&members, pairs, batch)
+}
+
 /// The output table: `id`, then per task `ref_pred`, `alt_pred`, `effect` (means over the
 /// models), and with several models each model's `effect_m{k}`.
 pub fn effects_table(
