@@ -137,7 +137,7 @@ fn train_step_batch32(b: Bencher, model: &str) {
     b.bench_local(|| {
         let n = net.take().unwrap();
         let out = n.forward(x.clone());
-        let loss = n.head().loss(out.out, y.clone());
+        let loss = n.final_block().loss(out.out, y.clone());
         let grads = GradientsParams::from_grads(loss.backward(), &n);
         net = Some(optim.step(1e-4, 0.9, n, grads));
     });

@@ -136,7 +136,7 @@ pub fn bench(
         for rep in 0..=spec.reps {
             let t = Instant::now();
             let out = net.forward(x.clone());
-            let loss = net.head().loss(out.out, y.clone());
+            let loss = net.final_block().loss(out.out, y.clone());
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optim.step(1e-4, 0.9, net, grads);
             // Wait for the device before stopping the clock (GPU backends run asynchronously).

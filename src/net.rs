@@ -97,7 +97,7 @@ impl DataKind {
         }
     }
 
-    fn head(self) -> FinalConfig {
+    fn final_block(self) -> FinalConfig {
         match self {
             DataKind::Yeast => FinalConfig::SoftClass(SoftClassConfig::default()),
             DataKind::Human => FinalConfig::Regression(RegressionConfig::new(1)),
@@ -170,7 +170,7 @@ impl NetConfig {
             input: data.input(),
             first,
             core,
-            final_block: data.head(),
+            final_block: data.final_block(),
         })
     }
 
@@ -199,7 +199,7 @@ impl NetConfig {
         Ok(PrixFixeNet {
             first: self.first.init(s.input_channels, s.length, device),
             core: self.core.init(s.first_channels, s.length, device),
-            head: self.final_block.init(s.core_channels, s.length, device),
+            final_block: self.final_block.init(s.core_channels, s.length, device),
         })
     }
 
@@ -246,7 +246,7 @@ pub struct NetOutput {
 pub struct PrixFixeNet {
     first: FirstBlock,
     core: CoreBlock,
-    head: FinalBlock,
+    final_block: FinalBlock,
 }
 
 impl PrixFixeNet {
@@ -259,14 +259,14 @@ impl PrixFixeNet {
             (p, q) => p.or(q),
         };
         NetOutput {
-            out: self.head.forward(b.x),
+            out: self.final_block.forward(b.x),
             aux_loss,
         }
     }
 
     /// Predictions `(batch, tasks)`: decoded expression or task values.
     pub fn predict(&self, x: Tensor<3>) -> Tensor<2> {
-        self.head.decode(self.forward(x).out)
+        self.final_block.decode(self.forward(x).out)
     }
 
     /// The first layers block.
@@ -280,8 +280,8 @@ impl PrixFixeNet {
     }
 
     /// The final layers block (loss and decoding).
-    pub fn head(&self) -> &FinalBlock {
-        &self.head
+    pub fn final_block(&self) -> &FinalBlock {
+        &self.final_block
     }
 
     /// Trained parameters per block and in all, as PyTorch counts them.
@@ -289,7 +289,7 @@ impl PrixFixeNet {
         ParamCounts {
             first: count_params(&mut self.first),
             core: count_params(&mut self.core),
-            final_block: count_params(&mut self.head),
+            final_block: count_params(&mut self.final_block),
         }
     }
 }
@@ -299,7 +299,7 @@ impl NamedWeights for PrixFixeNet {
         let p = |name: &str| crate::nn::visit::join(prefix, name);
         self.first.visit_weights(&p("first"), v);
         self.core.visit_weights(&p("core"), v);
-        self.head.visit_weights(&p("final"), v);
+        self.final_block.visit_weights(&p("final"), v);
     }
 }
 
@@ -449,7 +449,7 @@ mod tests {
                         input: data.input(),
                         first: first.clone(),
                         core: core.clone(),
-                        final_block: data.head(),
+                        final_block: data.final_block(),
                     };
                     let s = config.check().unwrap();
                     let net = config.init(&device).unwrap();

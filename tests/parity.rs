@@ -172,7 +172,7 @@ fn run(net: &PrixFixeNet, f: &Fixture, device: &Device) -> (Vec<f32>, Vec<f32>) 
     let x = Tensor::<3>::from_data(TensorData::new(f.input.clone(), f.input_shape), device);
     let out = net.forward(x).out;
     assert_eq!(out.dims(), f.output_shape);
-    let expr = net.head().decode(out.clone());
+    let expr = net.final_block().decode(out.clone());
     let v = prixfixe::weights::tensor_values::<2>;
     (v(out), v(expr))
 }

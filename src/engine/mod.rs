@@ -47,7 +47,7 @@ pub(crate) trait FirstTwin: Send + Sync {
 
 /// A core block's twin. A core decides how sequences are grouped and laid out (the BiLSTM runs
 /// batch-wide, convolutions per group), so it runs the whole prediction, calling back into the
-/// engine for the first block ([`Engine::first_into`], [`Engine::first_rows`]) and the head
+/// engine for the first block ([`Engine::first_into`], [`Engine::first_rows`]) and the final block
 /// ([`Engine::decode`]).
 pub(crate) trait CoreTwin: Send + Sync {
     /// The largest `same` padding of its convolutions on a group's rows (0 if it pads per
@@ -63,7 +63,7 @@ pub(crate) trait FinalTwin: Send + Sync {
     /// Input channels.
     fn in_channels(&self) -> usize;
     /// Decoded predictions (`tasks` values) from the means.
-    fn head(&self, means: Vec<f32>) -> Vec<f32>;
+    fn predict(&self, means: Vec<f32>) -> Vec<f32>;
 }
 
 /// The first-block registry: the block's twin, or `None` (the burn network runs).
@@ -101,7 +101,7 @@ fn final_twin(block: &FinalBlock) -> Option<Box<dyn FinalTwin>> {
 pub struct Engine {
     first: Box<dyn FirstTwin>,
     core: Box<dyn CoreTwin>,
-    head: Box<dyn FinalTwin>,
+    final_block: Box<dyn FinalTwin>,
     channels: usize,
     length: usize,
     /// Zero columns around each sequence: the largest `same` padding of any convolution.
@@ -140,12 +140,12 @@ impl Engine {
         }
         let first = first_twin(net.first())?;
         let core = core_twin(net.core())?;
-        let head = final_twin(net.head())?;
+        let final_block = final_twin(net.final_block())?;
         let pad = first.pad().max(core.pad());
         Some(Self {
             first,
             core,
-            head,
+            final_block,
             channels: config.input.channels.count(),
             length: config.input.padding.length(),
             pad,
@@ -227,11 +227,11 @@ impl Engine {
         });
     }
 
-    /// The head on a group's channels-last rows: one prediction row per sequence.
+    /// The final block on a group's channels-last rows: one prediction row per sequence.
     pub(crate) fn decode(&self, x: &[f32], lay: &Layout) -> Vec<f32> {
-        let c = self.head.in_channels();
+        let c = self.final_block.in_channels();
         (0..lay.seqs)
-            .flat_map(|q| self.head.head(lay.row_means(x, c, q)))
+            .flat_map(|q| self.final_block.predict(lay.row_means(x, c, q)))
             .collect()
     }
 

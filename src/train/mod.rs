@@ -96,12 +96,12 @@ pub fn load_data(config: &TrainConfig) -> Result<RunData> {
     })
 }
 
-fn check_fits(ds: &SeqDataset, head: &FinalConfig) -> Result<()> {
-    if ds.n_tasks() != head.tasks() {
+fn check_fits(ds: &SeqDataset, final_block: &FinalConfig) -> Result<()> {
+    if ds.n_tasks() != final_block.tasks() {
         return Err(Error::Config(format!(
             "{}: the model needs {} but the file has {} ({})",
             ds.path.display(),
-            head.labels_wanted(),
+            final_block.labels_wanted(),
             ds.n_tasks(),
             if ds.task_names.is_empty() {
                 "none".into()
@@ -111,7 +111,7 @@ fn check_fits(ds: &SeqDataset, head: &FinalConfig) -> Result<()> {
         )));
     }
     for i in 0..ds.len() {
-        if let Err(problem) = head.check_labels(ds.target(i)) {
+        if let Err(problem) = final_block.check_labels(ds.target(i)) {
             let line = ds.lines[i] as usize;
             return Err(Error::data(&ds.path, line, crate::Problem::Other(problem)));
         }
@@ -459,7 +459,7 @@ impl Trainer {
             let width = batch.y.len() / b;
             let y = Tensor::<2>::from_data(TensorData::new(batch.y, [b, width]), &ad);
             let out = net.forward(x);
-            let mut loss = net.head().loss(out.out, y);
+            let mut loss = net.final_block().loss(out.out, y);
             if let Some(aux) = out.aux_loss {
                 loss = loss + aux;
             }

@@ -23,7 +23,7 @@ impl FinalTwin for TaskHeads {
         self.0[0].0.inp
     }
 
-    fn head(&self, means: Vec<f32>) -> Vec<f32> {
+    fn predict(&self, means: Vec<f32>) -> Vec<f32> {
         self.0
             .iter()
             .map(|(conv, lin)| lin.apply(&conv.apply(&means))[0])

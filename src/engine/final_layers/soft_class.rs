@@ -19,7 +19,7 @@ impl FinalTwin for Expectation {
         self.0.inp
     }
 
-    fn head(&self, means: Vec<f32>) -> Vec<f32> {
+    fn predict(&self, means: Vec<f32>) -> Vec<f32> {
         vec![kernels::soft_class_expectation(&self.0.apply(&means))]
     }
 }
