@@ -122,7 +122,7 @@ pub fn run_demo(
     crate::predict::predict_file(
         &model,
         &test_path,
-        Some(crate::data::inspect::Format::DreamTest),
+        Some(crate::data::formats::detect::Format::DreamTest),
         &pred_path,
         256,
         |_| {},

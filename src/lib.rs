@@ -6,17 +6,18 @@
 //!
 //! Where things live:
 //! - [`data`] — where data enters: readers, validation, padding, encoding, soft labels, batches.
-//! - [`blocks`] — the first / core / final layers blocks, one file each.
+//! - [`blocks`] — the first / core / final layers blocks, one file and one registry line each
+//!   (its docs say how to add a block).
 //! - [`net`] — where a model is assembled from blocks, shape-checked, and the named presets.
 //! - [`nn`] — layers beyond burn's own (BatchNorm, LSTM, attention in PyTorch's layout).
 //! - [`train`] — where training happens: the DREAM recipe, checkpoints, resuming.
 //! - [`predict`] — prediction (forward + reverse complement) and the `Predictor` interface.
 //! - [`eval`] — where a score is computed: Pearson, Spearman, MSE.
 //! - [`sim`] — the simulated experiment and test set, with known truth.
-//! - [`design`] — the genetic algorithm for sequence design.
-//! - [`interpret`] — in-silico mutagenesis and variant effects.
+//! - [`design`] — the genetic algorithm, and design with trained models for an objective.
+//! - [`interpret`] — in-silico mutagenesis and variant effects, with their file writers.
 //! - [`engine`] — the CPU inference engine: one twin per block, built from the block's module.
-//! - [`ops`] — training operations with our own backward passes, one file per op family.
+//! - `ops` (crate-private) — training operations with our own backward passes, one file per op family.
 //! - [`kernels`] — the ground floor: CPU kernels on slices, shared by `ops` and `engine`.
 //! - [`device`] — CPU or GPU, never a silent fall-back.
 //! - [`weights`] — PyTorch `.pth` and safetensors weights, by the reference's names.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::PrixFixeNet;
-use crate::data::inspect::{Format, open_sequences};
+use crate::data::formats::detect::{Format, open_sequences};
 use crate::data::{
     BatchStream, Encoder, Item, Mode, ReadOptions, SeqDataset, StreamSpec, Targets, Trim,
     epoch_items,

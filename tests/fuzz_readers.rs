@@ -10,7 +10,7 @@ use proptest::prelude::*;
 mod common;
 use common::TINY_CNN;
 
-use prixfixe::data::inspect::{detect_format, read_any, read_sequences};
+use prixfixe::data::formats::detect::{detect_format, read_any, read_sequences};
 use prixfixe::data::{DreamFile, Padding, ReadOptions, TableSpec};
 use prixfixe::data::{read_dream, read_fasta, read_subset, read_table};
 

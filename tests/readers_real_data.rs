@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use prixfixe::data::inspect::{Format, detect_format, read_any, summarize};
+use prixfixe::data::formats::detect::{Format, detect_format, read_any, summarize};
 use prixfixe::data::{
     DreamFile, Padding, ReadOptions, SubsetRows, TableSpec, read_dream, read_subset, read_table,
 };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::progress::bar;
 use clap::{Args, ValueEnum};
 
-use prixfixe::data::inspect::read_sequences;
+use prixfixe::data::formats::detect::read_sequences;
 use prixfixe::data::{Padding, ReadOptions, SeqDataset, Trim};
 use prixfixe::interpret::{ism, variants};
 use prixfixe::predict::{Ensemble, Model, Predictor};

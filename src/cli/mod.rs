@@ -9,7 +9,7 @@ mod interpret;
 mod progress;
 mod simulate;
 
-use prixfixe::data::inspect::{Format, inspect_file};
+use prixfixe::data::formats::detect::{Format, inspect_file};
 use prixfixe::data::{ReverseRule, TableSpec};
 
 /// Prix Fixe sequence-to-expression models of gene regulation (Random Promoter DREAM
@@ -286,14 +286,15 @@ fn inspect_data(a: InspectDataArgs) -> Result<(), String> {
     if a.json {
         let format = match format {
             Some(f) => f,
-            None => prixfixe::data::inspect::detect_format(&a.file).map_err(|e| e.to_string())?,
+            None => prixfixe::data::formats::detect::detect_format(&a.file)
+                .map_err(|e| e.to_string())?,
         };
         if format == Format::Subset {
             return Err("--json is for sequence files, not subset files".into());
         }
-        let ds = prixfixe::data::inspect::read_any(&a.file, &format, &opts)
+        let ds = prixfixe::data::formats::detect::read_any(&a.file, &format, &opts)
             .map_err(|e| e.to_string())?;
-        let summary = prixfixe::data::inspect::summarize(&ds, &format);
+        let summary = prixfixe::data::formats::detect::summarize(&ds, &format);
         println!(
             "{}",
             serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?

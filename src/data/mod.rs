@@ -7,7 +7,6 @@ pub mod dataset;
 pub mod encode;
 pub mod formats;
 pub mod genome;
-pub mod inspect;
 pub mod io;
 pub mod pad;
 pub mod soft_label;

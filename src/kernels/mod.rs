@@ -1,5 +1,5 @@
 //! The ground floor: plain CPU kernels on slices, shared by the training operations
-//! ([`crate::ops`]) and the inference engine ([`crate::engine`]). Matrix products through `gemm`
+//! (`ops`) and the inference engine ([`crate::engine`]). Matrix products through `gemm`
 //! (the crate burn's CPU backend uses) and on weights packed once ([`panels`]), `same`-padded
 //! 1-D convolutions, activations with a vectorisable `exp`, and the row arithmetic of layers
 //! both sides compute (LayerNorm, SwiGLU, attention, soft-class decoding), written once here.

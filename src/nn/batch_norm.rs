@@ -68,7 +68,7 @@ impl BatchNorm1d {
         burn::tensor::activation::silu(self.forward(x))
     }
 
-    /// Training-mode normalisation (+ SiLU) by [`crate::ops`]'s kernels, `None` off the CPU
+    /// Training-mode normalisation (+ SiLU) by the `ops` kernels, `None` off the CPU
     /// training backend.
     fn train_fused(&self, x: &Tensor<3>, silu: bool) -> Option<Tensor<3>> {
         let (y, mean, var) =

@@ -1,5 +1,5 @@
 //! 1-D convolution with `same` padding. On the CPU training backend convolutions are
-//! one graph node with our own forward and backward kernels ([`crate::ops`]). Otherwise pointwise (k = 1, ungrouped) convolutions run as one
+//! one graph node with our own forward and backward kernels (`ops`). Otherwise pointwise (k = 1, ungrouped) convolutions run as one
 //! matrix product over all positions: on the CPU backend this is ~3.7× faster forward +
 //! backward than the general convolution (measured: 320→512 channels, batch 128 × 150,
 //! 827 ms → 224 ms).

@@ -1,4 +1,4 @@
-//! Dropout: burn's module, run by [`crate::ops`]'s kernel when training on the CPU.
+//! Dropout: burn's module, run by our own training kernel (`ops`) when training on the CPU.
 
 use burn::nn::Dropout;
 use burn::tensor::Tensor;

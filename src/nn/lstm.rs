@@ -43,7 +43,7 @@ impl LstmDirection {
     /// Run over `x: [batch, length, in]`, forwards or backwards in time; `[batch, length, H]`.
     ///
     /// On the CPU training backend the whole direction is one graph node with our own forward
-    /// and backward kernels ([`crate::ops`]); elsewhere burn's operations below.
+    /// and backward kernels (`ops`); elsewhere burn's operations below.
     pub fn forward(&self, x: Tensor<3>, reverse: bool) -> Tensor<3> {
         let w = self.vals();
         if let Some(y) = crate::ops::lstm_direction(&x, w.weights(), reverse) {

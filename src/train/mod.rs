@@ -32,7 +32,7 @@ pub use schedule::OneCycle;
 
 use crate::PrixFixeNet;
 use crate::blocks::FinalConfig;
-use crate::data::inspect::{Format, detect_format, read_any};
+use crate::data::formats::detect::{Format, detect_format, read_any};
 use crate::data::{BatchStream, Item, Mode, ReadOptions, SeqDataset, StreamSpec, epoch_items};
 use crate::device::parse_device;
 use crate::error::{Error, Result};

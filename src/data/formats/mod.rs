@@ -1,6 +1,7 @@
 //! Readers, one per file format. Each validates every row before any model work starts and
 //! reports the first problem as `file:line: problem`.
 
+pub mod detect;
 mod dream;
 mod fasta;
 mod subset;

@@ -1,4 +1,5 @@
-//! Recognising a file's format and summarising what it holds — the first check a user runs
+//! Which reader a file needs: recognising its format from its name and first bytes, opening
+//! it as records of that format, and summarising what it holds — the first check a user runs
 //! on their data (`prixfixe inspect-data`).
 
 use std::fmt;
@@ -6,12 +7,12 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::dataset::SeqDataset;
-use super::formats::{
+use super::{
     DreamFile, DreamRecords, FastaRecords, ReadOptions, Records, Subset, SubsetRows, TableRecords,
     TableSpec, read_dream, read_fasta, read_subset, read_table,
 };
-use super::pad::{YEAST_ADAPTER_LEN, YEAST_INPUT_LEN};
+use crate::data::dataset::SeqDataset;
+use crate::data::pad::{YEAST_ADAPTER_LEN, YEAST_INPUT_LEN};
 use crate::error::{Error, Result};
 
 /// The file formats prixfixe reads.
@@ -44,7 +45,7 @@ impl Format {
 
 /// Guess a file's format from its name and first line.
 pub fn detect_format(path: &Path) -> Result<Format> {
-    let peeked = super::io::peek(path)?;
+    let peeked = crate::data::io::peek(path)?;
     detect(path, peeked.first.as_deref())
 }
 
@@ -82,7 +83,7 @@ pub fn detect(path: &Path, first: Option<&[u8]>) -> Result<Format> {
     let fields: Vec<&[u8]> = first.split(|&b| b == b'\t').collect();
     if (1..=3).contains(&fields.len())
         && !fields[0].is_empty()
-        && super::alphabet::encode(fields[0]).is_ok()
+        && crate::data::alphabet::encode(fields[0]).is_ok()
     {
         // One column: a plain list of sequences (the DREAM test layout without values).
         return Ok(if fields.len() == 1 {
@@ -91,7 +92,7 @@ pub fn detect(path: &Path, first: Option<&[u8]>) -> Result<Format> {
             Format::Dream
         });
     }
-    let (_, header) = super::formats::table::split_header(path, Some(first))?;
+    let (_, header) = super::table::split_header(path, Some(first))?;
     if header.iter().any(|h| h == "pos" || h == "alt_pos") {
         return Ok(Format::Subset);
     }
@@ -127,7 +128,7 @@ fn open_as<'p>(
     opts: &ReadOptions,
     relabel: fn(Format) -> Format,
 ) -> Result<(Format, Records<'p>)> {
-    let peeked = super::io::peek(path)?;
+    let peeked = crate::data::io::peek(path)?;
     let format = match format {
         Some(f) => f,
         None => relabel(detect(path, peeked.first.as_deref())?),
@@ -138,7 +139,7 @@ fn open_as<'p>(
 
 fn records_of<'p>(
     path: &'p Path,
-    peeked: super::io::Peeked,
+    peeked: crate::data::io::Peeked,
     format: &Format,
     opts: &ReadOptions,
 ) -> Result<Records<'p>> {
@@ -236,7 +237,7 @@ pub fn summarize(ds: &SeqDataset, format: &Format) -> Summary {
     let mut with_ambiguous = 0;
     for s in ds.seqs.iter() {
         *counts.entry(s.len()).or_default() += 1;
-        with_ambiguous += s.contains(&super::alphabet::N) as usize;
+        with_ambiguous += s.contains(&crate::data::alphabet::N) as usize;
     }
     let labels = ds
         .task_names
@@ -264,7 +265,7 @@ pub fn summarize(ds: &SeqDataset, format: &Format) -> Summary {
         c.into_iter().collect()
     });
     let is_dream = matches!(format, Format::Dream | Format::DreamTest);
-    let adapter = super::alphabet::encode(b"TGCATTTTTTTCACATC").expect("ACGT");
+    let adapter = crate::data::alphabet::encode(b"TGCATTTTTTTCACATC").expect("ACGT");
     Summary {
         path: ds.path.display().to_string(),
         format: format.name().to_string(),
@@ -393,7 +394,7 @@ pub fn inspect_file(path: &Path, format: Option<Format>, opts: &ReadOptions) -> 
 /// file is read as a test file (values optional, on any scale).
 pub fn read_sequences(path: &Path, opts: &ReadOptions) -> Result<SeqDataset> {
     let (_, records) = open_sequences(path, None, opts)?;
-    super::formats::collect(records)
+    super::collect(records)
 }
 
 /// The rows of a file to predict from, as a stream (see [`read_sequences`]).
