@@ -57,7 +57,7 @@ fn every_preset_on_every_data_kind_reads_its_own_checkpoints_back() {
             models.push((format!("{preset} on {kind:?}"), model, train_file));
         }
     }
-    // A block added by the registry recipe (no engine twin: it predicts through burn).
+    // A block added by the registry recipe (and its engine twin).
     for (kind, train_file) in &data[..2] {
         let mut model = NetConfig::preset("dream-rnn", *kind).unwrap();
         model.final_block = FinalConfig::Bhi(Default::default());

@@ -57,13 +57,25 @@ pub(crate) trait CoreTwin: Send + Sync {
     fn predict(&self, net: &Engine, x: &[f32], rows: usize) -> Vec<f32>;
 }
 
-/// A final block's twin, on one sequence's per-channel means over positions (every head of the
-/// paper pools by the mean, which commutes with its 1×1 convolutions).
+/// A final block's twin, on one sequence's channels-last rows `[len, channels]` (heads that
+/// pool by the mean take [`column_means`] first: the mean commutes with their 1×1
+/// convolutions).
 pub(crate) trait FinalTwin: Send + Sync {
     /// Input channels.
     fn in_channels(&self) -> usize;
-    /// Decoded predictions (`tasks` values) from the means.
-    fn predict(&self, means: Vec<f32>) -> Vec<f32>;
+    /// Decoded predictions (`tasks` values) from one sequence's rows.
+    fn predict(&self, rows: &[f32], len: usize) -> Vec<f32>;
+}
+
+/// Per-channel means of rows `[len, channels]`.
+pub(crate) fn column_means(rows: &[f32], channels: usize) -> Vec<f32> {
+    let mut m = vec![0.0; channels];
+    let len = rows.len() / channels;
+    for row in rows.chunks_exact(channels) {
+        kernels::axpy(&mut m, row, 1.0);
+    }
+    m.iter_mut().for_each(|v| *v /= len as f32);
+    m
 }
 
 /// The first-block registry: the block's twin, or `None` (the burn network runs).
@@ -87,12 +99,13 @@ fn core_twin(block: &CoreBlock) -> Option<Box<dyn CoreTwin>> {
     }
 }
 
-/// The final-block registry.
-fn final_twin(block: &FinalBlock) -> Option<Box<dyn FinalTwin>> {
+/// The final-block registry; the block sees `cin` channels of `length` positions.
+fn final_twin(block: &FinalBlock, cin: usize, length: usize) -> Option<Box<dyn FinalTwin>> {
     #[allow(unreachable_patterns)] // a block added without a twin falls through
     match block {
         FinalBlock::SoftClass(b) => Some(Box::new(final_layers::soft_class::Expectation::new(b))),
         FinalBlock::Regression(b) => Some(Box::new(final_layers::regression::TaskHeads::new(b))),
+        FinalBlock::Bhi(b) => Some(Box::new(final_layers::bhi::Perceptron::new(b, cin, length))),
         _ => None,
     }
 }
@@ -140,7 +153,8 @@ impl Engine {
         }
         let first = first_twin(net.first())?;
         let core = core_twin(net.core())?;
-        let final_block = final_twin(net.final_block())?;
+        let shapes = config.check().ok()?;
+        let final_block = final_twin(net.final_block(), shapes.core_channels, shapes.length)?;
         let pad = first.pad().max(core.pad());
         Some(Self {
             first,
@@ -231,7 +245,10 @@ impl Engine {
     pub(crate) fn decode(&self, x: &[f32], lay: &Layout) -> Vec<f32> {
         let c = self.final_block.in_channels();
         (0..lay.seqs)
-            .flat_map(|q| self.final_block.predict(lay.row_means(x, c, q)))
+            .flat_map(|q| {
+                let at = (q * lay.stride() + lay.pad) * c;
+                self.final_block.predict(&x[at..at + lay.len * c], lay.len)
+            })
             .collect()
     }
 
@@ -306,11 +323,6 @@ impl Layout {
     /// Per-channel means over sequence `q`'s rows of channels-last rows `[width, channels]`.
     pub(crate) fn row_means(&self, x: &[f32], channels: usize, q: usize) -> Vec<f32> {
         let at = (q * self.stride() + self.pad) * channels;
-        let mut m = vec![0.0; channels];
-        for row in x[at..at + self.len * channels].chunks_exact(channels) {
-            kernels::axpy(&mut m, row, 1.0);
-        }
-        m.iter_mut().for_each(|v| *v /= self.len as f32);
-        m
+        column_means(&x[at..at + self.len * channels], channels)
     }
 }

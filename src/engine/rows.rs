@@ -79,6 +79,17 @@ impl Linear {
         }
     }
 
+    /// Reorder the inputs: new input `j` is old input `from(j)`.
+    pub(crate) fn permute_inputs(&mut self, from: impl Fn(usize) -> usize) {
+        let mut w = vec![0.0; self.w.len()];
+        for o in 0..self.out {
+            for j in 0..self.inp {
+                w[o * self.inp + j] = self.w[o * self.inp + from(j)];
+            }
+        }
+        self.w = w;
+    }
+
     pub(crate) fn apply(&self, x: &[f32]) -> Vec<f32> {
         (0..self.out)
             .map(|o| self.b[o] + kernels::dot(&self.w[o * self.inp..(o + 1) * self.inp], x))

@@ -4,8 +4,8 @@
 //! the prediction (the reference's `train_step` returns `y`: SPEC_GRID Q11).
 //!
 //! Parameters: `64·C·L + 4,289` (618,689 at C = 64, L = 150). PyTorch's default
-//! initialisation. Tensors: `final.main.{0,2,4}.{weight,bias}`. No CPU engine twin: it runs
-//! through burn.
+//! initialisation. Tensors: `final.main.{0,2,4}.{weight,bias}`. Its CPU engine twin is
+//! `src/engine/final_layers/bhi.rs`.
 
 use burn::module::Module;
 use burn::nn::Linear;

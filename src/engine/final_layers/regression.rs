@@ -2,7 +2,7 @@
 //! position means (the mean commutes with it), then the linear layer.
 
 use crate::blocks::final_layers::regression::Regression;
-use crate::engine::{FinalTwin, rows::Linear};
+use crate::engine::{FinalTwin, column_means, rows::Linear};
 
 /// One `(1×1 convolution, linear)` pair per task.
 pub(crate) struct TaskHeads(Vec<(Linear, Linear)>);
@@ -23,7 +23,8 @@ impl FinalTwin for TaskHeads {
         self.0[0].0.inp
     }
 
-    fn predict(&self, means: Vec<f32>) -> Vec<f32> {
+    fn predict(&self, rows: &[f32], _len: usize) -> Vec<f32> {
+        let means = column_means(rows, self.in_channels());
         self.0
             .iter()
             .map(|(conv, lin)| lin.apply(&conv.apply(&means))[0])

@@ -2,7 +2,7 @@
 //! means (the mean commutes with it), then the expected bin.
 
 use crate::blocks::final_layers::soft_class::SoftClass;
-use crate::engine::{FinalTwin, rows::Linear};
+use crate::engine::{FinalTwin, column_means, rows::Linear};
 use crate::kernels;
 
 /// Logits from the means, decoded to `Σ i · softmax(logits)_i`.
@@ -19,7 +19,8 @@ impl FinalTwin for Expectation {
         self.0.inp
     }
 
-    fn predict(&self, means: Vec<f32>) -> Vec<f32> {
+    fn predict(&self, rows: &[f32], _len: usize) -> Vec<f32> {
+        let means = column_means(rows, self.0.inp);
         vec![kernels::soft_class_expectation(&self.0.apply(&means))]
     }
 }
