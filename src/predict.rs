@@ -181,14 +181,7 @@ impl Model {
     }
 }
 
-/// The prediction columns for `tasks` values: `prediction`, or `prediction_0`, … per task.
-pub fn prediction_columns(tasks: usize) -> Vec<String> {
-    if tasks == 1 {
-        vec!["prediction".into()]
-    } else {
-        (0..tasks).map(|t| format!("prediction_{t}")).collect()
-    }
-}
+pub use crate::blocks::prediction_columns;
 
 /// Non-finite predictions mean broken weights or a broken input: never written as results.
 fn check_finite(y: &[f32]) -> Result<()> {

@@ -96,7 +96,16 @@ pub trait FinalLayersConfig {
     fn score(&self, mse: f64, pearson: Option<f64>) -> f64;
     /// The names of its prediction columns.
     fn columns(&self) -> Vec<String> {
-        crate::predict::prediction_columns(self.tasks())
+        prediction_columns(self.tasks())
+    }
+}
+
+/// The prediction columns for `tasks` values: `prediction`, or `prediction_0`, … per task.
+pub fn prediction_columns(tasks: usize) -> Vec<String> {
+    if tasks == 1 {
+        vec!["prediction".into()]
+    } else {
+        (0..tasks).map(|t| format!("prediction_{t}")).collect()
     }
 }
 

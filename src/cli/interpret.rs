@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 
 use prixfixe::data::formats::detect::read_sequences;
 use prixfixe::data::{Padding, ReadOptions, SeqDataset, Trim};
-use prixfixe::interpret::{ism, variants};
+use prixfixe::interpret::{ism_files, variants};
 use prixfixe::predict::{Ensemble, Model, Predictor};
 
 use super::{err, model_config};
@@ -151,13 +151,13 @@ pub fn run_ism(a: IsmArgs) -> Result<(), String> {
     let model = a.model.load_ensemble()?;
     let ds = read_input(&a.input, model.encoder().padding())?;
     let progress = bar(a.quiet, ds.len(), "ism");
-    let out = ism::IsmOutput {
+    let out = ism_files::IsmOutput {
         dir: a.out.clone(),
         plots: a.plots,
         npy: a.npy,
         batch: a.batch_size,
     };
-    ism::write_files(&model, &ds, &a.input, &out, &mut |done| {
+    ism_files::write_files(&model, &ds, &a.input, &out, &mut |done| {
         progress.set_position(done as u64)
     })
     .map_err(err)?;

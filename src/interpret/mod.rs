@@ -3,6 +3,7 @@
 //! imported PyTorch weights and fold ensembles alike.
 
 pub mod ism;
+pub mod ism_files;
 pub mod plot;
 pub mod variants;
 
