@@ -444,7 +444,7 @@ impl prixfixe::nn::WeightVisitor for GradCollector<'_> {
     fn running(&mut self, _: &str, _: &mut burn::module::RunningState<Tensor<1>>) {}
 }
 
-/// Training runs on our own forward/backward kernels on the CPU (src/fast/autodiff.rs): every
+/// Training runs on our own forward/backward kernels on the CPU (src/ops/): every
 /// parameter's gradient must match PyTorch's.
 #[test]
 fn training_gradients_match_pytorch() {
