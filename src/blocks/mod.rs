@@ -4,18 +4,21 @@
 //!
 //! # Adding a block
 //!
-//! 1. Write `first_layers/<name>.rs`, `core_layers/<name>.rs` or `final_layers/<name>.rs` with
+//! 1. Write `first_layers/<name>.rs`, `core_layers/<name>.rs` or `final_layers/<name>.rs`
+//!    (declared with `pub mod <name>;` in that folder's `mod.rs`) with
 //!    - a config type (`serde`, `deny_unknown_fields`) implementing the slot's config trait
 //!      ([`FirstLayersConfig`], [`CoreLayersConfig`] or [`FinalLayersConfig`]) and
 //!      [`BuildBlock`];
 //!    - a burn `Module` implementing the slot's block trait ([`FirstLayers`], [`CoreLayers`]
 //!      or [`FinalLayers`]) and [`NamedWeights`] (the reference's tensor names).
-//! 2. Add one line to the slot's list in the [`registry!`] call below: the name written in
+//! 2. Add one line to the slot's list in the `registry!` call below: the name written in
 //!    configs, the variant, the config type and the block type.
 //!
 //! That line generates the config and block enum variants, their `serde` name, dispatch,
 //! weight naming and parameter counting. A block without a CPU engine twin runs through burn
-//! (the engine's registry, `src/engine/mod.rs`, lists the twins). A final block owns its task
+//! (the engine's registry, `src/engine/mod.rs`, lists the twins; a twin is one file in
+//! `src/engine/<slot>/` plus its arm there). `src/blocks/final_layers/bhi.rs` and
+//! `src/engine/final_layers/bhi.rs` were added this way. A final block owns its task
 //! contract ([`FinalLayersConfig`]): the targets the batcher makes, the label check, the
 //! metric that picks the best epoch and the names of its prediction columns, so the trainer,
 //! the predictor and the benchmark never ask which head they have.
