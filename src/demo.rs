@@ -14,7 +14,7 @@ use crate::eval::report::{ScoreReport, load_test_set, score_files, subset_files}
 use crate::predict::Model;
 use crate::sim::testset::TestSizes;
 use crate::sim::{SimConfig, Stage, simulate};
-use crate::train::{self, DataSection, Recipe, TrainConfig, TrainObserver, TrainOptions};
+use crate::train::{self, Recipe, TrainConfig, TrainObserver, TrainOptions};
 use crate::{DataKind, NetConfig};
 
 /// Settings of the demo.
@@ -92,20 +92,13 @@ pub fn run_demo(
 
     say("2/4 train: BHI first block → Autosome core → soft-classification head, DREAM recipe");
     let config = TrainConfig {
-        model: demo_model(),
-        data: DataSection {
-            train: train_path,
-            valid: None,
-            valid_fraction: 0.1,
-            valid_fold: None,
-            table: None,
-        },
         recipe: Recipe {
             epochs: opts.epochs,
             batch_size: 64,
             seed: opts.seed,
             ..Default::default()
         },
+        ..TrainConfig::for_data(demo_model(), DataKind::Yeast, train_path)
     };
     let run = opts.out.join("run");
     let train_opts = TrainOptions {

@@ -100,6 +100,11 @@ impl AtomicFile {
         &self.path
     }
 
+    /// Write all of `bytes`; an error names the file.
+    pub fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.write_all(bytes).map_err(|e| Error::io(&self.path, e))
+    }
+
     /// Sync the data and rename the file into place.
     pub fn commit(mut self) -> Result<()> {
         let out = self.out.take().expect("not committed twice");

@@ -11,7 +11,7 @@ use prixfixe::predict::{Ensemble, Model, Predictor, predict_codes};
 mod common;
 use common::{TINY_RNN, prixfixe};
 
-const TINY_CNN: &str = r#"[input]
+const TINY_AUTOSOME: &str = r#"[input]
 padding = { kind = "plasmid", length = 150 }
 channels = { is_reverse = true, is_singleton = true }
 [first]
@@ -40,7 +40,7 @@ fn pytorch_rnn() -> Model {
 fn random_cnn(seed: u64) -> Model {
     let device = Device::flex();
     device.seed(seed);
-    let config = NetConfig::from_toml(TINY_CNN).unwrap();
+    let config = NetConfig::from_toml(TINY_AUTOSOME).unwrap();
     let net = config.init(&device).unwrap();
     Model::new(config, net, device).unwrap()
 }

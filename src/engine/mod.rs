@@ -151,17 +151,17 @@ impl Engine {
         if !kernels::enabled() {
             return None;
         }
+        let shapes = config.check().ok()?;
         let first = first_twin(net.first())?;
         let core = core_twin(net.core())?;
-        let shapes = config.check().ok()?;
         let final_block = final_twin(net.final_block(), shapes.core_channels, shapes.length)?;
         let pad = first.pad().max(core.pad());
         Some(Self {
             first,
             core,
             final_block,
-            channels: config.input.channels.count(),
-            length: config.input.padding.length(),
+            channels: shapes.input_channels,
+            length: shapes.length,
             pad,
         })
     }

@@ -1,6 +1,5 @@
 //! ISM results into files: `ism.tsv`, optionally `ism.npy`, and figures under `plots/`.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::ism::{IsmMap, run, tsv_header, write_tsv_rows};
@@ -62,24 +61,16 @@ pub fn write_files(
         if out.plots > 0 {
             std::fs::create_dir_all(&plots).map_err(|e| Error::io(&plots, e))?;
         }
-        let tsv_path = out.dir.join("ism.tsv");
-        let mut tsv = AtomicFile::create(&tsv_path)?;
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |e: std::io::Error| Error::io(&path, e)
-        };
-        tsv.write_all(tsv_header(tasks).as_bytes())
-            .map_err(io(&tsv_path))?;
-        let npy_path = out.dir.join("ism.npy");
+        let mut tsv = AtomicFile::create(&out.dir.join("ism.tsv"))?;
+        tsv.put(tsv_header(tasks).as_bytes())?;
         let mut npy = if out.npy {
-            let mut f = AtomicFile::create(&npy_path)?;
+            let mut f = AtomicFile::create(&out.dir.join("ism.npy"))?;
             let shape = if tasks > 1 {
                 vec![ds.len(), len0, 4, tasks]
             } else {
                 vec![ds.len(), len0, 4]
             };
-            f.write_all(&npy_f32_header(&shape))
-                .map_err(io(&npy_path))?;
+            f.put(&npy_f32_header(&shape))?;
             Some(f)
         } else {
             None
@@ -87,7 +78,7 @@ pub fn write_files(
         let mut sink = |i: usize, m: &IsmMap| -> Result<()> {
             let mut text = String::new();
             write_tsv_rows(&row_id(ds, i), m, &mut text);
-            tsv.write_all(text.as_bytes()).map_err(io(&tsv_path))?;
+            tsv.put(text.as_bytes())?;
             if let Some(f) = &mut npy {
                 let mut bytes = Vec::with_capacity(m.seq.len() * 4 * tasks * 4);
                 for pos in 0..m.seq.len() {
@@ -97,7 +88,7 @@ pub fn write_files(
                         }
                     }
                 }
-                f.write_all(&bytes).map_err(io(&npy_path))?;
+                f.put(&bytes)?;
             }
             if i < out.plots {
                 let id = row_id(ds, i);

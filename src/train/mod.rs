@@ -33,7 +33,9 @@ pub use schedule::OneCycle;
 use crate::PrixFixeNet;
 use crate::blocks::FinalConfig;
 use crate::data::formats::detect::{Format, detect_format, read_any};
-use crate::data::{BatchStream, Item, Mode, ReadOptions, SeqDataset, StreamSpec, epoch_items};
+use crate::data::{
+    BatchStream, Encoder, Item, Mode, ReadOptions, SeqDataset, StreamSpec, epoch_items,
+};
 use crate::device::parse_device;
 use crate::error::{Error, Result};
 use crate::eval::{mse, pearson, spearman};
@@ -234,12 +236,6 @@ fn checkpoint(net: &mut PrixFixeNet, config: &TrainConfig, epoch: usize) -> Weig
     map
 }
 
-/// Train as the config says, writing the run into `out_dir`.
-///
-/// A fresh run checks its config and reads its data before it creates anything, and a run
-/// that fails before its first epoch is committed leaves nothing behind. With
-/// `opts.resume`, `config` must be the one the run was started with (the stored one is used;
-/// any difference is refused, naming the keys).
 /// What a run reports while it goes: an epoch starts, a batch is done, an epoch is done. The
 /// CLI draws progress bars from it; the library prints nothing.
 pub trait TrainObserver {
@@ -261,8 +257,13 @@ pub fn train(config: &TrainConfig, out_dir: &Path, opts: &TrainOptions) -> Resul
     train_with(config, out_dir, opts, &mut Silent)
 }
 
-/// Train (or resume) to the end of the recipe, or for `opts.stop_after` epochs, reporting to
-/// `observer`. A fresh run that fails before its first commit leaves no run directory behind.
+/// Train as the config says, writing the run into `out_dir`, to the end of the recipe or for
+/// `opts.stop_after` epochs, reporting to `observer`.
+///
+/// A fresh run checks its config and reads its data before it creates anything, and a run
+/// that fails before its first epoch is committed leaves nothing behind. With
+/// `opts.resume`, `config` must be the one the run was started with (the stored one is used;
+/// any difference is refused, naming the keys).
 pub fn train_with(
     config: &TrainConfig,
     out_dir: &Path,
@@ -284,7 +285,7 @@ pub fn train_with(
 /// A run in progress: its directory, data, network, optimiser and committed state.
 pub struct Trainer {
     config: TrainConfig,
-    run: Option<RunDir>,
+    run: RunDir,
     data: RunData,
     state: TrainerState,
     /// Taken while an epoch trains (the optimiser step consumes it).
@@ -292,6 +293,7 @@ pub struct Trainer {
     optim: AdamW,
     device: Device,
     schedule: OneCycle,
+    encoder: Encoder,
 }
 
 impl Trainer {
@@ -360,9 +362,10 @@ impl Trainer {
             let n_batches = batches_per_epoch(data.train.len(), recipe);
             let schedule =
                 OneCycle::new(recipe.max_lr_for(&config.model), n_batches * recipe.epochs);
-            Ok((state, net, optim, device, schedule))
+            let encoder = config.model.input.encoder()?;
+            Ok((state, net, optim, device, schedule, encoder))
         })();
-        let (state, net, optim, device, schedule) = match parts {
+        let (state, net, optim, device, schedule, encoder) = match parts {
             Ok(p) => p,
             Err(e) => {
                 // A fresh run that cannot start leaves no directory behind.
@@ -374,13 +377,14 @@ impl Trainer {
         };
         Ok(Self {
             config,
-            run: Some(run),
+            run,
             data,
             state,
             net: Some(net),
             optim,
             device,
             schedule,
+            encoder,
         })
     }
 
@@ -408,26 +412,17 @@ impl Trainer {
     }
 
     /// Remove the run directory if no epoch was ever committed to it.
-    fn abandon_if_uncommitted(&mut self) {
-        if let Some(run) = self.run.take() {
-            if run.file("state.json").exists() {
-                self.run = Some(run);
-            } else {
-                run.abandon();
-            }
+    fn abandon_if_uncommitted(self) {
+        if !self.run.file("state.json").exists() {
+            self.run.abandon();
         }
     }
 
     /// Train one epoch, validate, and commit its checkpoint, logs and state.
     pub fn run_epoch(&mut self, observer: &mut dyn TrainObserver) -> Result<EpochRecord> {
-        let run = self
-            .run
-            .as_ref()
-            .ok_or_else(|| Error::Other("the run directory was abandoned".into()))?;
-        let config = &self.config;
+        let (run, config, encoder) = (&self.run, &self.config, &self.encoder);
         let recipe = &config.recipe;
         let ad = self.device.clone().autodiff();
-        let encoder = config.model.input.encoder()?;
         let (channels, length) = (encoder.channels().count(), encoder.length());
         let state = &mut self.state;
         let epoch = state.epochs_done;
