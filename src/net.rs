@@ -193,7 +193,8 @@ impl NetConfig {
         })
     }
 
-    /// Build the model with fresh initialisation (SPEC §3) on `device`.
+    /// Build the model with fresh initialisation (SPEC §3) on `device`, drawing from burn's
+    /// generator as it stands (see [`NetConfig::init_seeded`] for repeatable weights).
     pub fn init(&self, device: &Device) -> Result<PrixFixeNet> {
         let s = self.check()?;
         Ok(PrixFixeNet {
@@ -201,6 +202,19 @@ impl NetConfig {
             core: self.core.init(s.first_channels, s.length, device),
             final_block: self.final_block.init(s.core_channels, s.length, device),
         })
+    }
+
+    /// Build the model with the fresh initialisation that `seed` gives, whatever other threads
+    /// draw meanwhile: burn's generator is one per process, so seeding it and drawing the
+    /// weights (burn draws them lazily; this draws them all before it returns) happen under
+    /// one process-wide lock, taken by every caller of this function.
+    pub fn init_seeded(&self, device: &Device, seed: u64) -> Result<PrixFixeNet> {
+        static SEEDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = SEEDING.lock().unwrap_or_else(|e| e.into_inner());
+        device.seed(seed);
+        let mut net = self.init(device)?;
+        crate::nn::visit::materialize(&mut net);
+        Ok(net)
     }
 
     /// Read a model config from TOML: either `preset = "…"` (with `data = "yeast"` etc.) or the
@@ -472,10 +486,9 @@ mod tests {
     #[test]
     fn initialisation_follows_the_spec() {
         let device = Device::flex();
-        device.seed(7);
         let mut net = NetConfig::preset("dream-cnn", DataKind::Yeast)
             .unwrap()
-            .init(&device)
+            .init_seeded(&device, 7)
             .unwrap();
         let w = crate::weights::WeightMap::from_model(&mut net, "").tensors;
         let std_of = |name: &str| stats(&w[name].data).1;

@@ -39,9 +39,8 @@ fn pytorch_rnn() -> Model {
 /// A tiny CNN with its own random weights (seeded).
 fn random_cnn(seed: u64) -> Model {
     let device = Device::flex();
-    device.seed(seed);
     let config = NetConfig::from_toml(TINY_AUTOSOME).unwrap();
-    let net = config.init(&device).unwrap();
+    let net = config.init_seeded(&device, seed).unwrap();
     Model::new(config, net, device).unwrap()
 }
 

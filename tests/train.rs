@@ -53,14 +53,6 @@ fn tiny_config(train: PathBuf, epochs: usize) -> TrainConfig {
     }
 }
 
-/// Training draws dropout masks from the device's generator, which is shared by the whole
-/// process: runs in parallel test threads would interleave their draws. One at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn quiet() -> TrainOptions {
     TrainOptions {
         ..Default::default()
@@ -96,7 +88,6 @@ fn batch_losses(dir: &Path) -> Vec<f64> {
 
 #[test]
 fn loss_falls_and_the_run_directory_is_complete() {
-    let _one = serial();
     let tmp = tempfile::tempdir().unwrap();
     let config = tiny_config(yeast_rows(tmp.path(), 300), 6);
     let out = tmp.path().join("run");
@@ -135,21 +126,27 @@ fn loss_falls_and_the_run_directory_is_complete() {
 
 #[test]
 fn same_seed_same_result() {
-    let _one = serial();
     let tmp = tempfile::tempdir().unwrap();
     let config = tiny_config(yeast_rows(tmp.path(), 120), 2);
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
     train::train(&config, &a, &quiet()).unwrap();
-    train::train(&config, &b, &quiet()).unwrap();
+    // The same seed again while another training runs on a second thread: burn's generator
+    // is one per process, and neither run may take the other's draws.
+    let mut other = config.clone();
+    other.recipe.seed = 12;
+    std::thread::scope(|s| {
+        s.spawn(|| train::train(&config, &b, &quiet()).unwrap());
+        s.spawn(|| train::train(&other, &c, &quiet()).unwrap());
+    });
     assert_eq!(history(&a), history(&b));
     assert_eq!(
         weights(&a, "last.safetensors").tensors,
         weights(&b, "last.safetensors").tensors
     );
-    let mut other = config.clone();
-    other.recipe.seed = 12;
-    let c = tmp.path().join("c");
-    train::train(&other, &c, &quiet()).unwrap();
     assert_ne!(
         weights(&a, "last.safetensors").tensors,
         weights(&c, "last.safetensors").tensors
@@ -158,7 +155,6 @@ fn same_seed_same_result() {
 
 #[test]
 fn interrupted_run_resumes_to_the_same_result() {
-    let _one = serial();
     let tmp = tempfile::tempdir().unwrap();
     let config = tiny_config(yeast_rows(tmp.path(), 120), 3);
     let whole = tmp.path().join("whole");
@@ -194,7 +190,6 @@ fn interrupted_run_resumes_to_the_same_result() {
 
 #[test]
 fn a_directory_holding_a_run_is_refused() {
-    let _one = serial();
     let tmp = tempfile::tempdir().unwrap();
     let config = tiny_config(yeast_rows(tmp.path(), 60), 1);
     let out = tmp.path().join("run");
@@ -215,7 +210,6 @@ fn a_directory_holding_a_run_is_refused() {
 
 #[test]
 fn data_that_does_not_fit_the_model_is_refused() {
-    let _one = serial();
     let tmp = tempfile::tempdir().unwrap();
     // A human table (one regression target, 230 nt) for a yeast soft-classification model.
     let config = tiny_config(fixture("human_train_200.txt"), 1);

@@ -111,7 +111,7 @@ impl NamedWeights for BatchNorm1d {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
+    use crate::ops::testing::normal;
 
     fn vec1(t: Tensor<1>) -> Vec<f32> {
         t.into_data().try_into_vec().unwrap()
@@ -122,11 +122,10 @@ mod tests {
     #[test]
     fn fused_norm_matches_burn_ops() {
         let device = Device::flex().autodiff();
-        device.seed(5);
-        let x: Tensor<3> = Tensor::random([3, 4, 11], Distribution::Normal(0.5, 2.0), &device);
-        let probe: Tensor<3> = Tensor::random([3, 4, 11], Distribution::Normal(0.0, 1.0), &device);
-        let gamma: Tensor<1> = Tensor::random([4], Distribution::Normal(1.0, 0.3), &device);
-        let beta: Tensor<1> = Tensor::random([4], Distribution::Normal(0.0, 0.3), &device);
+        let x: Tensor<3> = normal([3, 4, 11], 0.5, 2.0, 1, &device);
+        let probe: Tensor<3> = normal([3, 4, 11], 0.0, 1.0, 2, &device);
+        let gamma: Tensor<1> = normal([4], 1.0, 0.3, 3, &device);
+        let beta: Tensor<1> = normal([4], 0.0, 0.3, 4, &device);
         for act in [false, true] {
             let run = |fused: bool| {
                 let mut bn = BatchNorm1d::new(4, &device);

@@ -60,13 +60,13 @@ impl NamedWeights for Conv1d {
 mod tests {
     use super::*;
     use crate::nn::{ConvInit, conv1d};
-    use burn::tensor::{Device, Distribution};
+    use crate::ops::testing::normal;
+    use burn::tensor::Device;
 
     /// Our kernels and burn's operations give the same outputs and gradients.
     #[test]
     fn fused_convolution_matches_burn_ops() {
         let device = Device::flex().autodiff();
-        device.seed(11);
         for (cin, cout, k, groups, bias, batch, len) in [
             (3, 5, 9, 1, true, 2, 17),
             (4, 3, 15, 1, false, 3, 20),
@@ -77,10 +77,8 @@ mod tests {
             (4, 8, 3, 2, true, 2, 5),
         ] {
             let conv = conv1d(cin, cout, k, groups, bias, ConvInit::Default, &device);
-            let x: Tensor<3> =
-                Tensor::random([batch, cin, len], Distribution::Normal(0.0, 1.0), &device);
-            let probe: Tensor<3> =
-                Tensor::random([batch, cout, len], Distribution::Normal(0.0, 1.0), &device);
+            let x: Tensor<3> = normal([batch, cin, len], 0.0, 1.0, 1, &device);
+            let probe: Tensor<3> = normal([batch, cout, len], 0.0, 1.0, 2, &device);
             let run = |fused: bool| {
                 let xg = x.clone().detach().require_grad();
                 let y = if fused {

@@ -178,7 +178,7 @@ impl NamedWeights for BiLstm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
+    use crate::ops::testing::normal;
 
     /// The gradients of a direction's four parameters.
     fn direction_grads(dir: &LstmDirection, grads: &burn::tensor::Gradients) -> Vec<Vec<f32>> {
@@ -196,10 +196,9 @@ mod tests {
     #[test]
     fn fused_direction_matches_burn_ops() {
         let device = Device::flex().autodiff();
-        device.seed(7);
         let dir = LstmDirection::new(5, 6, &device);
-        let x: Tensor<3> = Tensor::random([3, 7, 5], Distribution::Normal(0.0, 1.0), &device);
-        let probe: Tensor<3> = Tensor::random([3, 7, 6], Distribution::Normal(0.0, 1.0), &device);
+        let x: Tensor<3> = normal([3, 7, 5], 0.0, 1.0, 1, &device);
+        let probe: Tensor<3> = normal([3, 7, 6], 0.0, 1.0, 2, &device);
         for reverse in [false, true] {
             let run = |fused: bool| {
                 let xg = x.clone().detach().require_grad();
@@ -228,10 +227,9 @@ mod tests {
     #[test]
     fn fused_bidirectional_matches_burn_ops() {
         let device = Device::flex().autodiff();
-        device.seed(8);
         let lstm = BiLstm::new(4, 5, &device);
-        let x: Tensor<3> = Tensor::random([3, 6, 4], Distribution::Normal(0.0, 1.0), &device);
-        let probe: Tensor<3> = Tensor::random([3, 6, 10], Distribution::Normal(0.0, 1.0), &device);
+        let x: Tensor<3> = normal([3, 6, 4], 0.0, 1.0, 3, &device);
+        let probe: Tensor<3> = normal([3, 6, 10], 0.0, 1.0, 4, &device);
         let run = |fused: bool| {
             let xg = x.clone().detach().require_grad();
             let y = if fused {

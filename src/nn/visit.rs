@@ -25,6 +25,22 @@ pub trait NamedWeights {
     fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V);
 }
 
+/// Draw every parameter now: burn initialises a parameter lazily, at its first use, so a
+/// freshly built module has not yet drawn from the generator.
+pub fn materialize<M: NamedWeights>(module: &mut M) {
+    struct Draw;
+    impl WeightVisitor for Draw {
+        fn param<const D: usize>(&mut self, _: &str, param: &mut Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+        fn linear_weight(&mut self, _: &str, param: &mut Param<Tensor<2>>) {
+            let _ = param.val();
+        }
+        fn running(&mut self, _: &str, _: &mut RunningState<Tensor<1>>) {}
+    }
+    module.visit_weights("", &mut Draw);
+}
+
 /// `prefix.name`, or `name` when the prefix is empty.
 pub fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {

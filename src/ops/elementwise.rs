@@ -45,18 +45,54 @@ pub(super) fn dropout_apply(x: &[f32], prob: f64, seed: u64) -> Vec<f32> {
     y
 }
 
-/// Dropout as one node: the mask drawn by our generator from a seed taken from burn's random
-/// stream on the device (so `device.seed(..)` makes runs repeatable), or `None` off
-/// `Autodiff<Flex>`.
+thread_local! {
+    /// The calling thread's dropout stream (a SplitMix64 state), while one is set.
+    static DROPOUT_STREAM: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Run `f` with the calling thread's dropout masks drawn from a stream seeded with `seed`:
+/// the `k`-th dropout node built inside `f` gets the `k`-th seed of that stream, whatever
+/// other threads draw meanwhile. (burn's own generator is one per process, so two trainings on
+/// two threads would otherwise take each other's draws.) The previous stream, if any, comes
+/// back when `f` returns or unwinds.
+pub(crate) fn with_dropout_stream<T>(seed: u64, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<u64>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DROPOUT_STREAM.set(self.0);
+        }
+    }
+    let _restore = Restore(DROPOUT_STREAM.replace(Some(seed)));
+    f()
+}
+
+/// The next seed of the thread's dropout stream (SplitMix64), or `None` when none is set.
+fn next_stream_seed() -> Option<u64> {
+    let state = DROPOUT_STREAM.get()?.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    DROPOUT_STREAM.set(Some(state));
+    let mut z = state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    Some(z ^ (z >> 31))
+}
+
+/// Dropout as one node, or `None` off `Autodiff<Flex>`. The mask is drawn by our generator from
+/// a seed taken from the thread's dropout stream ([`with_dropout_stream`]), or, outside one,
+/// from burn's random stream (so `device.seed(..)` makes single-threaded runs repeatable).
 pub(crate) fn dropout<const D: usize>(x: &Tensor<D>, prob: f64) -> Option<Tensor<D>> {
     let xp = primitive(x)?;
-    let draw: Tensor<1> = Tensor::random(
-        [2],
-        burn::tensor::Distribution::Uniform(0.0, 1.0),
-        &x.device().inner(),
-    );
-    let draw = draw.into_data().try_into_vec::<f32>().ok()?;
-    let seed = ((draw[0] * 16_777_216.0) as u64) << 24 | (draw[1] * 16_777_216.0) as u64;
+    let seed = match next_stream_seed() {
+        Some(seed) => seed,
+        None => {
+            let draw: Tensor<1> = Tensor::random(
+                [2],
+                burn::tensor::Distribution::Uniform(0.0, 1.0),
+                &x.device().inner(),
+            );
+            let draw = draw.into_data().try_into_vec::<f32>().ok()?;
+            ((draw[0] * 16_777_216.0) as u64) << 24 | (draw[1] * 16_777_216.0) as u64
+        }
+    };
     let output = flex(
         dropout_apply(&values(xp.primitive()), prob, seed),
         &x.dims(),

@@ -174,7 +174,7 @@ mod norm;
 
 pub(crate) use attention::attention;
 pub(crate) use conv::conv1d_same;
-pub(crate) use elementwise::{channel_scale, dropout, swiglu};
+pub(crate) use elementwise::{channel_scale, dropout, swiglu, with_dropout_stream};
 pub(crate) use linear::{WeightLayout, linear};
 pub(crate) use lstm::{LstmWeights, bilstm, lstm_direction};
 pub(crate) use norm::{batch_norm_train, layer_norm};
@@ -204,6 +204,25 @@ pub(crate) mod testing {
         (values, grads)
     }
 
+    /// A tensor of Normal(`mean`, `std`) values from a generator of the test's own, seeded with
+    /// `seed`: burn's generator is one per process, so tests drawing from it on parallel
+    /// threads take each other's draws.
+    pub(crate) fn normal<const D: usize>(
+        shape: [usize; D],
+        mean: f32,
+        std: f32,
+        seed: u64,
+        device: &burn::tensor::Device,
+    ) -> Tensor<D> {
+        use rand::SeedableRng;
+        use rand_distr::Distribution;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let dist = rand_distr::Normal::new(mean, std).expect("a finite std");
+        let n = shape.iter().product();
+        let values: Vec<f32> = (0..n).map(|_| dist.sample(&mut rng)).collect();
+        Tensor::from_data(burn::tensor::TensorData::new(values, shape), device)
+    }
+
     /// Every output `a[k]` within `tol` of `b[k]`, element by element.
     pub(crate) fn assert_all_close(a: &[Vec<f32>], b: &[Vec<f32>], tol: f32, what: &str) {
         assert_eq!(a.len(), b.len(), "{what}: number of outputs");
@@ -222,9 +241,9 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::elementwise::dropout_apply;
-    use super::testing::assert_all_close;
+    use super::testing::{assert_all_close, normal};
     use super::*;
-    use burn::tensor::{Device, Distribution};
+    use burn::tensor::Device;
 
     fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data().try_into_vec().unwrap()
@@ -243,9 +262,7 @@ mod tests {
             .map(|p| p.clone().detach().require_grad())
             .collect();
         let y = f(xg.clone(), &ps);
-        let device = y.device();
-        device.seed(99);
-        let w: Tensor<E> = Tensor::random(y.dims(), Distribution::Normal(0.0, 1.0), &device);
+        let w: Tensor<E> = normal(y.dims(), 0.0, 1.0, 99, &y.device());
         let grads = (y.clone() * w).sum().backward();
         let mut out = vec![vals(y), vals(xg.grad(&grads).unwrap())];
         out.extend(ps.iter().map(|p| vals(p.grad(&grads).unwrap())));
@@ -283,10 +300,9 @@ mod tests {
     #[test]
     fn layer_norm_swiglu_and_attention_match_burn_ops() {
         let device = Device::flex().autodiff();
-        device.seed(1);
-        let x: Tensor<3> = Tensor::random([2, 5, 8], Distribution::Normal(0.3, 1.5), &device);
-        let gamma: Tensor<1> = Tensor::random([8], Distribution::Normal(1.0, 0.2), &device);
-        let beta: Tensor<1> = Tensor::random([8], Distribution::Normal(0.0, 0.2), &device);
+        let x: Tensor<3> = normal([2, 5, 8], 0.3, 1.5, 1, &device);
+        let gamma: Tensor<1> = normal([8], 1.0, 0.2, 2, &device);
+        let beta: Tensor<1> = normal([8], 0.0, 0.2, 3, &device);
         let fused = probe(&x, &[gamma.clone(), beta.clone()], |x, p| {
             layer_norm(&x, &p[0], Some(&p[1]), 1e-6).expect("Autodiff<Flex>")
         });
@@ -303,7 +319,7 @@ mod tests {
         });
         assert_all_close(&fused, &ops, 1e-4, "swiglu");
 
-        let w: Tensor<1> = Tensor::random([10], Distribution::Normal(0.0, 1.0), &device);
+        let w: Tensor<1> = normal([10], 0.0, 1.0, 4, &device);
         let fused = probe(&x, std::slice::from_ref(&w), |x, p| {
             let w = p[0].clone().reshape([2, 5]);
             channel_scale(&x.narrow(2, 0, 4), &w).expect("Autodiff<Flex>")
@@ -314,7 +330,7 @@ mod tests {
         assert_all_close(&fused, &ops, 1e-4, "channel scale");
 
         // d = 8 in 2 heads of 4: qkv [2, 5, 24].
-        let qkv: Tensor<3> = Tensor::random([2, 5, 24], Distribution::Normal(0.0, 1.0), &device);
+        let qkv: Tensor<3> = normal([2, 5, 24], 0.0, 1.0, 5, &device);
         let fused = probe(&qkv, &[], |x, _| attention(&x, 2).expect("Autodiff<Flex>"));
         let ops = probe(&qkv, &[], |x, _| crate::nn::attention::attend_ops(x, 2));
         assert_all_close(&fused, &ops, 1e-4, "attention");
@@ -324,11 +340,10 @@ mod tests {
     #[test]
     fn linear_matches_burn_ops() {
         let device = Device::flex().autodiff();
-        device.seed(3);
-        let x: Tensor<3> = Tensor::random([2, 5, 8], Distribution::Normal(0.3, 1.5), &device);
+        let x: Tensor<3> = normal([2, 5, 8], 0.3, 1.5, 6, &device);
         // the weight (and bias) travel flattened through `probe`'s parameter list
-        let w: Tensor<1> = Tensor::random([8 * 6], Distribution::Normal(0.0, 0.5), &device);
-        let b: Tensor<1> = Tensor::random([6], Distribution::Normal(0.0, 0.5), &device);
+        let w: Tensor<1> = normal([8 * 6], 0.0, 0.5, 7, &device);
+        let b: Tensor<1> = normal([6], 0.0, 0.5, 8, &device);
         for layout in [WeightLayout::InOut, WeightLayout::OutIn] {
             let shape = match layout {
                 WeightLayout::InOut => [8, 6],

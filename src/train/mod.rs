@@ -347,8 +347,7 @@ impl Trainer {
             let device = parse_device(&recipe.device)?;
             let ad = device.clone().autodiff();
             run.restore_logs(state.as_ref())?;
-            ad.seed(recipe.seed);
-            let mut net = config.model.init(&ad)?;
+            let mut net = config.model.init_seeded(&ad, recipe.seed)?;
             let mut optim = AdamW::new(recipe.optimizer);
             let state = match state {
                 Some(s) => {
@@ -426,13 +425,13 @@ impl Trainer {
         let (channels, length) = (encoder.channels().count(), encoder.length());
         let state = &mut self.state;
         let epoch = state.epochs_done;
-        // Dropout draws depend only on (seed, epoch): a resumed run repeats them exactly.
-        ad.seed(
-            recipe
-                .seed
-                .wrapping_mul(0x9E37_79B9)
-                .wrapping_add(epoch as u64 + 1),
-        );
+        // Dropout draws depend only on (seed, epoch), not on what other threads draw: a
+        // resumed run repeats them exactly.
+        let dropout_seed = recipe
+            .seed
+            .wrapping_mul(0x9E37_79B9)
+            .wrapping_add(epoch as u64 + 1);
+        ad.seed(dropout_seed);
         let items = items_for_epoch(self.data.train.len(), recipe, epoch);
         let targets = config.model.final_block.targets();
         let spec = StreamSpec::new(recipe.batch_size, targets, Mode::Train);
@@ -453,7 +452,9 @@ impl Trainer {
             let x = Tensor::<3>::from_data(TensorData::new(batch.x, [b, channels, length]), &ad);
             let width = batch.y.len() / b;
             let y = Tensor::<2>::from_data(TensorData::new(batch.y, [b, width]), &ad);
-            let out = net.forward(x);
+            let out = crate::ops::with_dropout_stream(dropout_seed ^ state.step as u64, || {
+                net.forward(x)
+            });
             let mut loss = net.final_block().loss(out.out, y);
             if let Some(aux) = out.aux_loss {
                 loss = loss + aux;
