@@ -181,6 +181,9 @@ impl NetConfig {
         let ctx = |e: String| Error::Config(format!("model does not fit together: {e}"));
         self.input.padding.prepare().map_err(ctx)?;
         self.first.check().map_err(ctx)?;
+        self.first
+            .check_input(input_channels, length)
+            .map_err(ctx)?;
         let first_channels = self.first.out_channels();
         self.core.check(first_channels).map_err(ctx)?;
         let core_channels = self.core.out_channels(first_channels);
@@ -393,6 +396,7 @@ impl fmt::Display for ModelSummary<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocks::first_layers::unlock_dna::UnlockDnaFirstConfig;
 
     fn count(name: &str, data: DataKind) -> usize {
         let device = Device::flex();
@@ -427,6 +431,22 @@ mod tests {
     }
 
     #[test]
+    fn unlock_dna_first_refuses_odd_widths_and_odd_lengths() {
+        let mut c = NetConfig::preset("dream-cnn", DataKind::Yeast).unwrap();
+        c.first = FirstConfig::UnlockDna(UnlockDnaFirstConfig {
+            out_channels: 16,
+            kmer: 9,
+        });
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("kmer = 9 is odd"), "{e}");
+        c.first = FirstConfig::UnlockDna(UnlockDnaFirstConfig::default());
+        assert_eq!(c.check().unwrap().first_channels, 256);
+        c.input = DataKind::Drosophila.input(); // 249 positions
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("must be even") && e.contains("249"), "{e}");
+    }
+
+    #[test]
     fn any_fitting_combination_builds_and_runs() {
         let device = Device::flex();
         let firsts = [
@@ -437,6 +457,10 @@ mod tests {
             FirstConfig::Autosome(AutosomeFirstConfig {
                 out_channels: 16,
                 kernel: 7,
+            }),
+            FirstConfig::UnlockDna(UnlockDnaFirstConfig {
+                out_channels: 16,
+                kmer: 4,
             }),
         ];
         let cores = [
@@ -465,7 +489,14 @@ mod tests {
                         core: core.clone(),
                         final_block: data.final_block(),
                     };
-                    let s = config.check().unwrap();
+                    let s = match config.check() {
+                        // Two equal strand halves cannot cover Drosophila's 249 positions.
+                        Err(e) if matches!(first, FirstConfig::UnlockDna(_)) => {
+                            assert_eq!(data, DataKind::Drosophila, "{e}");
+                            continue;
+                        }
+                        s => s.unwrap(),
+                    };
                     let net = config.init(&device).unwrap();
                     let x = Tensor::<3>::zeros([2, s.input_channels, s.length], &device);
                     let y = net.predict(x);

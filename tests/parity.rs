@@ -458,7 +458,7 @@ fn training_gradients_match_pytorch() {
         let mut config = tiny_config(model);
         match &mut config.first {
             FirstConfig::Bhi(c) => c.dropout = 0.0,
-            FirstConfig::Autosome(_) => {}
+            FirstConfig::Autosome(_) | FirstConfig::UnlockDna(_) => {}
         }
         match &mut config.core {
             CoreConfig::Bhi(c) => (c.dropout, c.final_dropout) = (0.0, 0.0),
@@ -505,4 +505,161 @@ fn training_gradients_match_pytorch() {
             );
         }
     }
+}
+
+/// One block alone at a small size, from `tools/block_fixtures.py`: output, input gradient and
+/// every parameter's gradient of `sum(output · probe)`, and a final block's loss.
+#[derive(Deserialize)]
+struct BlockFixture {
+    slot: String,
+    config: serde_json::Value,
+    input_shape: [usize; 3],
+    input: Vec<f32>,
+    output: Vec<f32>,
+    input_grad: Vec<f32>,
+    weights: std::collections::BTreeMap<String, FixtureTensor>,
+    grads: std::collections::BTreeMap<String, Vec<f32>>,
+    n_params: usize,
+    #[serde(default)]
+    target: Vec<f32>,
+    #[serde(default)]
+    loss: Option<f32>,
+}
+
+#[derive(Deserialize)]
+struct FixtureTensor {
+    shape: Vec<usize>,
+    data: Vec<f32>,
+}
+
+/// `|ours − PyTorch| ≤ 1e-5 · max(1, |largest value|)`, element by element.
+fn assert_close_scaled(what: &str, ours: &[f32], theirs: &[f32]) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: length");
+    let scale = theirs.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let worst = max_abs_diff(ours, theirs);
+    assert!(
+        worst <= 1e-5 * scale,
+        "{what}: max |ours − PyTorch| {worst} (largest value {scale})"
+    );
+}
+
+/// The blocks added for the Prix Fixe grid, each alone against PyTorch.
+#[test]
+fn grid_blocks_match_pytorch() {
+    use prixfixe::blocks::FinalConfig;
+    use prixfixe::nn::NamedWeights;
+    let device = Device::flex().autodiff();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("block_")
+        })
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 3, "block fixtures: {cases:?}");
+    for path in cases {
+        let case = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let f: BlockFixture =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let map = WeightMap {
+            tensors: f
+                .weights
+                .iter()
+                .map(|(k, t)| {
+                    let (shape, data) = (t.shape.clone(), t.data.clone());
+                    (k.clone(), prixfixe::weights::WeightTensor { shape, data })
+                })
+                .collect(),
+            metadata: Default::default(),
+        };
+        let [_, cin, len] = f.input_shape;
+        let x = Tensor::<3>::from_data(TensorData::new(f.input.clone(), f.input_shape), &device)
+            .require_grad();
+        // In f64, as Python computes it: in f32, 0.7 · i loses digits past a few hundred.
+        let probe = |n: usize| {
+            (0..n)
+                .map(|i| (0.7 * i as f64 + 0.3).sin() as f32)
+                .collect::<Vec<_>>()
+        };
+        let collect = |block: &mut dyn FnMut(&mut GradCollector), grads| {
+            let mut c = GradCollector {
+                grads,
+                out: Default::default(),
+            };
+            block(&mut c);
+            c.out
+        };
+        let (out, ours, grads, counted) = match f.slot.as_str() {
+            "first" => {
+                let config: FirstConfig = serde_json::from_value(f.config.clone()).unwrap();
+                let mut block = config.init(cin, len, &device);
+                map.apply_to(&mut block, "first", &device).unwrap();
+                let out = block.forward(x.clone()).x;
+                let dims = out.dims();
+                let p = Tensor::<3>::from_data(
+                    TensorData::new(probe(out.shape().num_elements()), dims),
+                    &device,
+                );
+                let grads = (out.clone() * p).sum().backward();
+                let ours = collect(&mut |c| block.visit_weights("first", c), &grads);
+                (
+                    vals(out),
+                    ours,
+                    grads,
+                    prixfixe::weights::count_params(&mut block),
+                )
+            }
+            "final" => {
+                let config: FinalConfig = serde_json::from_value(f.config.clone()).unwrap();
+                let mut block = config.init(cin, len, &device);
+                map.apply_to(&mut block, "final", &device).unwrap();
+                let out = block.forward(x.clone());
+                let dims = out.dims();
+                if let Some(want) = f.loss {
+                    let y =
+                        Tensor::<2>::from_data(TensorData::new(f.target.clone(), dims), &device);
+                    let loss: f32 = block.loss(out.clone(), y).into_scalar();
+                    assert!(
+                        (loss - want).abs() <= 1e-5 * want.abs().max(1.0),
+                        "{case}: loss {loss} vs {want}"
+                    );
+                }
+                let p = Tensor::<2>::from_data(
+                    TensorData::new(probe(out.shape().num_elements()), dims),
+                    &device,
+                );
+                let grads = (out.clone() * p).sum().backward();
+                let ours = collect(&mut |c| block.visit_weights("final", c), &grads);
+                (
+                    vals(out),
+                    ours,
+                    grads,
+                    prixfixe::weights::count_params(&mut block),
+                )
+            }
+            other => panic!("{case}: unknown slot {other}"),
+        };
+        assert_eq!(counted, f.n_params, "{case}: parameter count");
+        assert_close_scaled(&format!("{case}: output"), &out, &f.output);
+        let dx: Vec<f32> = x.grad(&grads).unwrap().into_data().try_into_vec().unwrap();
+        assert_close_scaled(&format!("{case}: input gradient"), &dx, &f.input_grad);
+        assert_eq!(
+            ours.keys().collect::<Vec<_>>(),
+            f.grads.keys().collect::<Vec<_>>(),
+            "{case}: parameters with gradients"
+        );
+        for (name, want) in &f.grads {
+            assert_close_scaled(&format!("{case}: {name} gradient"), &ours[name], want);
+        }
+    }
+}
+
+fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec().unwrap()
 }

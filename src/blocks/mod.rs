@@ -65,6 +65,10 @@ pub trait FirstLayersConfig {
     fn out_channels(&self) -> usize;
     /// Whether the block can be built; the message names the field.
     fn check(&self) -> Result<(), String>;
+    /// Whether the block takes inputs of `channels` × `length` (most take any).
+    fn check_input(&self, _channels: usize, _length: usize) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A core layers block's configuration.
@@ -214,6 +218,8 @@ registry! {
         "bhi" => Bhi(first_layers::bhi::BhiFirstConfig, first_layers::bhi::BhiFirst),
         /// Autosome: conv k=7 → BN → SiLU.
         "autosome" => Autosome(first_layers::autosome::AutosomeFirstConfig, first_layers::autosome::AutosomeFirst),
+        /// Unlock_DNA: k-mer windows through one dense layer, plus a strand embedding.
+        "unlock-dna" => UnlockDna(first_layers::unlock_dna::UnlockDnaFirstConfig, first_layers::unlock_dna::UnlockDnaFirst),
     }
 
     /// Configuration of the core layers block.

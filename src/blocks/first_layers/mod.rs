@@ -2,3 +2,4 @@
 
 pub mod autosome;
 pub mod bhi;
+pub mod unlock_dna;
