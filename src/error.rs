@@ -135,6 +135,16 @@ pub enum Error {
     /// A configuration that cannot work (unknown names, shapes that do not fit, bad values).
     #[error("{0}")]
     Config(String),
+    /// The training loss stopped being a finite number.
+    #[error("the training loss became {value} at epoch {epoch}, batch {batch}; try a lower max_lr")]
+    Diverged {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based batch of that epoch.
+        batch: usize,
+        /// The loss.
+        value: f64,
+    },
     /// Anything else.
     #[error("{0}")]
     Other(String),

@@ -33,6 +33,7 @@ pub mod device;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod grid;
 pub mod interpret;
 pub mod kernels;
 pub mod net;

@@ -89,7 +89,8 @@ impl DataKind {
         }
     }
 
-    fn input(self) -> InputConfig {
+    /// The input (padding and channels) of this data kind's models.
+    pub fn input(self) -> InputConfig {
         match self {
             DataKind::Yeast => InputConfig::yeast(),
             DataKind::Human => InputConfig::human(),
@@ -97,7 +98,8 @@ impl DataKind {
         }
     }
 
-    fn final_block(self) -> FinalConfig {
+    /// The head of this data kind's models.
+    pub fn final_block(self) -> FinalConfig {
         match self {
             DataKind::Yeast => FinalConfig::SoftClass(SoftClassConfig::default()),
             DataKind::Human => FinalConfig::Regression(RegressionConfig::new(1)),

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod grid;
 mod interpret;
 mod progress;
 mod simulate;
@@ -39,6 +40,8 @@ enum Command {
     Variants(interpret::VariantsArgs),
     /// Design sequences with a genetic algorithm driven by trained models.
     Design(interpret::DesignArgs),
+    /// The Prix Fixe grid: plan it, run a cell (a Slurm array task), run all here, collect.
+    Grid(grid::GridArgs),
     /// Show a model's blocks and parameter counts; check that a weight file fits it.
     Inspect(InspectArgs),
     /// Measure training and inference speed and memory.
@@ -599,6 +602,7 @@ pub fn main() -> ExitCode {
         Command::Ism(a) => interpret::run_ism(a),
         Command::Variants(a) => interpret::run_variants(a),
         Command::Design(a) => interpret::run_design(a),
+        Command::Grid(a) => grid::run(a),
         Command::Inspect(a) => inspect(a),
         Command::Bench(a) => bench(a),
         Command::InspectData(a) => inspect_data(a),

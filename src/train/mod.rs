@@ -461,11 +461,11 @@ impl Trainer {
             }
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
-                return Err(Error::Other(format!(
-                    "the training loss became {value} at epoch {}, batch {}; try a lower max_lr",
-                    epoch + 1,
-                    i + 1
-                )));
+                return Err(Error::Diverged {
+                    epoch: epoch + 1,
+                    batch: i + 1,
+                    value,
+                });
             }
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = self.optim.step(lr, beta1, net, grads);

@@ -1,0 +1,293 @@
+//! `prixfixe grid`: plan the Prix Fixe grid, run one cell (a Slurm array task), run every cell
+//! on this machine, and collect the results.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process};
+
+use clap::{Args, Subcommand, ValueEnum};
+use prixfixe::grid::{self, CellOutcome, CellStatus, Size};
+use prixfixe::train::{TrainConfig, TrainOptions, TrainOverrides};
+
+#[derive(Args)]
+pub struct GridArgs {
+    #[command(subcommand)]
+    command: GridCommand,
+}
+
+#[derive(Subcommand)]
+enum GridCommand {
+    /// List the combinations this version builds, with their parameter counts.
+    List(ListArgs),
+    /// Write a grid's plan (grid.toml) and task list (tasks.tsv) into a new directory.
+    Plan(PlanArgs),
+    /// Run, resume or skip one cell (a task of the plan); the unit a Slurm array runs.
+    Run(RunArgs),
+    /// Run every unfinished cell on this machine with K worker processes, then collect.
+    Local(LocalArgs),
+    /// Every cell's status and best validation figures; writes results.csv.
+    Status(StatusArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SizeArg {
+    /// The paper's widths.
+    Full,
+    /// Small widths, for trials (minutes on a CPU).
+    Tiny,
+}
+
+#[derive(Args)]
+struct ListArgs {
+    /// Block widths.
+    #[arg(long, value_enum, default_value = "full")]
+    size: SizeArg,
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    /// The grid directory (created).
+    #[arg(long)]
+    out: PathBuf,
+    /// Training file (yeast DREAM format); every cell trains on it.
+    #[arg(long)]
+    train: PathBuf,
+    /// Validation file; without one, --valid-fraction of the training rows is held out (the
+    /// same rows for every cell).
+    #[arg(long)]
+    valid: Option<PathBuf>,
+    /// Fraction of training rows held out when there is no validation file.
+    #[arg(long)]
+    valid_fraction: Option<f64>,
+    /// Cells to plan, comma-separated (e.g. ABBA,AUAA); default: every one `grid list` shows.
+    #[arg(long, value_delimiter = ',')]
+    cells: Vec<String>,
+    /// Block widths.
+    #[arg(long, value_enum, default_value = "full")]
+    size: SizeArg,
+    /// Epochs per cell (default 80).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Sequences per batch (default 1024).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// One seed for every cell: initialisation, shuffling, dropout, the validation split
+    /// (default 42).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The grid directory.
+    grid: PathBuf,
+    /// Task index (0-based); defaults to $SLURM_ARRAY_TASK_ID.
+    #[arg(long)]
+    task: Option<usize>,
+}
+
+#[derive(Args)]
+struct LocalArgs {
+    /// The grid directory.
+    grid: PathBuf,
+    /// Worker processes at once; each gets its share of the cores.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// The grid directory.
+    grid: PathBuf,
+}
+
+fn size(s: SizeArg) -> Size {
+    match s {
+        SizeArg::Full => Size::Full,
+        SizeArg::Tiny => Size::Tiny,
+    }
+}
+
+fn err(e: prixfixe::Error) -> String {
+    e.to_string()
+}
+
+/// Run `prixfixe grid …`.
+pub fn run(a: GridArgs) -> Result<(), String> {
+    match a.command {
+        GridCommand::List(a) => list(a),
+        GridCommand::Plan(a) => plan(a),
+        GridCommand::Run(a) => run_task(a),
+        GridCommand::Local(a) => local(a),
+        GridCommand::Status(a) => status(&a.grid),
+    }
+}
+
+fn list(a: ListArgs) -> Result<(), String> {
+    let device = burn::tensor::Device::flex();
+    println!("cell   first        core         final        parameters");
+    for name in grid::buildable() {
+        let m = grid::model_of(&name, size(a.size)).map_err(err)?;
+        let params = m.init(&device).map_err(err)?.param_counts().total();
+        println!(
+            "{name}   {:<12} {:<12} {:<12} {params:>10}",
+            m.first.name(),
+            m.core.name(),
+            m.final_block.name()
+        );
+    }
+    println!(
+        "\n{} of the paper's 81 combinations (data processor · first · core · final; \
+         A Autosome.org, B BHI, U Unlock_DNA).\nNot yet built: the BHI and Unlock_DNA data \
+         processors and trainers (B··· and U···) and the Unlock_DNA final block (···U).",
+        grid::buildable().len()
+    );
+    Ok(())
+}
+
+fn plan(a: PlanArgs) -> Result<(), String> {
+    // Absolute paths: the tasks may run from another directory (a Slurm job's).
+    let absolute = |p: &Path| std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()));
+    let model = grid::model_of("ABAA", size(a.size)).map_err(err)?;
+    let mut config = TrainConfig::for_data(model, prixfixe::DataKind::Yeast, absolute(&a.train)?);
+    config.apply(&TrainOverrides {
+        valid: a.valid.as_deref().map(absolute).transpose()?,
+        valid_fraction: a.valid_fraction,
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        seed: a.seed,
+        ..Default::default()
+    });
+    let plan =
+        grid::plan(&a.out, &a.cells, size(a.size), config.data, config.recipe).map_err(err)?;
+    println!(
+        "planned {} cells in {} ({} and {}); run one with `prixfixe grid run {} --task N`, \
+         all here with `prixfixe grid local {} --jobs K`",
+        plan.cells.len(),
+        a.out.display(),
+        grid::PLAN_FILE,
+        grid::TASKS_FILE,
+        a.out.display(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn run_task(a: RunArgs) -> Result<(), String> {
+    let task = match a.task {
+        Some(t) => t,
+        None => {
+            let v = std::env::var("SLURM_ARRAY_TASK_ID")
+                .map_err(|_| "give --task N (or run inside a Slurm array job)".to_string())?;
+            v.parse()
+                .map_err(|_| format!("SLURM_ARRAY_TASK_ID={v:?} is not a task index"))?
+        }
+    };
+    let opts = TrainOptions {
+        command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        ..Default::default()
+    };
+    let plan = grid::read_plan(&a.grid).map_err(err)?;
+    let name = plan.cell(task).map_err(err)?.name.clone();
+    match grid::run_cell(&a.grid, task, &opts).map_err(err)? {
+        CellOutcome::AlreadyFinished => println!("task {task} ({name}): already finished"),
+        CellOutcome::Trained { from_epoch: 0 } => println!("task {task} ({name}): trained"),
+        CellOutcome::Trained { from_epoch } => {
+            println!("task {task} ({name}): resumed after epoch {from_epoch} and trained")
+        }
+        CellOutcome::Diverged(e) => println!("task {task} ({name}): not converged: {e}"),
+    }
+    Ok(())
+}
+
+fn local(a: LocalArgs) -> Result<(), String> {
+    if a.jobs == 0 {
+        return Err("--jobs must be at least 1".into());
+    }
+    let plan = grid::read_plan(&a.grid).map_err(err)?;
+    let mut todo = Vec::new();
+    for cell in &plan.cells {
+        match grid::cell_status(&plan, &a.grid, cell).map_err(err)? {
+            CellStatus::Finished | CellStatus::Diverged(_) => {}
+            _ => todo.push(cell.clone()),
+        }
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("this program's path: {e}"))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (cores / a.jobs).max(1);
+    let logs = a.grid.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    eprintln!(
+        "{} of {} cells to run, {} at a time ({threads} threads each); logs in {}",
+        todo.len(),
+        plan.cells.len(),
+        a.jobs,
+        logs.display()
+    );
+    let mut running: Vec<(grid::Cell, Child)> = Vec::new();
+    let mut failed = Vec::new();
+    let mut queue = todo.into_iter();
+    loop {
+        while running.len() < a.jobs {
+            let Some(cell) = queue.next() else { break };
+            let log = logs.join(format!("{:03}-{}.log", cell.index, cell.name));
+            let file =
+                std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+            let child = Process::new(&exe)
+                .args(["grid", "run"])
+                .arg(&a.grid)
+                .args(["--task", &cell.index.to_string()])
+                .env("RAYON_NUM_THREADS", threads.to_string())
+                .stdout(file.try_clone().map_err(|e| e.to_string())?)
+                .stderr(file)
+                .spawn()
+                .map_err(|e| format!("starting a worker: {e}"))?;
+            eprintln!("started task {} ({})", cell.index, cell.name);
+            running.push((cell, child));
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let mut i = 0;
+        while i < running.len() {
+            match running[i].1.try_wait().map_err(|e| e.to_string())? {
+                Some(code) => {
+                    let (cell, _) = running.swap_remove(i);
+                    if code.success() {
+                        eprintln!("done    task {} ({})", cell.index, cell.name);
+                    } else {
+                        eprintln!(
+                            "failed  task {} ({}): {code}; see {}",
+                            cell.index,
+                            cell.name,
+                            logs.join(format!("{:03}-{}.log", cell.index, cell.name))
+                                .display()
+                        );
+                        failed.push(cell.name);
+                    }
+                }
+                None => i += 1,
+            }
+        }
+    }
+    status(&a.grid)?;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} cell(s) failed: {}; run `prixfixe grid local` again to retry them",
+            failed.len(),
+            failed.join(", ")
+        ))
+    }
+}
+
+fn status(dir: &Path) -> Result<(), String> {
+    let rows = grid::status(dir).map_err(err)?;
+    let csv = grid::results_csv(&rows);
+    let path = dir.join(grid::RESULTS_FILE);
+    prixfixe::output::write_atomic(&path, csv.as_bytes()).map_err(err)?;
+    print!("{}", grid::results_table(&rows));
+    println!("results in {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,558 @@
+//! The Prix Fixe grid (paper Fig. 2, Extended Data Fig. 6): every combination of the teams'
+//! modules, retrained on one split with one seed and compared.
+//!
+//! A grid is a directory. [`plan`] writes its plan (`grid.toml`: data, recipe and one model
+//! per cell) and the task list (`tasks.tsv`: index → cell). Each cell is a unit of work, run
+//! by [`run_cell`] into `cells/<index>-<name>/`, a training run directory like any other: a
+//! finished cell is skipped, a killed one resumes from its last committed epoch, and one
+//! whose loss diverges is recorded as not converged (`cells/<index>-<name>.diverged.json`)
+//! rather than failing. The status of every cell is read from these files ([`status`]), never
+//! from a scheduler, so any executor can run the tasks: the local worker pool of the CLI, a
+//! Slurm array, a Snakemake rule.
+//!
+//! A cell is named by its slots' teams, data processor + trainer first: `A` Autosome.org,
+//! `B` BHI, `U` Unlock_DNA (`ABBA` = Autosome data processor, BHI first and core, Autosome
+//! final = DREAM-RNN). This version has the Autosome data processor and trainer only, and
+//! the Autosome and BHI final blocks, so its grid has 18 of the paper's 81 combinations
+//! ([`buildable`]); the BHI and Unlock_DNA data processors and the Unlock_DNA final block
+//! are still to come.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::blocks::core_layers::autosome::AutosomeCoreConfig;
+use crate::blocks::core_layers::bhi::BhiCoreConfig;
+use crate::blocks::core_layers::unlock_dna::UnlockDnaConfig;
+use crate::blocks::final_layers::bhi::BhiFinalConfig;
+use crate::blocks::first_layers::autosome::AutosomeFirstConfig;
+use crate::blocks::first_layers::bhi::BhiFirstConfig;
+use crate::blocks::first_layers::unlock_dna::UnlockDnaFirstConfig;
+use crate::blocks::{CoreConfig, FinalConfig, FirstConfig};
+use crate::error::{Error, Result};
+use crate::net::{DataKind, NetConfig};
+use crate::train::{DataSection, Recipe, TrainConfig, TrainOptions, TrainerState};
+
+/// The plan's file in a grid directory.
+pub const PLAN_FILE: &str = "grid.toml";
+/// The task list: index → cell, one line each.
+pub const TASKS_FILE: &str = "tasks.tsv";
+/// The collected results.
+pub const RESULTS_FILE: &str = "results.csv";
+
+/// Block widths: the paper's, or small ones for tests and trials on a laptop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Size {
+    /// The grid's widths (SPEC_GRID §9.2): Autosome first 256, BHI first 320, Unlock_DNA
+    /// first 256 (k = 10); cores at their defaults, the Unlock_DNA core as wide as its input.
+    Full,
+    /// Every width shrunk (16-channel first blocks, 8-channel cores): minutes on a CPU.
+    Tiny,
+}
+
+/// One combination: its name and its model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    /// Position in the task list (Slurm's array index).
+    pub index: usize,
+    /// Teams per slot, data processor first, e.g. `ABBA`.
+    pub name: String,
+    /// The model.
+    pub model: NetConfig,
+}
+
+impl Cell {
+    /// The cell's run directory under `grid`.
+    pub fn dir(&self, grid: &Path) -> PathBuf {
+        grid.join("cells")
+            .join(format!("{:03}-{}", self.index, self.name))
+    }
+
+    /// Where a diverged cell is recorded.
+    pub fn diverged_file(&self, grid: &Path) -> PathBuf {
+        grid.join("cells")
+            .join(format!("{:03}-{}.diverged.json", self.index, self.name))
+    }
+}
+
+/// A grid: the shared data and recipe, and its cells.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridPlan {
+    /// Block widths.
+    pub size: Size,
+    /// One split and one seed for every cell (initialisation, shuffling, dropout, split).
+    pub data: DataSection,
+    /// One recipe for every cell.
+    pub recipe: Recipe,
+    /// The cells, in task order.
+    #[serde(rename = "cell")]
+    pub cells: Vec<Cell>,
+}
+
+fn first_block(team: char, size: Size) -> FirstConfig {
+    let tiny = size == Size::Tiny;
+    match team {
+        'A' => FirstConfig::Autosome(AutosomeFirstConfig {
+            out_channels: if tiny { 16 } else { 256 },
+            ..Default::default()
+        }),
+        'B' => FirstConfig::Bhi(BhiFirstConfig {
+            out_channels: if tiny { 16 } else { 320 },
+            ..Default::default()
+        }),
+        _ => FirstConfig::UnlockDna(UnlockDnaFirstConfig {
+            out_channels: if tiny { 16 } else { 256 },
+            kmer: 10,
+        }),
+    }
+}
+
+fn core_block(team: char, size: Size, cin: usize) -> CoreConfig {
+    let tiny = size == Size::Tiny;
+    match team {
+        'A' => CoreConfig::Autosome(if tiny {
+            AutosomeCoreConfig {
+                widths: vec![8, 8],
+                ..Default::default()
+            }
+        } else {
+            AutosomeCoreConfig::default()
+        }),
+        'B' => CoreConfig::Bhi(if tiny {
+            BhiCoreConfig {
+                hidden: 8,
+                out_channels: 8,
+                ..Default::default()
+            }
+        } else {
+            BhiCoreConfig::default()
+        }),
+        // in = out (SPEC_GRID Q14): as wide as the first block.
+        _ => CoreConfig::UnlockDna(if tiny {
+            UnlockDnaConfig {
+                d: cin,
+                layers: 1,
+                ff: 32,
+                ..Default::default()
+            }
+        } else {
+            // The reference's feed-forward width is 4 · d (`ff_mult`).
+            UnlockDnaConfig {
+                d: cin,
+                ff: 4 * cin,
+                ..Default::default()
+            }
+        }),
+    }
+}
+
+fn final_block(team: char, size: Size) -> FinalConfig {
+    match team {
+        'A' => DataKind::Yeast.final_block(),
+        _ => FinalConfig::Bhi(BhiFinalConfig {
+            hidden: if size == Size::Tiny { 8 } else { 64 },
+        }),
+    }
+}
+
+/// The model of a combination named `name` (e.g. `AUBA`), or why it cannot be built here.
+pub fn model_of(name: &str, size: Size) -> Result<NetConfig> {
+    let teams: Vec<char> = name.chars().collect();
+    let bad = |why: &str| Err(Error::Config(format!("grid cell {name:?}: {why}")));
+    if teams.len() != 4 || teams.iter().any(|c| !"ABU".contains(*c)) {
+        return bad(
+            "a cell is four letters from A (Autosome.org), B (BHI), U (Unlock_DNA): data processor, first, core, final",
+        );
+    }
+    if teams[0] != 'A' {
+        return bad(
+            "the BHI and Unlock_DNA data processors and trainers are not built yet; this version's grid has the Autosome data processor only",
+        );
+    }
+    if teams[3] == 'U' {
+        return bad(
+            "the Unlock_DNA final block is not built yet (and needs the Unlock_DNA trainer, which reads its nucleotide logits)",
+        );
+    }
+    let first = first_block(teams[1], size);
+    let core = core_block(teams[2], size, first.out_channels());
+    let model = NetConfig {
+        input: DataKind::Yeast.input(),
+        first,
+        core,
+        final_block: final_block(teams[3], size),
+    };
+    model.check()?;
+    Ok(model)
+}
+
+/// Every combination this version can build, in task order: A · {A,B,U} · {A,B,U} · {A,B}.
+pub fn buildable() -> Vec<String> {
+    let mut names = Vec::new();
+    for first in ['A', 'B', 'U'] {
+        for core in ['A', 'B', 'U'] {
+            for fin in ['A', 'B'] {
+                names.push(format!("A{first}{core}{fin}"));
+            }
+        }
+    }
+    names
+}
+
+/// Plan a grid in `dir` (created; a directory that already holds a plan is refused): the
+/// cells named (all buildable ones when `names` is empty), each with its model, on `data`
+/// with `recipe`. Writes `grid.toml` and `tasks.tsv`, each atomically.
+pub fn plan(
+    dir: &Path,
+    names: &[String],
+    size: Size,
+    data: DataSection,
+    recipe: Recipe,
+) -> Result<GridPlan> {
+    recipe.check()?;
+    let names = if names.is_empty() {
+        buildable()
+    } else {
+        names.to_vec()
+    };
+    let mut cells = Vec::new();
+    for (index, name) in names.iter().enumerate() {
+        if names[..index].contains(name) {
+            return Err(Error::Config(format!("grid cell {name:?} is named twice")));
+        }
+        let model = model_of(name, size)?;
+        cells.push(Cell {
+            index,
+            name: name.clone(),
+            model,
+        });
+    }
+    if dir.join(PLAN_FILE).exists() {
+        return Err(Error::Config(format!(
+            "{} already holds a grid plan; run its cells, or plan the new grid in another \
+             directory",
+            dir.display()
+        )));
+    }
+    let plan = GridPlan {
+        size,
+        data,
+        recipe,
+        cells,
+    };
+    std::fs::create_dir_all(dir.join("cells")).map_err(|e| Error::io(dir, e))?;
+    let text = toml::to_string_pretty(&plan).expect("a grid plan serialises");
+    let mut tasks = String::from("task\tcell\n");
+    for c in &plan.cells {
+        writeln!(tasks, "{}\t{}", c.index, c.name).expect("a string takes writes");
+    }
+    crate::output::write_atomic(&dir.join(TASKS_FILE), tasks.as_bytes())?;
+    crate::output::write_atomic(&dir.join(PLAN_FILE), text.as_bytes())?;
+    read_plan(dir)
+}
+
+/// Read a grid's plan back.
+pub fn read_plan(dir: &Path) -> Result<GridPlan> {
+    let path = dir.join(PLAN_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Config(format!(
+            "{}: no grid plan there (no {PLAN_FILE}); make one with `prixfixe grid plan`",
+            dir.display()
+        )),
+        _ => Error::io(&path, e),
+    })?;
+    let plan: GridPlan = toml::from_str(&text)
+        .map_err(|e| Error::Config(format!("{}: not a grid plan: {e}", path.display())))?;
+    for (i, c) in plan.cells.iter().enumerate() {
+        if c.index != i {
+            return Err(Error::Config(format!(
+                "{}: cell {:?} has index {}, expected {i}",
+                path.display(),
+                c.name,
+                c.index
+            )));
+        }
+        c.model
+            .check()
+            .map_err(|e| Error::Config(format!("{}: cell {}: {e}", path.display(), c.name)))?;
+    }
+    Ok(plan)
+}
+
+impl GridPlan {
+    /// The training config of a cell.
+    pub fn train_config(&self, cell: &Cell) -> TrainConfig {
+        TrainConfig {
+            model: cell.model.clone(),
+            data: self.data.clone(),
+            recipe: self.recipe.clone(),
+        }
+    }
+
+    /// The cell of task `task`.
+    pub fn cell(&self, task: usize) -> Result<&Cell> {
+        self.cells.get(task).ok_or_else(|| {
+            Error::Config(format!(
+                "task {task} is not in this grid: its tasks are 0–{}",
+                self.cells.len().saturating_sub(1)
+            ))
+        })
+    }
+}
+
+/// Where a cell stands, read from its files.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellStatus {
+    /// Nothing run yet.
+    Pending,
+    /// Some epochs committed (a run that was stopped or is running).
+    Partial {
+        /// Epochs committed.
+        epochs: usize,
+    },
+    /// Every epoch of the recipe done.
+    Finished,
+    /// The loss diverged; the message says where.
+    Diverged(String),
+}
+
+/// What [`run_cell`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellOutcome {
+    /// It was finished already: nothing ran.
+    AlreadyFinished,
+    /// It trained to the end (resumed from `from_epoch` when that is not 0).
+    Trained {
+        /// Epochs committed before this run.
+        from_epoch: usize,
+    },
+    /// Its loss diverged; recorded, not an error.
+    Diverged(String),
+}
+
+fn read_state(dir: &Path) -> Result<Option<TrainerState>> {
+    let path = dir.join("state.json");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::Other(format!("{}: not a trainer state ({e})", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+/// The status of one cell.
+pub fn cell_status(plan: &GridPlan, grid: &Path, cell: &Cell) -> Result<CellStatus> {
+    let diverged = cell.diverged_file(grid);
+    if diverged.exists() {
+        let text = std::fs::read_to_string(&diverged).map_err(|e| Error::io(&diverged, e))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::Other(format!("{}: {e}", diverged.display())))?;
+        return Ok(CellStatus::Diverged(
+            v["error"].as_str().unwrap_or("diverged").to_string(),
+        ));
+    }
+    Ok(match read_state(&cell.dir(grid))? {
+        None => CellStatus::Pending,
+        Some(s) if s.epochs_done >= plan.recipe.epochs => CellStatus::Finished,
+        Some(s) => CellStatus::Partial {
+            epochs: s.epochs_done,
+        },
+    })
+}
+
+/// Run (or resume, or skip) task `task` of the grid in `grid`.
+pub fn run_cell(grid: &Path, task: usize, opts: &TrainOptions) -> Result<CellOutcome> {
+    let plan = read_plan(grid)?;
+    let cell = plan.cell(task)?;
+    let from_epoch = match cell_status(&plan, grid, cell)? {
+        CellStatus::Finished => return Ok(CellOutcome::AlreadyFinished),
+        CellStatus::Diverged(e) => return Ok(CellOutcome::Diverged(e)),
+        CellStatus::Partial { epochs } => epochs,
+        CellStatus::Pending => 0,
+    };
+    let dir = cell.dir(grid);
+    // A directory holding a run (even one killed before its first epoch was committed) is
+    // resumed; otherwise a fresh run starts.
+    let resume = dir.join("config.toml").exists();
+    let opts = TrainOptions {
+        resume,
+        ..opts.clone()
+    };
+    match crate::train::train(&plan.train_config(cell), &dir, &opts) {
+        Ok(_) => Ok(CellOutcome::Trained { from_epoch }),
+        Err(e @ Error::Diverged { .. }) => {
+            let message = e.to_string();
+            let record = serde_json::json!({ "cell": cell.name, "error": message });
+            crate::output::write_atomic(&cell.diverged_file(grid), record.to_string().as_bytes())?;
+            Ok(CellOutcome::Diverged(message))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// One row of the results table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellResult {
+    /// The cell.
+    pub cell: Cell,
+    /// Where it stands.
+    pub status: CellStatus,
+    /// Parameters of its model.
+    pub params: usize,
+    /// The best epoch (1-based), when one is committed.
+    pub best_epoch: Option<usize>,
+    /// Validation Pearson r at the best epoch.
+    pub val_pearson: Option<f64>,
+    /// Validation Spearman ρ at the best epoch.
+    pub val_spearman: Option<f64>,
+    /// Training seconds over the committed epochs.
+    pub seconds: f64,
+}
+
+/// Every cell's status and, where epochs are committed, its best validation figures.
+pub fn status(grid: &Path) -> Result<Vec<CellResult>> {
+    let plan = read_plan(grid)?;
+    let device = burn::tensor::Device::flex();
+    let mut rows = Vec::new();
+    for cell in &plan.cells {
+        let status = cell_status(&plan, grid, cell)?;
+        let history = read_state(&cell.dir(grid))?
+            .map(|s| s.history)
+            .unwrap_or_default();
+        // The last epoch marked best is the best one.
+        let best = history.iter().rfind(|r| r.best).or(history.last());
+        let params = cell.model.init(&device)?.param_counts().total();
+        rows.push(CellResult {
+            cell: cell.clone(),
+            status,
+            params,
+            best_epoch: best.map(|r| r.epoch),
+            val_pearson: best.and_then(|r| r.val_pearson),
+            val_spearman: best.and_then(|r| r.val_spearman),
+            seconds: history.iter().map(|r| r.seconds).sum(),
+        });
+    }
+    Ok(rows)
+}
+
+impl CellStatus {
+    /// One word for tables.
+    pub fn word(&self) -> String {
+        match self {
+            CellStatus::Pending => "pending".into(),
+            CellStatus::Partial { epochs } => format!("partial({epochs})"),
+            CellStatus::Finished => "finished".into(),
+            CellStatus::Diverged(_) => "not-converged".into(),
+        }
+    }
+}
+
+/// The results as CSV (one row per cell).
+pub fn results_csv(rows: &[CellResult]) -> String {
+    let mut out = String::from(
+        "task,cell,first,core,final,status,params,best_epoch,val_pearson,val_spearman,seconds\n",
+    );
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+    for r in rows {
+        let m = &r.cell.model;
+        writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{:.1}",
+            r.cell.index,
+            r.cell.name,
+            m.first.name(),
+            m.core.name(),
+            m.final_block.name(),
+            r.status.word(),
+            r.params,
+            r.best_epoch.map_or(String::new(), |e| e.to_string()),
+            opt(r.val_pearson),
+            opt(r.val_spearman),
+            r.seconds
+        )
+        .expect("a string takes writes");
+    }
+    out
+}
+
+/// The results as a table for the terminal.
+pub fn results_table(rows: &[CellResult]) -> String {
+    let mut out = format!(
+        "{:>4}  {:<5} {:<14} {:>11} {:>5} {:>8} {:>9} {:>8}\n",
+        "task", "cell", "status", "parameters", "best", "Pearson", "Spearman", "seconds"
+    );
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    for r in rows {
+        writeln!(
+            out,
+            "{:>4}  {:<5} {:<14} {:>11} {:>5} {:>8} {:>9} {:>8.1}",
+            r.cell.index,
+            r.cell.name,
+            r.status.word(),
+            r.params,
+            r.best_epoch.map_or("-".to_string(), |e| e.to_string()),
+            opt(r.val_pearson),
+            opt(r.val_spearman),
+            r.seconds
+        )
+        .expect("a string takes writes");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buildable_cells_match_the_reference_parameter_counts() {
+        let device = burn::tensor::Device::flex();
+        // SPEC_GRID §9.4, A · 6 × 150 (final A / final B).
+        let want = [
+            ("AAAA", 1_725_122),
+            ("AAAB", 2_342_641),
+            ("AABA", 3_954_642),
+            ("AABB", 7_025_153),
+            ("AAUA", 4_539_410),
+            ("AAUB", 6_996_673),
+            ("ABAA", 1_933_970),
+            ("ABAB", 2_551_489),
+            ("ABBA", 4_130_578),
+            ("ABBB", 7_201_089),
+            ("ABUA", 7_076_178),
+            ("ABUB", 10_146_689),
+            ("AUAA", 1_768_898),
+            ("AUAB", 2_386_417),
+            ("AUBA", 3_998_418),
+            ("AUBB", 7_068_929),
+            ("AUUA", 4_583_186),
+            ("AUUB", 7_040_449),
+        ];
+        assert_eq!(
+            buildable(),
+            want.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>()
+        );
+        for (name, params) in want {
+            let model = model_of(name, Size::Full).unwrap();
+            let got = model.init(&device).unwrap().param_counts().total();
+            assert_eq!(got, params, "{name}");
+        }
+    }
+
+    #[test]
+    fn cells_this_version_cannot_build_say_why() {
+        for (name, why) in [
+            ("BBBA", "data processors and trainers are not built yet"),
+            ("AAAU", "Unlock_DNA final block is not built yet"),
+            ("AXBA", "four letters"),
+            ("ABA", "four letters"),
+        ] {
+            let e = model_of(name, Size::Tiny).unwrap_err().to_string();
+            assert!(e.contains(why) && e.contains(name), "{name}: {e}");
+        }
+    }
+}
