@@ -145,6 +145,15 @@ pub enum Error {
         /// The loss.
         value: f64,
     },
+    /// Training was asked to stop (a signal) before the end of an epoch.
+    #[error(
+        "stopped on request with {epochs_done} epoch(s) committed; resuming trains the \
+         unfinished epoch again"
+    )]
+    Stopped {
+        /// Epochs committed.
+        epochs_done: usize,
+    },
     /// Anything else.
     #[error("{0}")]
     Other(String),

@@ -229,3 +229,41 @@ fn data_that_does_not_fit_the_model_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn a_stop_request_ends_the_epoch_without_committing_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tiny_config(yeast_rows(tmp.path(), 120), 3);
+    let out = tmp.path().join("run");
+    let one = TrainOptions {
+        stop_after: Some(1),
+        ..quiet()
+    };
+    train::train(&config, &out, &one).unwrap();
+    let before = history(&out);
+    let weights_before = weights(&out, "last.safetensors").tensors;
+    // The flag is up from the start: the first batch of epoch 2 trains, then the run stops.
+    let stopped = TrainOptions {
+        resume: true,
+        stop: Some(Arc::new(AtomicBool::new(true))),
+        ..quiet()
+    };
+    let e = train::train(&config, &out, &stopped).unwrap_err();
+    assert!(
+        matches!(e, prixfixe::Error::Stopped { epochs_done: 1 }),
+        "{e}"
+    );
+    assert_eq!(history(&out), before);
+    assert_eq!(weights(&out, "last.safetensors").tensors, weights_before);
+    // And the run resumes from there.
+    let resume = TrainOptions {
+        resume: true,
+        ..quiet()
+    };
+    assert_eq!(
+        train::train(&config, &out, &resume).unwrap().history.len(),
+        3
+    );
+}

@@ -26,6 +26,33 @@ enum GridCommand {
     Local(LocalArgs),
     /// Every cell's status and best validation figures; writes results.csv.
     Status(StatusArgs),
+    /// Write the Slurm batch scripts (an array of cells, then a collect job) and, with
+    /// --submit, submit them.
+    Slurm(SlurmArgs),
+}
+
+#[derive(Args)]
+struct SlurmArgs {
+    /// The grid directory.
+    grid: PathBuf,
+    /// At most this many cells at once (the array's `%K`).
+    #[arg(long)]
+    parallel: Option<usize>,
+    /// CPUs per cell.
+    #[arg(long, default_value_t = 2)]
+    cpus: usize,
+    /// Time limit per cell, in Slurm's format (e.g. 12:00:00).
+    #[arg(long)]
+    time: Option<String>,
+    /// Partition to run in.
+    #[arg(long)]
+    partition: Option<String>,
+    /// Seconds before the time limit at which a cell stops after its batch and is requeued.
+    #[arg(long, default_value_t = 300)]
+    warning: u32,
+    /// Submit the array and the collect job (sbatch) after writing them.
+    #[arg(long)]
+    submit: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -119,6 +146,7 @@ pub fn run(a: GridArgs) -> Result<(), String> {
         GridCommand::Run(a) => run_task(a),
         GridCommand::Local(a) => local(a),
         GridCommand::Status(a) => status(&a.grid),
+        GridCommand::Slurm(a) => slurm(a),
     }
 }
 
@@ -184,11 +212,16 @@ fn run_task(a: RunArgs) -> Result<(), String> {
     };
     let opts = TrainOptions {
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        stop: super::stop_on_usr1(),
         ..Default::default()
     };
     let plan = grid::read_plan(&a.grid).map_err(err)?;
     let name = plan.cell(task).map_err(err)?.name.clone();
-    match grid::run_cell(&a.grid, task, &opts).map_err(err)? {
+    let outcome = match grid::run_cell(&a.grid, task, &opts) {
+        Err(e @ prixfixe::Error::Stopped { .. }) => super::exit_for_requeue(&e),
+        other => other.map_err(err)?,
+    };
+    match outcome {
         CellOutcome::AlreadyFinished => println!("task {task} ({name}): already finished"),
         CellOutcome::Trained { from_epoch: 0 } => println!("task {task} ({name}): trained"),
         CellOutcome::Trained { from_epoch } => {
@@ -289,5 +322,69 @@ fn status(dir: &Path) -> Result<(), String> {
     prixfixe::output::write_atomic(&path, csv.as_bytes()).map_err(err)?;
     print!("{}", grid::results_table(&rows));
     println!("results in {}", path.display());
+    Ok(())
+}
+
+fn slurm(a: SlurmArgs) -> Result<(), String> {
+    if a.cpus == 0 || a.parallel == Some(0) {
+        return Err("--cpus and --parallel must be at least 1".into());
+    }
+    let grid_dir =
+        std::fs::canonicalize(&a.grid).map_err(|e| format!("{}: {e}", a.grid.display()))?;
+    let plan = grid::read_plan(&grid_dir).map_err(err)?;
+    let exe = std::env::current_exe().map_err(|e| format!("this program's path: {e}"))?;
+    let options = grid::SlurmOptions {
+        exe,
+        parallel: a.parallel,
+        cpus: a.cpus,
+        time: a.time,
+        partition: a.partition,
+        warning_seconds: a.warning,
+    };
+    let (array, collect) = grid::slurm_scripts(&grid_dir, &plan, &options);
+    let dir = grid_dir.join("slurm");
+    for d in [&dir, &grid_dir.join("logs")] {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let (array_path, collect_path) = (dir.join("array.sbatch"), dir.join("collect.sbatch"));
+    for (path, text) in [(&array_path, &array), (&collect_path, &collect)] {
+        prixfixe::output::write_atomic(path, text.as_bytes()).map_err(err)?;
+    }
+    if !a.submit {
+        println!(
+            "wrote {} and {}; submit them with\n  job=$(sbatch --parsable {})\n  sbatch --dependency=afterok:$job {}",
+            array_path.display(),
+            collect_path.display(),
+            array_path.display(),
+            collect_path.display()
+        );
+        return Ok(());
+    }
+    let submit = |args: &[&str]| -> Result<String, String> {
+        let out = Process::new("sbatch")
+            .arg("--parsable")
+            .args(args)
+            .output()
+            .map_err(|e| format!("running sbatch: {e} (is Slurm installed here?)"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "sbatch {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        // `--parsable` prints `id` or `id;cluster`.
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text.trim().split(';').next().unwrap_or("").to_string())
+    };
+    let job = submit(&[&array_path.display().to_string()])?;
+    let after = format!("--dependency=afterok:{job}");
+    let collector = submit(&[&after, &collect_path.display().to_string()])?;
+    println!(
+        "submitted array job {job} ({} cells) and collect job {collector}; \
+         watch with `prixfixe grid status {}`",
+        plan.cells.len(),
+        grid_dir.display()
+    );
     Ok(())
 }

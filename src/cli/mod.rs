@@ -398,9 +398,13 @@ fn train(a: TrainArgs) -> Result<(), String> {
         force: a.force,
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
         stop_after: None,
+        stop: stop_on_usr1(),
     };
     let mut observer = progress::TrainProgress::new(a.quiet);
-    let summary = train::train_with(&config, &a.out, &opts, &mut observer).map_err(err)?;
+    let summary = match train::train_with(&config, &a.out, &opts, &mut observer) {
+        Err(e @ prixfixe::Error::Stopped { .. }) => exit_for_requeue(&e),
+        other => other.map_err(err)?,
+    };
     if let Some(best) = summary.best_epoch {
         let r = &summary.history[best - 1];
         println!(
@@ -588,6 +592,23 @@ fn demo(a: DemoArgs) -> Result<(), String> {
         a.out.join("predictions.tsv").display()
     );
     Ok(())
+}
+
+/// Exit code of a run stopped by SIGUSR1 at a batch boundary: "try again later" (EX_TEMPFAIL);
+/// the Slurm script of `prixfixe grid slurm` requeues the task on it.
+pub const EXIT_REQUEUE: u8 = 75;
+
+/// A flag SIGUSR1 sets (Slurm's `--signal=B:USR1@…` warning before a time limit).
+fn stop_on_usr1() -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, flag.clone()).ok()?;
+    Some(flag)
+}
+
+/// Report a stopped run and exit with [`EXIT_REQUEUE`].
+fn exit_for_requeue(e: &prixfixe::Error) -> ! {
+    eprintln!("{e}");
+    std::process::exit(EXIT_REQUEUE as i32)
 }
 
 /// Parse the command line and run it; errors print as `error: …` with exit code 1.

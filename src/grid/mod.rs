@@ -504,6 +504,99 @@ pub fn results_table(rows: &[CellResult]) -> String {
     out
 }
 
+/// How the Slurm array is asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlurmOptions {
+    /// The `prixfixe` binary the tasks run (an absolute path).
+    pub exe: PathBuf,
+    /// At most this many tasks at once (`--array=0-N%K`); `None`: Slurm decides.
+    pub parallel: Option<usize>,
+    /// CPUs per task.
+    pub cpus: usize,
+    /// Time limit per task (`--time`, Slurm's format, e.g. `12:00:00`).
+    pub time: Option<String>,
+    /// Partition.
+    pub partition: Option<String>,
+    /// Seconds before the time limit that Slurm sends SIGUSR1 (`--signal=B:USR1@…`).
+    pub warning_seconds: u32,
+}
+
+/// Quote `s` for a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The two batch scripts of a grid on Slurm: the array of cells and the collect job (run
+/// with `--dependency=afterok:<array>`).
+///
+/// Each array task runs `prixfixe grid run --task $SLURM_ARRAY_TASK_ID`. Slurm's warning
+/// (`--signal=B:USR1@…`) reaches the batch shell, which passes it on; the run stops after its
+/// batch, keeping its last committed epoch, and exits 75, and the script then requeues the
+/// task (`--requeue`), which resumes where the committed epochs end. A cancelled task
+/// (`scancel`, SIGTERM) is not requeued; running the array again resumes it.
+pub fn slurm_scripts(grid: &Path, plan: &GridPlan, o: &SlurmOptions) -> (String, String) {
+    let dir = shell_quote(&grid.display().to_string());
+    let exe = shell_quote(&o.exe.display().to_string());
+    let logs = grid.join("logs");
+    let last = plan.cells.len().saturating_sub(1);
+    let throttle = o.parallel.map_or(String::new(), |k| format!("%{k}"));
+    let mut head = String::new();
+    if let Some(t) = &o.time {
+        writeln!(head, "#SBATCH --time={t}").expect("a string takes writes");
+    }
+    if let Some(p) = &o.partition {
+        writeln!(head, "#SBATCH --partition={p}").expect("a string takes writes");
+    }
+    let array = format!(
+        r#"#!/bin/bash
+# The Prix Fixe grid in {grid}: one array task per cell (tasks.tsv). Written by prixfixe.
+#SBATCH --job-name=prixfixe-grid
+#SBATCH --array=0-{last}{throttle}
+#SBATCH --cpus-per-task={cpus}
+#SBATCH --requeue
+#SBATCH --signal=B:USR1@{warn}
+#SBATCH --output={logs}/%A_%a.out
+{head}set -u
+export RAYON_NUM_THREADS="${{SLURM_CPUS_PER_TASK:-{cpus}}}"
+task="$SLURM_ARRAY_TASK_ID"
+{exe} grid run {dir} --task "$task" &
+child=$!
+warned=0
+# The time-limit warning: pass it on; the run stops after its batch and exits 75.
+trap 'warned=1; kill -USR1 "$child" 2>/dev/null' USR1
+# scancel: pass it on; the task is not requeued.
+trap 'kill -TERM "$child" 2>/dev/null' TERM
+rc=0
+wait "$child" || rc=$?
+# A trapped signal interrupts `wait` (status > 128): wait again for the real exit.
+while kill -0 "$child" 2>/dev/null; do rc=0; wait "$child" || rc=$?; done
+if [ "$rc" = 75 ] && [ "$warned" = 1 ]; then
+  echo "task $task: stopped before the time limit; requeueing"
+  scontrol requeue "${{SLURM_ARRAY_JOB_ID}}_${{task}}"
+  exit 0
+fi
+exit "$rc"
+"#,
+        grid = grid.display(),
+        cpus = o.cpus,
+        warn = o.warning_seconds,
+        logs = logs.display(),
+    );
+    let collect = format!(
+        r#"#!/bin/bash
+# Collect the Prix Fixe grid in {grid} once every cell has finished. Written by prixfixe.
+#SBATCH --job-name=prixfixe-grid-collect
+#SBATCH --cpus-per-task=1
+#SBATCH --output={logs}/collect_%j.out
+{head}set -eu
+{exe} grid status {dir}
+"#,
+        grid = grid.display(),
+        logs = logs.display(),
+    );
+    (array, collect)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,6 +634,54 @@ mod tests {
             let got = model.init(&device).unwrap().param_counts().total();
             assert_eq!(got, params, "{name}");
         }
+    }
+
+    #[test]
+    fn slurm_scripts_ask_for_the_array_the_warning_and_the_requeue() {
+        let names: Vec<String> = ["ABAA", "AUBB", "ABUA"].map(String::from).to_vec();
+        let cells = names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| Cell {
+                index,
+                name: name.clone(),
+                model: model_of(name, Size::Tiny).unwrap(),
+            })
+            .collect();
+        let plan = GridPlan {
+            size: Size::Tiny,
+            data: DataSection {
+                train: "t.txt".into(),
+                valid: None,
+                valid_fraction: 0.1,
+                valid_fold: None,
+                table: None,
+            },
+            recipe: Recipe::default(),
+            cells,
+        };
+        let o = SlurmOptions {
+            exe: "/opt/prix fixe/prixfixe".into(),
+            parallel: Some(2),
+            cpus: 4,
+            time: Some("12:00:00".into()),
+            partition: None,
+            warning_seconds: 300,
+        };
+        let (array, collect) = slurm_scripts(Path::new("/g/it's"), &plan, &o);
+        for line in [
+            "#SBATCH --array=0-2%2",
+            "#SBATCH --cpus-per-task=4",
+            "#SBATCH --requeue",
+            "#SBATCH --signal=B:USR1@300",
+            "#SBATCH --time=12:00:00",
+            "'/opt/prix fixe/prixfixe' grid run '/g/it'\\''s' --task \"$task\" &",
+            "if [ \"$rc\" = 75 ] && [ \"$warned\" = 1 ]; then",
+        ] {
+            assert!(array.lines().any(|l| l == line), "{line:?} not in\n{array}");
+        }
+        assert!(!array.contains("--partition"));
+        assert!(collect.contains("'/opt/prix fixe/prixfixe' grid status '/g/it'\\''s'"));
     }
 
     #[test]

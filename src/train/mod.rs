@@ -53,6 +53,10 @@ pub struct TrainOptions {
     pub command_line: String,
     /// Stop after this many epochs of this invocation (tests of resuming use it).
     pub stop_after: Option<usize>,
+    /// Checked after every batch: once set, the run stops with [`Error::Stopped`], keeping
+    /// its last committed epoch (the unfinished one is trained again on resume). The CLI sets
+    /// it on SIGUSR1, the warning a Slurm job gets before its time limit.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// What a finished run reports.
@@ -271,6 +275,7 @@ pub fn train_with(
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainSummary> {
     let mut trainer = Trainer::open(config, out_dir, opts)?;
+    trainer.stop = opts.stop.clone();
     let mut epochs_run = 0;
     while !trainer.finished() && opts.stop_after.is_none_or(|k| epochs_run < k) {
         if let Err(e) = trainer.run_epoch(observer) {
@@ -294,6 +299,8 @@ pub struct Trainer {
     device: Device,
     schedule: OneCycle,
     encoder: Encoder,
+    /// When set, [`Trainer::run_epoch`] stops after the batch it is on.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Trainer {
@@ -384,6 +391,7 @@ impl Trainer {
             device,
             schedule,
             encoder,
+            stop: None,
         })
     }
 
@@ -480,6 +488,17 @@ impl Trainer {
             state.step += 1;
             let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
             observer.batch_done(loss_sum / seen as f64, rate);
+            if self
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                // The optimiser has stepped: this epoch cannot be committed; the next run
+                // resumes from the last committed one.
+                return Err(Error::Stopped {
+                    epochs_done: state.epochs_done,
+                });
+            }
         }
         let seconds = started.elapsed().as_secs_f64();
 
