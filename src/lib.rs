@@ -33,6 +33,7 @@ pub mod device;
 pub mod engine;
 pub mod error;
 pub mod eval;
+mod figure;
 pub mod grid;
 pub mod interpret;
 pub mod kernels;

@@ -91,6 +91,11 @@ fn cells_run_skip_resume_and_collect() {
         lines[2].starts_with("1,AUBB,unlock-dna,bhi,bhi,finished,"),
         "{csv}"
     );
+    grid::write_heatmap(&dir, &rows).unwrap();
+    let png = std::fs::read(dir.join("heatmap.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = std::fs::read_to_string(dir.join("heatmap.svg")).unwrap();
+    assert!(svg.contains("Pearson r") && svg.contains("incompatible (36 of 81)"));
     let e = grid::run_cell(&dir, 2, &quiet).unwrap_err();
     assert!(e.to_string().contains("tasks are 0–1"), "{e}");
 }

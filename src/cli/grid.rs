@@ -320,8 +320,14 @@ fn status(dir: &Path) -> Result<(), String> {
     let csv = grid::results_csv(&rows);
     let path = dir.join(grid::RESULTS_FILE);
     prixfixe::output::write_atomic(&path, csv.as_bytes()).map_err(err)?;
+    grid::write_heatmap(dir, &rows).map_err(err)?;
     print!("{}", grid::results_table(&rows));
-    println!("results in {}", path.display());
+    println!(
+        "results in {}; heatmap in {} and {}",
+        path.display(),
+        dir.join("heatmap.svg").display(),
+        dir.join("heatmap.png").display()
+    );
     Ok(())
 }
 

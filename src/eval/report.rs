@@ -281,6 +281,7 @@ pub fn plot_ranks(b: &Bootstrap, path: &Path) -> Result<()> {
 fn draw_ranks(b: &Bootstrap, path: &Path, svg: &mut String) -> Result<()> {
     let err = |e: String| Error::Other(format!("{}: {e}", path.display()));
     let m = b.models.len();
+    crate::figure::fonts();
     let root = SVGBackend::with_string(svg, (320 * m.max(1) as u32, 300)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let panels = root.split_evenly((1, m.max(1)));

@@ -17,6 +17,8 @@
 //! ([`buildable`]); the BHI and Unlock_DNA data processors and the Unlock_DNA final block
 //! are still to come.
 
+pub mod heatmap;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -158,6 +160,22 @@ fn final_block(team: char, size: Size) -> FinalConfig {
     }
 }
 
+/// Why a combination cannot train in any implementation (SPEC_GRID §9.3), or `None`: the
+/// Unlock_DNA trainer reads the Unlock_DNA final block's nucleotide logits, and the other
+/// trainers validate on a single prediction tensor, which that block does not give.
+pub fn incompatibility(name: &str) -> Option<&'static str> {
+    let b = name.as_bytes();
+    match (b.first(), b.get(3)) {
+        (Some(b'U'), Some(f)) if *f != b'U' => Some(
+            "the Unlock_DNA trainer needs the Unlock_DNA final block (it reads its nucleotide logits)",
+        ),
+        (Some(d), Some(b'U')) if *d != b'U' => Some(
+            "the Unlock_DNA final block needs the Unlock_DNA trainer (the others validate on one prediction tensor)",
+        ),
+        _ => None,
+    }
+}
+
 /// The model of a combination named `name` (e.g. `AUBA`), or why it cannot be built here.
 pub fn model_of(name: &str, size: Size) -> Result<NetConfig> {
     let teams: Vec<char> = name.chars().collect();
@@ -166,6 +184,9 @@ pub fn model_of(name: &str, size: Size) -> Result<NetConfig> {
         return bad(
             "a cell is four letters from A (Autosome.org), B (BHI), U (Unlock_DNA): data processor, first, core, final",
         );
+    }
+    if let Some(why) = incompatibility(name) {
+        return bad(&format!("incompatible: {why}"));
     }
     if teams[0] != 'A' {
         return bad(
@@ -451,6 +472,23 @@ impl CellStatus {
     }
 }
 
+/// Draw the heatmap of `rows` as `heatmap.svg` and `heatmap.png` in `grid` (each written
+/// atomically).
+pub fn write_heatmap(grid: &Path, rows: &[CellResult]) -> Result<()> {
+    use plotters::prelude::*;
+    crate::figure::fonts();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, heatmap::SIZE).into_drawing_area();
+        heatmap::draw(&root, rows).map_err(Error::Other)?;
+        root.present().map_err(|e| Error::Other(e.to_string()))?;
+    }
+    crate::output::write_atomic(&grid.join("heatmap.svg"), svg.as_bytes())?;
+    let (w, h) = heatmap::SIZE;
+    let png = crate::figure::png(w, h, |root| heatmap::draw(root, rows))?;
+    crate::output::write_atomic(&grid.join("heatmap.png"), &png)
+}
+
 /// The results as CSV (one row per cell).
 pub fn results_csv(rows: &[CellResult]) -> String {
     let mut out = String::from(
@@ -685,10 +723,35 @@ mod tests {
     }
 
     #[test]
+    fn of_the_81_combinations_45_are_compatible() {
+        let all: Vec<String> = (0..81)
+            .map(|i| {
+                let t = |k: u32| ['A', 'B', 'U'][(i / 3usize.pow(k)) % 3];
+                [t(3), t(2), t(1), t(0)].iter().collect()
+            })
+            .collect();
+        let compatible: Vec<&String> = all
+            .iter()
+            .filter(|n| incompatibility(n).is_none())
+            .collect();
+        assert_eq!(compatible.len(), 45);
+        // Every one this version builds is compatible.
+        assert!(buildable().iter().all(|n| compatible.contains(&n)));
+    }
+
+    #[test]
     fn cells_this_version_cannot_build_say_why() {
         for (name, why) in [
             ("BBBA", "data processors and trainers are not built yet"),
-            ("AAAU", "Unlock_DNA final block is not built yet"),
+            (
+                "AAAU",
+                "incompatible: the Unlock_DNA final block needs the Unlock_DNA trainer",
+            ),
+            (
+                "UAAA",
+                "incompatible: the Unlock_DNA trainer needs the Unlock_DNA final block",
+            ),
+            ("UAAU", "data processors and trainers are not built yet"),
             ("AXBA", "four letters"),
             ("ABA", "four letters"),
         ] {

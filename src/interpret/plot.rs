@@ -43,6 +43,7 @@ fn draw(map: &IsmMap, task: usize, title: &str, svg: &mut String) -> Result<(), 
     let len = map.seq.len();
     let cell = 8i32;
     let width = (len as i32 * cell + 80).max(400) as u32;
+    crate::figure::fonts();
     let root = SVGBackend::with_string(svg, (width, 330)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (top, bottom) = root.split_vertically(190);

@@ -63,6 +63,7 @@ pub fn plot_curves(history: &[EpochRecord], path: &Path) -> Result<()> {
 }
 
 fn draw(history: &[EpochRecord], svg: &mut String) -> Result<(), String> {
+    crate::figure::fonts();
     let root = SVGBackend::with_string(svg, (960, 400)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (left, right) = root.split_horizontally(480);
