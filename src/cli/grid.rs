@@ -256,7 +256,7 @@ fn local(a: LocalArgs) -> Result<(), String> {
         a.jobs,
         logs.display()
     );
-    let mut running: Vec<(grid::Cell, Child)> = Vec::new();
+    let mut running: Vec<(grid::Cell, PathBuf, Child)> = Vec::new();
     let mut failed = Vec::new();
     let mut queue = todo.into_iter();
     loop {
@@ -275,7 +275,7 @@ fn local(a: LocalArgs) -> Result<(), String> {
                 .spawn()
                 .map_err(|e| format!("starting a worker: {e}"))?;
             eprintln!("started task {} ({})", cell.index, cell.name);
-            running.push((cell, child));
+            running.push((cell, log, child));
         }
         if running.is_empty() {
             break;
@@ -283,9 +283,9 @@ fn local(a: LocalArgs) -> Result<(), String> {
         std::thread::sleep(std::time::Duration::from_millis(200));
         let mut i = 0;
         while i < running.len() {
-            match running[i].1.try_wait().map_err(|e| e.to_string())? {
+            match running[i].2.try_wait().map_err(|e| e.to_string())? {
                 Some(code) => {
-                    let (cell, _) = running.swap_remove(i);
+                    let (cell, log, _) = running.swap_remove(i);
                     if code.success() {
                         eprintln!("done    task {} ({})", cell.index, cell.name);
                     } else {
@@ -293,8 +293,7 @@ fn local(a: LocalArgs) -> Result<(), String> {
                             "failed  task {} ({}): {code}; see {}",
                             cell.index,
                             cell.name,
-                            logs.join(format!("{:03}-{}.log", cell.index, cell.name))
-                                .display()
+                            log.display()
                         );
                         failed.push(cell.name);
                     }

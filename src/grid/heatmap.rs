@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{CellResult, CellStatus, incompatibility};
+use super::{CellResult, CellStatus, buildable, incompatibility};
 
 const TEAMS: [char; 3] = ['A', 'B', 'U'];
 const CELL: i32 = 64;
@@ -34,9 +34,7 @@ fn square(name: &str, results: &HashMap<String, &CellResult>) -> Square {
         return Square::Plain("", RGBColor(150, 150, 150));
     }
     match results.get(name) {
-        None if name.starts_with('A') && !name.ends_with('U') => {
-            Square::Plain("", RGBColor(235, 235, 235))
-        }
+        None if buildable().iter().any(|b| b == name) => Square::Plain("", RGBColor(235, 235, 235)),
         None => Square::Plain("", RGBColor(200, 200, 200)),
         Some(r) => match (&r.status, r.val_pearson) {
             (CellStatus::Diverged(_), _) => Square::Plain("n.c.", RGBColor(110, 110, 110)),

@@ -354,19 +354,19 @@ pub enum CellOutcome {
     Diverged(String),
 }
 
-fn read_state(dir: &Path) -> Result<Option<TrainerState>> {
-    let path = dir.join("state.json");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| Error::Other(format!("{}: not a trainer state ({e})", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(&path, e)),
-    }
-}
-
 /// The status of one cell.
 pub fn cell_status(plan: &GridPlan, grid: &Path, cell: &Cell) -> Result<CellStatus> {
+    let state = TrainerState::read(&cell.dir(grid))?;
+    classify(plan, grid, cell, state.as_ref())
+}
+
+/// The status of a cell whose committed state is `state`.
+fn classify(
+    plan: &GridPlan,
+    grid: &Path,
+    cell: &Cell,
+    state: Option<&TrainerState>,
+) -> Result<CellStatus> {
     let diverged = cell.diverged_file(grid);
     if diverged.exists() {
         let text = std::fs::read_to_string(&diverged).map_err(|e| Error::io(&diverged, e))?;
@@ -376,7 +376,7 @@ pub fn cell_status(plan: &GridPlan, grid: &Path, cell: &Cell) -> Result<CellStat
             v["error"].as_str().unwrap_or("diverged").to_string(),
         ));
     }
-    Ok(match read_state(&cell.dir(grid))? {
+    Ok(match state {
         None => CellStatus::Pending,
         Some(s) if s.epochs_done >= plan.recipe.epochs => CellStatus::Finished,
         Some(s) => CellStatus::Partial {
@@ -440,10 +440,9 @@ pub fn status(grid: &Path) -> Result<Vec<CellResult>> {
     let device = burn::tensor::Device::flex();
     let mut rows = Vec::new();
     for cell in &plan.cells {
-        let status = cell_status(&plan, grid, cell)?;
-        let history = read_state(&cell.dir(grid))?
-            .map(|s| s.history)
-            .unwrap_or_default();
+        let state = TrainerState::read(&cell.dir(grid))?;
+        let status = classify(&plan, grid, cell, state.as_ref())?;
+        let history = state.map(|s| s.history).unwrap_or_default();
         // The last epoch marked best is the best one.
         let best = history.iter().rfind(|r| r.best).or(history.last());
         let params = cell.model.init(&device)?.param_counts().total();

@@ -69,6 +69,24 @@ pub struct TrainerState {
 }
 
 impl TrainerState {
+    /// The committed state of the run in `dir` (its `state.json`), or `None` when no epoch is
+    /// committed there.
+    pub fn read(dir: &Path) -> Result<Option<Self>> {
+        let path = dir.join("state.json");
+        match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+                Error::Other(format!(
+                    "{}: not a prixfixe trainer state ({e})",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+}
+
+impl TrainerState {
     /// The state of a run that has done nothing yet.
     pub fn fresh() -> Self {
         TrainerState {
@@ -141,16 +159,7 @@ impl RunDir {
                     path.display()
                 )));
             }
-            let state = match fs::read_to_string(dir.file("state.json")) {
-                Ok(text) => Some(serde_json::from_str(&text).map_err(|e| {
-                    Error::Other(format!(
-                        "{}: not a prixfixe trainer state ({e})",
-                        dir.file("state.json").display()
-                    ))
-                })?),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(Error::io(dir.file("state.json"), e)),
-            };
+            let state = TrainerState::read(&dir.path)?;
             return Ok((dir, state));
         }
         if has_run {
