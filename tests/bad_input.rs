@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod common;
+use crate::common;
 use common::TINY_CNN as TINY;
 
 const READ: &str = "TGCATTTTTTTCACATCCTTCAACCAAAATATAATATTCAATATCTTGTAGGGACGATCAATATAAGTCGCCCGGACCATATAAGGCTAAGGTGTGGGGTTACGGCTGTT";
@@ -441,6 +441,6 @@ fn every_bad_input_is_refused_clearly_and_the_table_says_so() {
     assert_eq!(
         &doc[start..end],
         table,
-        "docs/bad-input.md is out of date: run PRIXFIXE_UPDATE_DOCS=1 cargo test --test bad_input"
+        "docs/bad-input.md is out of date: run PRIXFIXE_UPDATE_DOCS=1 cargo test --test suite bad_input"
     );
 }

@@ -1,13 +1,13 @@
 //! Zero panics on any input: every reader is driven with arbitrary bytes and with mutated
 //! valid files (proptest, stable Rust; `PROPTEST_CASES` sets the count, 256 by default). A
 //! reader may refuse what it is given — it must do so with an error, never a panic.
-//! For a long run: `PROPTEST_CASES=100000 cargo test --release --test fuzz_readers`.
+//! For a long run: `PROPTEST_CASES=100000 cargo test --release --test suite fuzz_readers`.
 
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 
-mod common;
+use crate::common;
 use common::TINY_CNN;
 
 use prixfixe::data::formats::detect::{detect_format, read_any, read_sequences};

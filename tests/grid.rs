@@ -1,20 +1,12 @@
 //! The Prix Fixe grid at a tiny size: a plan, cells run, skipped, resumed and recorded as
 //! not converged, and the collected table.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use prixfixe::grid::{self, CellOutcome, CellStatus, Size};
 use prixfixe::train::{DataSection, Recipe, TrainOptions};
 
-/// The first `rows` rows of the real yeast sample, in a temporary file.
-fn yeast_rows(dir: &Path, rows: usize) -> PathBuf {
-    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/yeast_demo_train.txt");
-    let text = std::fs::read_to_string(sample).unwrap();
-    let path = dir.join("train.txt");
-    let head: Vec<&str> = text.lines().take(rows).collect();
-    std::fs::write(&path, head.join("\n") + "\n").unwrap();
-    path
-}
+use crate::common::yeast_rows;
 
 fn data(train: PathBuf) -> DataSection {
     DataSection {

@@ -8,7 +8,7 @@ use prixfixe::data::alphabet;
 use prixfixe::interpret::ism::ism;
 use prixfixe::predict::{Ensemble, Model, Predictor, predict_codes};
 
-mod common;
+use crate::common;
 use common::{TINY_RNN, prixfixe};
 
 const TINY_AUTOSOME: &str = r#"[input]

@@ -10,19 +10,12 @@ use prixfixe::train::{self, DataSection, Recipe, TrainConfig, TrainOptions};
 use prixfixe::weights::WeightMap;
 use prixfixe::{DataKind, NetConfig};
 
+use crate::common::yeast_rows;
+
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(name)
-}
-
-/// The first `rows` rows of the real yeast sample, in a temporary file.
-fn yeast_rows(dir: &Path, rows: usize) -> PathBuf {
-    let text = std::fs::read_to_string(fixture("yeast_demo_train.txt")).unwrap();
-    let path = dir.join("train.txt");
-    let head: Vec<&str> = text.lines().take(rows).collect();
-    std::fs::write(&path, head.join("\n") + "\n").unwrap();
-    path
 }
 
 fn tiny_config(train: PathBuf, epochs: usize) -> TrainConfig {

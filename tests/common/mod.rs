@@ -1,7 +1,19 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The first `rows` rows of the real yeast sample (`tests/data/yeast_demo_train.txt`), in
+/// `dir/train.txt`.
+pub fn yeast_rows(dir: &Path, rows: usize) -> PathBuf {
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/yeast_demo_train.txt");
+    let text = std::fs::read_to_string(sample).unwrap();
+    let path = dir.join("train.txt");
+    let head: Vec<&str> = text.lines().take(rows).collect();
+    std::fs::write(&path, head.join("\n") + "\n").unwrap();
+    path
+}
 
 /// Run the `prixfixe` binary: (success, stdout, stderr).
 pub fn prixfixe(args: &[&str]) -> (bool, String, String) {
