@@ -3,10 +3,20 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    quiet_on_closed_pipe();
     keep_freed_memory();
     prixfixe::weights::install_panic_hook();
     prixfixe::output::clean_up_on_interrupt();
     cli::main()
+}
+
+/// `prixfixe grid list | head` closes our stdout early: end quietly, as Unix tools do, rather
+/// than panic in `println!` (Rust ignores SIGPIPE by default).
+fn quiet_on_closed_pipe() {
+    // SAFETY: restoring a signal's default disposition at start-up, before any thread runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// Training allocates and frees buffers of megabytes at every step. glibc serves those with

@@ -39,6 +39,15 @@ impl InputConfig {
         }
     }
 
+    /// The BHI data processor on yeast reads: BHI padding to 110, the four bases only
+    /// (SPEC_GRID §2; its trainer adds the reverse complement itself).
+    pub fn bhi() -> Self {
+        InputConfig {
+            padding: Padding::bhi(),
+            channels: Channels::BASES_ONLY,
+        }
+    }
+
     /// Human lentiMPRA: 230 nt as given, 5 channels.
     pub fn human() -> Self {
         InputConfig {

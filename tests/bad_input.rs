@@ -178,6 +178,28 @@ fn cases() -> Vec<Case> {
             "train --config run.toml --out run",
         ),
         case(
+            "the BHI trainer with row doubling",
+            &[
+                ("train.txt", &two),
+                (
+                    "run.toml",
+                    "[model]\npreset = \"dream-cnn\"\n[data]\ntrain = \"train.txt\"\n[recipe]\ntrainer = \"bhi\"\n",
+                ),
+            ],
+            "train --config run.toml --out run",
+        ),
+        case(
+            "a read too short for the BHI padding",
+            &[
+                ("train.txt", "ACGTACGTAC\t3.0\n"),
+                (
+                    "run.toml",
+                    "[model.input]\npadding = { kind = \"bhi\", length = 110 }\nchannels = { is_reverse = false, is_singleton = false }\n[model.first]\nblock = \"bhi\"\nout_channels = 8\n[model.core]\nblock = \"bhi\"\nhidden = 4\nout_channels = 8\n[model.final]\nblock = \"bhi\"\nhidden = 4\n[data]\ntrain = \"train.txt\"\n[recipe]\ntrainer = \"bhi\"\nrc_double = false\n",
+                ),
+            ],
+            "train --config run.toml --out run",
+        ),
+        case(
             "a TOML syntax error",
             &[
                 ("train.txt", &two),

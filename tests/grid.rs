@@ -116,3 +116,102 @@ fn a_diverging_cell_is_recorded_not_fatal() {
         CellOutcome::Diverged(_)
     ));
 }
+
+/// A `B···` cell runs BHI's trainer: its config says so, its targets are the file's labels
+/// standardised by the file's σ (recorded in the manifest), its schedule is cosine annealing
+/// over training rows × epochs, there is no row doubling, and each batch's loss is the mean
+/// of the forward and the reverse-complement pass — the first batch's logged loss is
+/// recomputed here from the seeded initial weights.
+#[test]
+fn a_bhi_cell_runs_the_bhi_trainer() {
+    use burn::tensor::{Tensor, TensorData};
+    use prixfixe::data::{Mode, Targets, encode_batch, epoch_items};
+    use prixfixe::train::{TrainConfig, TrainerKind, load_data};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("grid");
+    let train = yeast_rows(tmp.path(), 120);
+    let plan = grid::plan(
+        &dir,
+        &["BAAB".to_string()],
+        Size::Tiny,
+        data(train.clone()),
+        recipe(2),
+    )
+    .unwrap();
+    assert_eq!(
+        grid::run_cell(&dir, 0, &TrainOptions::default()).unwrap(),
+        CellOutcome::Trained { from_epoch: 0 }
+    );
+    let cell = &plan.cells[0];
+    let run = cell.dir(&dir);
+    let stored =
+        TrainConfig::from_toml(&std::fs::read_to_string(run.join("config.toml")).unwrap()).unwrap();
+    assert_eq!(stored.recipe.trainer, TrainerKind::Bhi);
+    assert!(!stored.recipe.rc_double);
+    assert_eq!(stored.model.input.channels.count(), 4);
+    assert_eq!(stored.model.input.padding.length(), 110);
+
+    // σ: the population SD of the whole file's labels (the held-out rows share it).
+    let labels: Vec<f64> = std::fs::read_to_string(&train)
+        .unwrap()
+        .lines()
+        .map(|l| l.split('\t').nth(1).unwrap().parse().unwrap())
+        .collect();
+    let mean = labels.iter().sum::<f64>() / labels.len() as f64;
+    let sd = (labels.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / labels.len() as f64).sqrt();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    let s = &manifest["standardized_labels"];
+    assert_eq!(s["centre"], 11.0);
+    assert!((s["train_sd"].as_f64().unwrap() - sd).abs() < 1e-12, "{s}");
+    assert!((s["valid_sd"].as_f64().unwrap() - sd).abs() < 1e-12, "{s}");
+
+    // 96 training rows, batch 32, no doubling: 3 batches an epoch; lr by cosine over 96 × 2.
+    let log = std::fs::read_to_string(run.join("batches.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 6, "{log}");
+    for r in &rows {
+        let step = r[0];
+        let lr = 0.0015 * (1.0 + (std::f64::consts::PI * step / 192.0).cos()) / 2.0;
+        assert!(
+            (r[4] - lr).abs() < 1e-9 * 0.0015 + 5e-10,
+            "step {step}: {} vs {lr}",
+            r[4]
+        );
+        assert_eq!(r[5], 0.9);
+    }
+
+    // The first batch, recomputed: the seeded initial net, the epoch's first 32 rows.
+    let config = plan.train_config(cell);
+    let data = load_data(&config).unwrap();
+    assert_eq!(data.train.len(), 96);
+    let items = epoch_items(96, false, Some(config.recipe.seed), 0);
+    let targets = Targets::Standardized {
+        shift: 11.0,
+        scale: sd,
+    };
+    let encoder = config.model.input.encoder().unwrap();
+    let batch = encode_batch(&data.train, &encoder, &items[..32], targets, Mode::Train).unwrap();
+    let ad = prixfixe::device::parse_device("cpu").unwrap().autodiff();
+    let net = config.model.init_seeded(&ad, config.recipe.seed).unwrap();
+    let x = Tensor::<3>::from_data(TensorData::new(batch.x, [32, 4, 110]), &ad);
+    let y = Tensor::<2>::from_data(TensorData::new(batch.y, [32, 1]), &ad);
+    let loss = |x: Tensor<3>| {
+        let out = net.forward(x).out;
+        net.final_block().loss(out, y.clone()).into_scalar::<f32>() as f64
+    };
+    let forward = loss(x.clone());
+    let reverse = loss(x.flip([1, 2]));
+    let logged = rows[0][3];
+    assert!(
+        (logged - (forward + reverse) / 2.0).abs() < 2e-6,
+        "logged {logged}, forward {forward}, reverse {reverse}"
+    );
+    // The test can tell: the two strands' losses differ.
+    assert!((forward - reverse).abs() > 1e-4, "{forward} {reverse}");
+}

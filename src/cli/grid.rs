@@ -152,12 +152,13 @@ pub fn run(a: GridArgs) -> Result<(), String> {
 
 fn list(a: ListArgs) -> Result<(), String> {
     let device = burn::tensor::Device::flex();
-    println!("cell   first        core         final        parameters");
+    println!("cell   input   first        core         final        parameters");
     for name in grid::buildable() {
         let m = grid::model_of(&name, size(a.size)).map_err(err)?;
         let params = m.init(&device).map_err(err)?.param_counts().total();
+        let input = format!("{}×{}", m.input.channels.count(), m.input.padding.length());
         println!(
-            "{name}   {:<12} {:<12} {:<12} {params:>10}",
+            "{name}   {input:<7} {:<12} {:<12} {:<12} {params:>10}",
             m.first.name(),
             m.core.name(),
             m.final_block.name()
@@ -165,8 +166,8 @@ fn list(a: ListArgs) -> Result<(), String> {
     }
     println!(
         "\n{} of the paper's 81 combinations (data processor · first · core · final; \
-         A Autosome.org, B BHI, U Unlock_DNA).\nNot yet built: the BHI and Unlock_DNA data \
-         processors and trainers (B··· and U···) and the Unlock_DNA final block (···U).",
+         A Autosome.org, B BHI, U Unlock_DNA); 45 are compatible.\nNot yet built: the \
+         Unlock_DNA data processor and trainer (U···) and the Unlock_DNA final block (···U).",
         grid::buildable().len()
     );
     Ok(())

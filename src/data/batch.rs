@@ -40,7 +40,7 @@ impl Item {
 }
 
 /// What the batch's `y` holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Targets {
     /// No labels (prediction).
     None,
@@ -48,6 +48,14 @@ pub enum Targets {
     SoftBins,
     /// The label columns as they are.
     Raw,
+    /// The label columns as `(value − shift) / scale` (the BHI data processor's
+    /// standardised bins, SPEC_GRID §2).
+    Standardized {
+        /// Subtracted first.
+        shift: f64,
+        /// Then divided by.
+        scale: f64,
+    },
 }
 
 impl Targets {
@@ -55,7 +63,7 @@ impl Targets {
         match self {
             Targets::None => 0,
             Targets::SoftBins => N_BINS,
-            Targets::Raw => ds.n_tasks(),
+            Targets::Raw | Targets::Standardized { .. } => ds.n_tasks(),
         }
     }
 }
@@ -136,6 +144,10 @@ pub fn encode_batch(
             match targets {
                 Targets::SoftBins => out.copy_from_slice(&soft_label(t[0])),
                 Targets::Raw => out.iter_mut().zip(t).for_each(|(o, &v)| *o = v as f32),
+                Targets::Standardized { shift, scale } => out
+                    .iter_mut()
+                    .zip(t)
+                    .for_each(|(o, &v)| *o = ((v - shift) / scale) as f32),
                 Targets::None => {}
             }
         }
@@ -150,7 +162,7 @@ pub fn encode_batch(
 }
 
 /// How a stream cuts and fills its batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StreamSpec {
     /// Items per batch.
     pub batch_size: usize,

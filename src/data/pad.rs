@@ -11,6 +11,12 @@
 //! - [`Padding::Flanks`] is the general rule for other data sets: fill to `length` from given
 //!   flanks, aligned as asked; longer sequences are an error unless a trim side is chosen.
 //! - [`Padding::Exact`]: every sequence must already have the model's length.
+//! - [`Padding::Bhi`]: the BHI data processor's rule (SPEC_GRID §2): reads longer than the
+//!   input keep their first `length` nt; shorter ones are padded from the plasmid on the
+//!   right (odds 0.333), the left (0.223) or both sides (0.444), with the reference's two
+//!   draws. The reference draws from an unseeded generator; here the draws are seeded by the
+//!   read's own bases, so a read gets the same padding in training, validation and
+//!   prediction, on every run.
 
 use std::sync::OnceLock;
 
@@ -29,6 +35,14 @@ pub const YEAST_ADAPTER3: &[u8] = b"GGTTACGGCTGTT";
 const ADAPTER_MISMATCHES: usize = 2;
 /// The model input length of the yeast DREAM models.
 pub const YEAST_INPUT_LEN: usize = 150;
+
+/// The BHI data processor's left pad: the 37 nt of plasmid before the 5' adapter.
+pub const BHI_LEFT: &[u8] = b"GCTAGCAGGAATGATGCAAAAGGTTCCCGATTCGAAC";
+/// The BHI data processor's right pad: the 76 nt of plasmid after the 3' adapter.
+pub const BHI_RIGHT: &[u8] =
+    b"TCTTAATTAAAAAAAGATAGAAAACATTAGGAGTGTAACACAAGACTTTCGGATCCTGAGCAGGCAAGATAAACGA";
+/// The BHI data processor's input length.
+pub const BHI_INPUT_LEN: usize = 110;
 
 /// The reporter plasmid with its 80-`N` insert site (reference release, MIT licence).
 const PLASMID_JSON: &str = include_str!("../../assets/plasmid.json");
@@ -122,6 +136,18 @@ pub enum Padding {
         #[serde(default)]
         trim: Trim,
     },
+    /// The BHI data processor's rule (SPEC_GRID §2, Q10).
+    Bhi {
+        /// Model input length (110 in the reference).
+        length: usize,
+        /// What happens to a longer read: the reference keeps its first `length` nt.
+        #[serde(default = "three_prime")]
+        trim: Trim,
+    },
+}
+
+fn three_prime() -> Trim {
+    Trim::ThreePrime
 }
 
 impl Padding {
@@ -130,6 +156,14 @@ impl Padding {
         Padding::Plasmid {
             length: YEAST_INPUT_LEN,
             trim: Trim::Error,
+        }
+    }
+
+    /// The BHI data processor's rule at 110 nt.
+    pub fn bhi() -> Self {
+        Padding::Bhi {
+            length: BHI_INPUT_LEN,
+            trim: Trim::ThreePrime,
         }
     }
 
@@ -147,7 +181,8 @@ impl Padding {
         match &mut p {
             Padding::Plasmid { trim, .. }
             | Padding::Flanks { trim, .. }
-            | Padding::Exact { trim, .. } => *trim = to,
+            | Padding::Exact { trim, .. }
+            | Padding::Bhi { trim, .. } => *trim = to,
         }
         p
     }
@@ -157,7 +192,8 @@ impl Padding {
         match self {
             Padding::Plasmid { trim, .. }
             | Padding::Flanks { trim, .. }
-            | Padding::Exact { trim, .. } => *trim,
+            | Padding::Exact { trim, .. }
+            | Padding::Bhi { trim, .. } => *trim,
         }
     }
 
@@ -166,7 +202,8 @@ impl Padding {
         match self {
             Padding::Plasmid { length, .. }
             | Padding::Flanks { length, .. }
-            | Padding::Exact { length, .. } => *length,
+            | Padding::Exact { length, .. }
+            | Padding::Bhi { length, .. } => *length,
         }
     }
 
@@ -193,6 +230,14 @@ impl Padding {
                 return Err(Problem::Other(format!(
                     "sequence of {len} nt is shorter than the model input ({length} nt) and this \
                      model takes no padding"
+                )));
+            }
+            Padding::Bhi { .. } if len + BHI_LEFT.len() < length => {
+                return Err(Problem::Other(format!(
+                    "read of {len} nt is too short for the BHI padding: it fills at most {} nt \
+                     on the 5' side, so a read needs at least {} nt for the {length}-nt input",
+                    BHI_LEFT.len(),
+                    length.saturating_sub(BHI_LEFT.len())
                 )));
             }
             Padding::Plasmid { .. } if too_long && self.trim() == Trim::Error => {
@@ -238,6 +283,10 @@ impl Padding {
                 (enc("left", left)?, enc("right", right)?)
             }
             Padding::Exact { .. } => (Vec::new(), Vec::new()),
+            Padding::Bhi { .. } => (
+                alphabet::encode(BHI_LEFT).expect("ACGT"),
+                alphabet::encode(BHI_RIGHT).expect("ACGT"),
+            ),
         };
         Ok(Padder {
             padding: self.clone(),
@@ -363,8 +412,35 @@ impl Padder {
                 fill(body, &self.left, &self.right, *length, *align, trim, out)
             }
             Padding::Exact { length, .. } => fill(body, &[], &[], *length, Align::Right, trim, out),
+            Padding::Bhi { length, .. } => {
+                let align = if body.len() < *length {
+                    bhi_side(body)
+                } else {
+                    Align::Right
+                };
+                fill(body, &self.left, &self.right, *length, align, trim, out)
+            }
         }
         Ok(fit)
+    }
+}
+
+/// The side the BHI rule pads a short read on: the reference's two draws (u1 < 0.333 →
+/// right; else u2 > 0.666 → left; else both, the odd base to the right), from a generator
+/// seeded by the read's bases (FNV-1a).
+fn bhi_side(codes: &[u8]) -> Align {
+    use rand::{Rng, SeedableRng};
+    let seed = codes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| {
+        (h ^ c as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    if rng.random::<f64>() < 0.333 {
+        // Padding after the read: the read sits flush with the 5' end.
+        Align::Left
+    } else if rng.random::<f64>() > 0.666 {
+        Align::Right
+    } else {
+        Align::Center
     }
 }
 
@@ -505,6 +581,50 @@ mod tests {
             p(Align::Left, Trim::Error).check(&[0; 9]),
             Err(Problem::TooLong { length: 9, max: 8 })
         );
+    }
+
+    #[test]
+    fn bhi_padding_fills_from_its_flanks_on_the_drawn_side() {
+        assert_eq!((BHI_LEFT.len(), BHI_RIGHT.len()), (37, 76));
+        let p = Padding::bhi();
+        // A long read keeps its first 110 nt.
+        let long = "ACGTTGCA".repeat(15);
+        assert_eq!(pad(&p, &long), &long[..110]);
+        // Short reads: every padding is flank tail + read + flank head, and the same read
+        // always gets the same one.
+        let (mut sides, mut n) = ([0usize; 3], 0);
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..600 {
+            let read: String = (0..100)
+                .map(|_| b"ACGT"[rng.random_range(0..4)] as char)
+                .collect();
+            let padded = pad(&p, &read);
+            assert_eq!(padded, pad(&p, &read));
+            assert_eq!(padded.len(), 110);
+            let at = (0..=10)
+                .find(|&k| padded[k..k + 100] == read)
+                .expect("the read is kept whole");
+            let left = std::str::from_utf8(BHI_LEFT).unwrap();
+            let right = std::str::from_utf8(BHI_RIGHT).unwrap();
+            assert_eq!(&padded[..at], &left[37 - at..]);
+            assert_eq!(&padded[at + 100..], &right[..10 - at]);
+            sides[match at {
+                0 => 0,
+                10 => 1,
+                _ => 2,
+            }] += 1;
+            n += 1;
+        }
+        // The reference's odds: 0.333 right, 0.223 left, 0.444 both.
+        let frac = |k: usize| sides[k] as f64 / n as f64;
+        assert!((frac(0) - 0.333).abs() < 0.06, "{sides:?}");
+        assert!((frac(1) - 0.223).abs() < 0.06, "{sides:?}");
+        assert!((frac(2) - 0.444).abs() < 0.06, "{sides:?}");
+        // Too short for any draw: a clear error.
+        let e = p.check(&[0; 72]).unwrap_err().to_string();
+        assert!(e.contains("at least 73 nt"), "{e}");
+        assert!(p.check(&[0; 73]).is_ok());
     }
 
     #[test]

@@ -12,10 +12,10 @@
 //!
 //! A cell is named by its slots' teams, data processor + trainer first: `A` Autosome.org,
 //! `B` BHI, `U` Unlock_DNA (`ABBA` = Autosome data processor, BHI first and core, Autosome
-//! final = DREAM-RNN). This version has the Autosome data processor and trainer only, and
-//! the Autosome and BHI final blocks, so its grid has 18 of the paper's 81 combinations
-//! ([`buildable`]); the BHI and Unlock_DNA data processors and the Unlock_DNA final block
-//! are still to come.
+//! final = DREAM-RNN). This version has the Autosome.org and BHI data processors and
+//! trainers, and the Autosome and BHI final blocks, so its grid has 36 of the 45 compatible
+//! combinations of the paper's 81 ([`buildable`]); the Unlock_DNA data processor, trainer and
+//! final block are still to come.
 
 pub mod heatmap;
 
@@ -188,9 +188,9 @@ pub fn model_of(name: &str, size: Size) -> Result<NetConfig> {
     if let Some(why) = incompatibility(name) {
         return bad(&format!("incompatible: {why}"));
     }
-    if teams[0] != 'A' {
+    if teams[0] == 'U' {
         return bad(
-            "the BHI and Unlock_DNA data processors and trainers are not built yet; this version's grid has the Autosome data processor only",
+            "the Unlock_DNA data processor and trainer are not built yet; this version's grid has the Autosome.org and BHI ones",
         );
     }
     if teams[3] == 'U' {
@@ -201,7 +201,10 @@ pub fn model_of(name: &str, size: Size) -> Result<NetConfig> {
     let first = first_block(teams[1], size);
     let core = core_block(teams[2], size, first.out_channels());
     let model = NetConfig {
-        input: DataKind::Yeast.input(),
+        input: match teams[0] {
+            'A' => DataKind::Yeast.input(),
+            _ => crate::net::InputConfig::bhi(),
+        },
         first,
         core,
         final_block: final_block(teams[3], size),
@@ -210,13 +213,16 @@ pub fn model_of(name: &str, size: Size) -> Result<NetConfig> {
     Ok(model)
 }
 
-/// Every combination this version can build, in task order: A · {A,B,U} · {A,B,U} · {A,B}.
+/// Every combination this version can build, in task order:
+/// {A,B} · {A,B,U} · {A,B,U} · {A,B}.
 pub fn buildable() -> Vec<String> {
     let mut names = Vec::new();
-    for first in ['A', 'B', 'U'] {
-        for core in ['A', 'B', 'U'] {
-            for fin in ['A', 'B'] {
-                names.push(format!("A{first}{core}{fin}"));
+    for dp in ['A', 'B'] {
+        for first in ['A', 'B', 'U'] {
+            for core in ['A', 'B', 'U'] {
+                for fin in ['A', 'B'] {
+                    names.push(format!("{dp}{first}{core}{fin}"));
+                }
             }
         }
     }
@@ -305,11 +311,15 @@ pub fn read_plan(dir: &Path) -> Result<GridPlan> {
 
 impl GridPlan {
     /// The training config of a cell.
+    /// The training config of a cell: the grid's recipe, run by the cell's trainer.
     pub fn train_config(&self, cell: &Cell) -> TrainConfig {
         TrainConfig {
             model: cell.model.clone(),
             data: self.data.clone(),
-            recipe: self.recipe.clone(),
+            recipe: match cell.name.chars().next() {
+                Some('B') => self.recipe.with_bhi_trainer(),
+                _ => self.recipe.clone(),
+            },
         }
     }
 
@@ -661,6 +671,25 @@ mod tests {
             ("AUBB", 7_068_929),
             ("AUUA", 4_583_186),
             ("AUUB", 7_040_449),
+            // B · 4 × 110.
+            ("BAAA", 1_721_538),
+            ("BAAB", 2_175_217),
+            ("BABA", 3_951_058),
+            ("BABB", 6_202_369),
+            ("BAUA", 4_525_586),
+            ("BAUB", 6_327_489),
+            ("BBAA", 1_926_290),
+            ("BBAB", 2_379_969),
+            ("BBBA", 4_122_898),
+            ("BBBB", 6_374_209),
+            ("BBUA", 7_055_698),
+            ("BBUB", 9_307_009),
+            ("BUAA", 1_753_538),
+            ("BUAB", 2_207_217),
+            ("BUBA", 3_983_058),
+            ("BUBB", 6_234_369),
+            ("BUUA", 4_557_586),
+            ("BUUB", 6_359_489),
         ];
         assert_eq!(
             buildable(),
@@ -741,7 +770,7 @@ mod tests {
     #[test]
     fn cells_this_version_cannot_build_say_why() {
         for (name, why) in [
-            ("BBBA", "data processors and trainers are not built yet"),
+            ("UUUU", "data processor and trainer are not built yet"),
             (
                 "AAAU",
                 "incompatible: the Unlock_DNA final block needs the Unlock_DNA trainer",
@@ -750,7 +779,7 @@ mod tests {
                 "UAAA",
                 "incompatible: the Unlock_DNA trainer needs the Unlock_DNA final block",
             ),
-            ("UAAU", "data processors and trainers are not built yet"),
+            ("UAAU", "data processor and trainer are not built yet"),
             ("AXBA", "four letters"),
             ("ABA", "four letters"),
         ] {

@@ -10,6 +10,20 @@ use crate::data::TableSpec;
 use crate::error::{Error, Result};
 use crate::net::{DataKind, NetConfig};
 
+/// Which team's trainer runs the recipe (with its data processor's targets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrainerKind {
+    /// Autosome.org's (SPEC §4): one-cycle schedule, reverse-complement doubling as rows.
+    #[default]
+    Autosome,
+    /// BHI's (SPEC_GRID §3): cosine annealing over training rows × epochs (max_lr 0.0015 by
+    /// default), each batch's loss the mean of the forward and the reverse-complement pass,
+    /// targets standardised per file as `(bin − 11) / σ`, validated on the forward strand,
+    /// the best epoch by Pearson r. Needs `rc_double = false`.
+    Bhi,
+}
+
 /// The DREAM-optimised recipe (SPEC §4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -30,6 +44,8 @@ pub struct Recipe {
     pub optimizer: AdamWConfig,
     /// Where to run: `cpu`, `cuda[:N]`, `wgpu[:N]`, `vulkan[:N]`.
     pub device: String,
+    /// Whose trainer: `autosome` (default) or `bhi`.
+    pub trainer: TrainerKind,
 }
 
 impl Default for Recipe {
@@ -43,6 +59,7 @@ impl Default for Recipe {
             rc_double: true,
             optimizer: AdamWConfig::default(),
             device: "cpu".into(),
+            trainer: TrainerKind::Autosome,
         }
     }
 }
@@ -50,7 +67,19 @@ impl Default for Recipe {
 impl Recipe {
     /// The peak learning rate for a model.
     pub fn max_lr_for(&self, model: &NetConfig) -> f64 {
-        self.max_lr.unwrap_or_else(|| model.core.default_max_lr())
+        self.max_lr.unwrap_or_else(|| match self.trainer {
+            TrainerKind::Autosome => model.core.default_max_lr(),
+            TrainerKind::Bhi => 0.0015,
+        })
+    }
+
+    /// This recipe run by BHI's trainer: its own strand averaging replaces row doubling.
+    pub fn with_bhi_trainer(&self) -> Recipe {
+        Recipe {
+            trainer: TrainerKind::Bhi,
+            rc_double: false,
+            ..self.clone()
+        }
     }
 
     /// Whether the values can work.
@@ -61,6 +90,13 @@ impl Recipe {
         }
         if self.batch_size == 0 {
             return bad("batch_size must be at least 1".into());
+        }
+        if self.trainer == TrainerKind::Bhi && self.rc_double {
+            return bad(
+                "the BHI trainer averages each batch's loss over both strands itself; \
+                        set rc_double = false"
+                    .into(),
+            );
         }
         if self.batch_per_epoch == Some(0) {
             return bad("batch_per_epoch must be at least 1".into());

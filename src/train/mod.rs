@@ -25,16 +25,16 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-pub use config::{DataSection, Recipe, TrainConfig, TrainOverrides};
+pub use config::{DataSection, Recipe, TrainConfig, TrainOverrides, TrainerKind};
 pub use optim::{AdamW, AdamWConfig};
 pub use run_dir::{EpochRecord, RunDir, TrainerState};
-pub use schedule::OneCycle;
+pub use schedule::{Cosine, OneCycle, Schedule};
 
 use crate::PrixFixeNet;
 use crate::blocks::FinalConfig;
 use crate::data::formats::detect::{Format, detect_format, read_any};
 use crate::data::{
-    BatchStream, Encoder, Item, Mode, ReadOptions, SeqDataset, StreamSpec, epoch_items,
+    BatchStream, Encoder, Item, Mode, ReadOptions, SeqDataset, StreamSpec, Targets, epoch_items,
 };
 use crate::device::parse_device;
 use crate::error::{Error, Result};
@@ -74,6 +74,34 @@ pub struct RunData {
     pub train: Arc<SeqDataset>,
     /// Rows validated on.
     pub valid: Arc<SeqDataset>,
+    /// Under the BHI trainer, the population SD of each file's labels, training then
+    /// validation (a held-out part of the training file shares its σ): the targets are
+    /// `(label − 11) / σ` (SPEC_GRID §2).
+    pub label_sd: Option<(f64, f64)>,
+}
+
+/// The bin the BHI data processor centres its targets on.
+pub const BHI_CENTRE: f64 = 11.0;
+
+/// The population SD of a file's labels, for the BHI trainer's standardised targets.
+fn label_sd(ds: &SeqDataset) -> Result<f64> {
+    if ds.n_tasks() != 1 {
+        return Err(Error::Config(format!(
+            "{}: the BHI trainer standardises one label column, and this file has {}",
+            ds.path.display(),
+            ds.n_tasks()
+        )));
+    }
+    let y: Vec<f64> = (0..ds.len()).map(|i| ds.target(i)[0]).collect();
+    let mean = y.iter().sum::<f64>() / y.len() as f64;
+    let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64).sqrt();
+    if !(sd > 0.0 && sd.is_finite()) {
+        return Err(Error::Config(format!(
+            "{}: every label is the same, so the BHI trainer cannot standardise them (σ = 0)",
+            ds.path.display()
+        )));
+    }
+    Ok(sd)
 }
 
 /// Read the data of a run and check it fits the model.
@@ -91,14 +119,24 @@ pub fn load_data(config: &TrainConfig) -> Result<RunData> {
         check_fits(&ds, &config.model.final_block)?;
         Ok(ds)
     };
+    let bhi = config.recipe.trainer == TrainerKind::Bhi;
     let train = read(&d.train)?;
-    let (train, valid) = match &d.valid {
-        Some(v) => (train, read(v)?),
-        None => split(train, d, config.recipe.seed)?,
+    let train_sd = if bhi { Some(label_sd(&train)?) } else { None };
+    let (train, valid, valid_sd) = match &d.valid {
+        Some(v) => {
+            let valid = read(v)?;
+            let sd = if bhi { Some(label_sd(&valid)?) } else { None };
+            (train, valid, sd)
+        }
+        None => {
+            let (t, v) = split(train, d, config.recipe.seed)?;
+            (t, v, train_sd)
+        }
     };
     Ok(RunData {
         train: Arc::new(train),
         valid: Arc::new(valid),
+        label_sd: train_sd.zip(valid_sd),
     })
 }
 
@@ -192,11 +230,13 @@ fn batches_per_epoch(n: usize, recipe: &Recipe) -> usize {
 }
 
 /// Validation figures: MSE, Pearson and Spearman per task, averaged over tasks; each
-/// orientation is its own row with its real singleton flag, as in the reference.
+/// orientation is its own row with its real singleton flag, as in the reference. With
+/// `label_sd`, the truth is the BHI trainer's standardised label, `(label − 11) / σ`.
 pub fn validate(
     model: &Model,
     ds: Arc<SeqDataset>,
     recipe: &Recipe,
+    label_sd: Option<f64>,
 ) -> Result<(f64, Option<f64>, Option<f64>)> {
     let (items, preds) = model.predict_items(ds.clone(), recipe.rc_double, recipe.batch_size)?;
     let tasks = model.config.final_block.tasks();
@@ -205,7 +245,13 @@ pub fn validate(
         let pred: Vec<f64> = (0..items.len())
             .map(|i| preds[i * tasks + t] as f64)
             .collect();
-        let truth: Vec<f64> = items.iter().map(|it| ds.target(it.row())[t]).collect();
+        let truth: Vec<f64> = items
+            .iter()
+            .map(|it| {
+                let v = ds.target(it.row())[t];
+                label_sd.map_or(v, |sd| (v - BHI_CENTRE) / sd)
+            })
+            .collect();
         m += mse(&pred, &truth) / tasks as f64;
         p = p
             .zip(pearson(&pred, &truth))
@@ -228,6 +274,16 @@ struct Manifest<'a> {
     train_rows: usize,
     valid_rows: usize,
     data_files: Vec<(String, String)>,
+    /// Under the BHI trainer: targets are `(label − centre) / σ`, σ per file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    standardized_labels: Option<StandardizedLabels>,
+}
+
+#[derive(Serialize)]
+struct StandardizedLabels {
+    centre: f64,
+    train_sd: f64,
+    valid_sd: f64,
 }
 
 fn checkpoint(net: &mut PrixFixeNet, config: &TrainConfig, epoch: usize) -> WeightMap {
@@ -297,7 +353,7 @@ pub struct Trainer {
     net: Option<PrixFixeNet>,
     optim: AdamW,
     device: Device,
-    schedule: OneCycle,
+    schedule: Schedule,
     encoder: Encoder,
     /// When set, [`Trainer::run_epoch`] stops after the batch it is on.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
@@ -366,8 +422,18 @@ impl Trainer {
                 None => TrainerState::fresh(),
             };
             let n_batches = batches_per_epoch(data.train.len(), recipe);
-            let schedule =
-                OneCycle::new(recipe.max_lr_for(&config.model), n_batches * recipe.epochs);
+            let max_lr = recipe.max_lr_for(&config.model);
+            let schedule = match recipe.trainer {
+                TrainerKind::Autosome => {
+                    Schedule::OneCycle(OneCycle::new(max_lr, n_batches * recipe.epochs))
+                }
+                // T_max counts training rows, not batches (SPEC_GRID Q9).
+                TrainerKind::Bhi => Schedule::Cosine(Cosine {
+                    max_lr,
+                    t_max: data.train.len() * recipe.epochs,
+                    beta1: 0.9,
+                }),
+            };
             let encoder = config.model.input.encoder()?;
             Ok((state, net, optim, device, schedule, encoder))
         })();
@@ -441,7 +507,14 @@ impl Trainer {
             .wrapping_add(epoch as u64 + 1);
         ad.seed(dropout_seed);
         let items = items_for_epoch(self.data.train.len(), recipe, epoch);
-        let targets = config.model.final_block.targets();
+        let targets = match (config.model.final_block.targets(), self.data.label_sd) {
+            (Targets::Raw, Some((sd, _))) => Targets::Standardized {
+                shift: BHI_CENTRE,
+                scale: sd,
+            },
+            (t, _) => t,
+        };
+        let bhi = recipe.trainer == TrainerKind::Bhi;
         let spec = StreamSpec::new(recipe.batch_size, targets, Mode::Train);
         let stream = BatchStream::spawn(self.data.train.clone(), encoder.clone(), items, spec);
         observer.epoch_started(epoch + 1, recipe.epochs, stream.remaining());
@@ -460,12 +533,21 @@ impl Trainer {
             let x = Tensor::<3>::from_data(TensorData::new(batch.x, [b, channels, length]), &ad);
             let width = batch.y.len() / b;
             let y = Tensor::<2>::from_data(TensorData::new(batch.y, [b, width]), &ad);
-            let out = crate::ops::with_dropout_stream(dropout_seed ^ state.step as u64, || {
-                net.forward(x)
-            });
-            let mut loss = net.final_block().loss(out.out, y);
-            if let Some(aux) = out.aux_loss {
-                loss = loss + aux;
+            let seed = dropout_seed ^ state.step as u64;
+            // The BHI trainer's reverse complement: channels and positions flipped, an exact
+            // reverse complement of the four base channels, in a pass of its own.
+            let x_rc = bhi.then(|| x.clone().flip([1, 2]));
+            let pass = |x: Tensor<3>, y: Tensor<2>, seed: u64| {
+                let out = crate::ops::with_dropout_stream(seed, || net.forward(x));
+                let loss = net.final_block().loss(out.out, y);
+                match out.aux_loss {
+                    Some(aux) => loss + aux,
+                    None => loss,
+                }
+            };
+            let mut loss = pass(x, y.clone(), seed);
+            if let Some(x_rc) = x_rc {
+                loss = (loss + pass(x_rc, y, !seed)) / 2.0;
             }
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
@@ -503,9 +585,17 @@ impl Trainer {
         let seconds = started.elapsed().as_secs_f64();
 
         let model = Model::new(config.model.clone(), net.valid(), self.device.clone())?;
+        let valid_sd = match targets {
+            Targets::Standardized { .. } => self.data.label_sd.map(|(_, v)| v),
+            _ => None,
+        };
         let (val_mse, val_pearson, val_spearman) =
-            validate(&model, self.data.valid.clone(), recipe)?;
-        let score = config.model.final_block.score(val_mse, val_pearson);
+            validate(&model, self.data.valid.clone(), recipe, valid_sd)?;
+        let score = match recipe.trainer {
+            TrainerKind::Autosome => config.model.final_block.score(val_mse, val_pearson),
+            // The BHI trainer keeps the epoch of highest Pearson r.
+            TrainerKind::Bhi => val_pearson.unwrap_or(-2.0),
+        };
         let is_best = state.best.is_none_or(|(b, _)| score > b);
         let mut inner = model.into_net();
         let record = EpochRecord {
@@ -621,6 +711,13 @@ fn write_manifest(
         train_rows: data.train.len(),
         valid_rows: data.valid.len(),
         data_files,
+        standardized_labels: data
+            .label_sd
+            .map(|(train_sd, valid_sd)| StandardizedLabels {
+                centre: BHI_CENTRE,
+                train_sd,
+                valid_sd,
+            }),
     };
     run.write_atomic(
         "manifest.json",

@@ -1,5 +1,7 @@
-//! The one-cycle schedule (SPEC §4), as PyTorch's `OneCycleLR` computes it (cosine annealing,
-//! two phases, momentum cycling): stepped once per batch.
+//! Learning-rate schedules, stepped once per batch: the one-cycle schedule of the Autosome.org
+//! trainer (SPEC §4), as PyTorch's `OneCycleLR` computes it (cosine annealing, two phases,
+//! momentum cycling), and the cosine annealing of the BHI trainer (SPEC_GRID §3), as
+//! PyTorch's `CosineAnnealingLR` does.
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +65,45 @@ impl OneCycle {
     }
 }
 
+/// Cosine annealing from `max_lr` to 0 over `t_max` steps, beta1 fixed (PyTorch's
+/// `CosineAnnealingLR` with `eta_min = 0`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Cosine {
+    /// The learning rate at step 0.
+    pub max_lr: f64,
+    /// Steps to reach 0 (the BHI trainer counts training rows × epochs, SPEC_GRID Q9).
+    pub t_max: usize,
+    /// Beta1, fixed.
+    pub beta1: f64,
+}
+
+impl Cosine {
+    /// `(learning rate, beta1)` for the batch at 0-based `step`.
+    pub fn at(&self, step: usize) -> (f64, f64) {
+        let pct = step as f64 / self.t_max.max(1) as f64;
+        (anneal_cos(self.max_lr, 0.0, pct), self.beta1)
+    }
+}
+
+/// A trainer's schedule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Schedule {
+    /// The Autosome.org trainer's.
+    OneCycle(OneCycle),
+    /// The BHI trainer's.
+    Cosine(Cosine),
+}
+
+impl Schedule {
+    /// `(learning rate, beta1)` for the batch at 0-based `step`.
+    pub fn at(&self, step: usize) -> (f64, f64) {
+        match self {
+            Schedule::OneCycle(s) => s.at(step),
+            Schedule::Cosine(s) => s.at(step),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +125,29 @@ mod tests {
             let (l, b) = s.at(step);
             assert!((l - lr).abs() < 1e-15, "lr at {step}: {l} vs {lr}");
             assert!((b - beta1).abs() < 1e-12, "beta1 at {step}: {b} vs {beta1}");
+        }
+    }
+
+    /// Values printed by PyTorch 2's `CosineAnnealingLR(T_max=1000)` on AdamW(lr=0.0015).
+    #[test]
+    fn matches_pytorch_cosine_annealing() {
+        let s = Cosine {
+            max_lr: 0.0015,
+            t_max: 1000,
+            beta1: 0.9,
+        };
+        let expect = [
+            (0, 0.0015),
+            (1, 0.0014999962989013938),
+            (250, 0.0012803300858899103),
+            (500, 0.0007499999999999993),
+            (999, 3.7010986063401466e-09),
+            (1000, 0.0),
+        ];
+        for (step, lr) in expect {
+            let (l, b) = s.at(step);
+            assert!((l - lr).abs() < 1e-15, "lr at {step}: {l} vs {lr}");
+            assert_eq!(b, 0.9);
         }
     }
 }
