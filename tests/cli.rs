@@ -319,3 +319,36 @@ fn inspect_prints_parameter_counts() {
     let (ok, out, _) = prixfixe(&["inspect", "--model", "dream-attn", "--data", "human"]);
     assert!(ok && out.contains("4,619,521"), "{out}");
 }
+
+#[test]
+fn grid_list_names_all_81_combinations_with_a_reason_for_each_one_not_built() {
+    let (ok, out, err) = prixfixe(&["grid", "list", "--size", "tiny"]);
+    assert!(ok, "{err}");
+    let cells: Vec<&str> = out
+        .lines()
+        .filter(|l| l.len() > 5 && l[..4].chars().all(|c| "ABU".contains(c)) && &l[4..6] == "  ")
+        .collect();
+    assert_eq!(cells.len(), 81, "{out}");
+    let count = |what: &str| cells.iter().filter(|l| l[6..].starts_with(what)).count();
+    assert_eq!(count("incompatible: "), 36, "{out}");
+    assert_eq!(count("compatible, not built: "), 9, "{out}");
+    // The 36 built ones give their input shape and parameter count.
+    let built: Vec<&&str> = cells
+        .iter()
+        .filter(|l| l[6..].starts_with("6×150") || l[6..].starts_with("4×110"))
+        .collect();
+    assert_eq!(built.len(), 36, "{out}");
+    assert!(
+        built
+            .iter()
+            .all(|l| l.split_whitespace().last().unwrap().parse::<u64>().is_ok())
+    );
+    assert!(
+        out.contains("are compatible; this version builds 36"),
+        "{out}"
+    );
+    assert!(
+        out.contains("The published reference code runs 42"),
+        "{out}"
+    );
+}

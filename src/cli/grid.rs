@@ -152,23 +152,36 @@ pub fn run(a: GridArgs) -> Result<(), String> {
 
 fn list(a: ListArgs) -> Result<(), String> {
     let device = burn::tensor::Device::flex();
-    println!("cell   input   first        core         final        parameters");
-    for name in grid::buildable() {
+    println!("cell  input   first        core         final        parameters");
+    let (mut built, mut compatible) = (0, 0);
+    for name in grid::all_combinations() {
+        if let Some(why) = grid::incompatibility(&name) {
+            println!("{name}  incompatible: {why}");
+            continue;
+        }
+        compatible += 1;
+        if let Some(why) = grid::not_built(&name) {
+            println!("{name}  compatible, not built: {why}");
+            continue;
+        }
+        built += 1;
         let m = grid::model_of(&name, size(a.size)).map_err(err)?;
         let params = m.init(&device).map_err(err)?.param_counts().total();
         let input = format!("{}×{}", m.input.channels.count(), m.input.padding.length());
         println!(
-            "{name}   {input:<7} {:<12} {:<12} {:<12} {params:>10}",
+            "{name}  {input:<7} {:<12} {:<12} {:<12} {params:>10}",
             m.first.name(),
             m.core.name(),
             m.final_block.name()
         );
     }
     println!(
-        "\n{} of the paper's 81 combinations (data processor · first · core · final; \
-         A Autosome.org, B BHI, U Unlock_DNA); 45 are compatible.\nNot yet built: the \
-         Unlock_DNA data processor and trainer (U···) and the Unlock_DNA final block (···U).",
-        grid::buildable().len()
+        "\n{compatible} of the 81 combinations (data processor · first · core · final; \
+         A Autosome.org, B BHI, U Unlock_DNA) are compatible; this version builds {built}.\n\
+         The published reference code runs 42: its Unlock_DNA first block cannot take the \
+         Unlock_DNA data processor's integer tokens. 45 holds once that block one-hot encodes \
+         the tokens itself, as the team's original model did (SPEC_GRID §9.2), which is how \
+         this port will feed it when the Unlock_DNA data processor is built."
     );
     Ok(())
 }

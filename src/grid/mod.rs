@@ -176,6 +176,28 @@ pub fn incompatibility(name: &str) -> Option<&'static str> {
     }
 }
 
+/// Why this version cannot build a compatible combination yet, or `None`.
+pub fn not_built(name: &str) -> Option<&'static str> {
+    name.starts_with('U')
+        .then_some("the Unlock_DNA data processor, trainer and final block are not built yet")
+}
+
+/// All 81 combinations, in task order (A before B before U in each slot).
+pub fn all_combinations() -> Vec<String> {
+    let teams = ['A', 'B', 'U'];
+    let mut names = Vec::with_capacity(81);
+    for dp in teams {
+        for first in teams {
+            for core in teams {
+                for fin in teams {
+                    names.push([dp, first, core, fin].iter().collect());
+                }
+            }
+        }
+    }
+    names
+}
+
 /// The model of a combination named `name` (e.g. `AUBA`), or why it cannot be built here.
 pub fn model_of(name: &str, size: Size) -> Result<NetConfig> {
     let teams: Vec<char> = name.chars().collect();
@@ -188,15 +210,8 @@ pub fn model_of(name: &str, size: Size) -> Result<NetConfig> {
     if let Some(why) = incompatibility(name) {
         return bad(&format!("incompatible: {why}"));
     }
-    if teams[0] == 'U' {
-        return bad(
-            "the Unlock_DNA data processor and trainer are not built yet; this version's grid has the Autosome.org and BHI ones",
-        );
-    }
-    if teams[3] == 'U' {
-        return bad(
-            "the Unlock_DNA final block is not built yet (and needs the Unlock_DNA trainer, which reads its nucleotide logits)",
-        );
+    if let Some(why) = not_built(name) {
+        return bad(why);
     }
     let first = first_block(teams[1], size);
     let core = core_block(teams[2], size, first.out_channels());
@@ -752,25 +767,29 @@ mod tests {
 
     #[test]
     fn of_the_81_combinations_45_are_compatible() {
-        let all: Vec<String> = (0..81)
-            .map(|i| {
-                let t = |k: u32| ['A', 'B', 'U'][(i / 3usize.pow(k)) % 3];
-                [t(3), t(2), t(1), t(0)].iter().collect()
-            })
-            .collect();
+        let all = all_combinations();
+        assert_eq!(all.len(), 81);
+        assert_eq!((all[0].as_str(), all[80].as_str()), ("AAAA", "UUUU"));
         let compatible: Vec<&String> = all
             .iter()
             .filter(|n| incompatibility(n).is_none())
             .collect();
         assert_eq!(compatible.len(), 45);
-        // Every one this version builds is compatible.
+        // Every one this version builds is compatible; every other compatible one says why
+        // it is not built.
         assert!(buildable().iter().all(|n| compatible.contains(&n)));
+        for n in compatible {
+            assert_eq!(buildable().contains(n), not_built(n).is_none(), "{n}");
+        }
     }
 
     #[test]
     fn cells_this_version_cannot_build_say_why() {
         for (name, why) in [
-            ("UUUU", "data processor and trainer are not built yet"),
+            (
+                "UUUU",
+                "data processor, trainer and final block are not built yet",
+            ),
             (
                 "AAAU",
                 "incompatible: the Unlock_DNA final block needs the Unlock_DNA trainer",
@@ -779,7 +798,10 @@ mod tests {
                 "UAAA",
                 "incompatible: the Unlock_DNA trainer needs the Unlock_DNA final block",
             ),
-            ("UAAU", "data processor and trainer are not built yet"),
+            (
+                "UAAU",
+                "data processor, trainer and final block are not built yet",
+            ),
             ("AXBA", "four letters"),
             ("ABA", "four letters"),
         ] {
