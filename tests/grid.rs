@@ -90,6 +90,61 @@ fn cells_run_skip_resume_and_collect() {
     assert!(svg.contains("Pearson r") && svg.contains("incompatible (36 of 81)"));
     let e = grid::run_cell(&dir, 2, &quiet).unwrap_err();
     assert!(e.to_string().contains("tasks are 0–1"), "{e}");
+
+    // The DREAM score on a test file (40 rows the cells never saw; the `all` subset only):
+    // r² and ρ of the predictions each best checkpoint wrote.
+    let sample = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/yeast_demo_train.txt"),
+    )
+    .unwrap();
+    let held: Vec<&str> = sample.lines().skip(1000).take(40).collect();
+    let test_file = tmp.path().join("test.txt");
+    std::fs::write(&test_file, held.join("\n") + "\n").unwrap();
+    let measured: Vec<f64> = held
+        .iter()
+        .map(|l| l.split('\t').nth(1).unwrap().parse().unwrap())
+        .collect();
+    let test = prixfixe::eval::report::load_test_set(&test_file, &[], None).unwrap();
+    let mut rows = rows;
+    let mut scored = Vec::new();
+    grid::score_cells(&dir, &mut rows, &test, &test_file, |n| {
+        scored.push(n.to_string())
+    })
+    .unwrap();
+    assert_eq!(scored, cells);
+    for r in &rows {
+        let written = std::fs::read_dir(r.cell.dir(&dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("test-")
+            })
+            .expect("the cell's test predictions");
+        let preds: Vec<f64> = std::fs::read_to_string(&written)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split('\t').nth(1).unwrap().parse().unwrap())
+            .collect();
+        let r_ = prixfixe::eval::pearson(&preds, &measured).unwrap();
+        let rho = prixfixe::eval::spearman(&preds, &measured).unwrap();
+        let (p, s) = r.dream.expect("scored");
+        assert!(
+            (p - r_ * r_).abs() < 1e-9 && (s - rho).abs() < 1e-9,
+            "{p} {s} {r_} {rho}"
+        );
+    }
+    let csv = grid::results_csv(&rows);
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",dream_pearson_score,dream_spearman_score")
+    );
+    assert!(grid::results_table(&rows).contains("DREAM r²"));
 }
 
 #[test]

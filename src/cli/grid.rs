@@ -125,6 +125,15 @@ struct LocalArgs {
 struct StatusArgs {
     /// The grid directory.
     grid: PathBuf,
+    /// A test file (the DREAM test set's format): each finished cell's best checkpoint
+    /// predicts it and the table adds the DREAM score (predictions are kept in the cell's
+    /// directory and reused).
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// The test set's subset files (a directory), for the weighted score; without it, only
+    /// the `all` subset is scored.
+    #[arg(long, requires = "test")]
+    subsets: Option<PathBuf>,
 }
 
 fn size(s: SizeArg) -> Size {
@@ -145,7 +154,7 @@ pub fn run(a: GridArgs) -> Result<(), String> {
         GridCommand::Plan(a) => plan(a),
         GridCommand::Run(a) => run_task(a),
         GridCommand::Local(a) => local(a),
-        GridCommand::Status(a) => status(&a.grid),
+        GridCommand::Status(a) => status(a),
         GridCommand::Slurm(a) => slurm(a),
     }
 }
@@ -316,7 +325,11 @@ fn local(a: LocalArgs) -> Result<(), String> {
             }
         }
     }
-    status(&a.grid)?;
+    status(StatusArgs {
+        grid: a.grid.clone(),
+        test: None,
+        subsets: None,
+    })?;
     if failed.is_empty() {
         Ok(())
     } else {
@@ -328,8 +341,21 @@ fn local(a: LocalArgs) -> Result<(), String> {
     }
 }
 
-fn status(dir: &Path) -> Result<(), String> {
-    let rows = grid::status(dir).map_err(err)?;
+fn status(a: StatusArgs) -> Result<(), String> {
+    let dir = a.grid.as_path();
+    let mut rows = grid::status(dir).map_err(err)?;
+    if let Some(test_file) = &a.test {
+        use prixfixe::eval::report::{load_test_set, subset_files};
+        let subsets = match &a.subsets {
+            Some(d) => subset_files(d).map_err(err)?,
+            None => Vec::new(),
+        };
+        let test = load_test_set(test_file, &subsets, None).map_err(err)?;
+        grid::score_cells(dir, &mut rows, &test, test_file, |name| {
+            eprintln!("scoring {name} on {}", test_file.display())
+        })
+        .map_err(err)?;
+    }
     let csv = grid::results_csv(&rows);
     let path = dir.join(grid::RESULTS_FILE);
     prixfixe::output::write_atomic(&path, csv.as_bytes()).map_err(err)?;

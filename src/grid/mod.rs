@@ -457,6 +457,9 @@ pub struct CellResult {
     pub val_spearman: Option<f64>,
     /// Training seconds over the committed epochs.
     pub seconds: f64,
+    /// The DREAM score of its best checkpoint on a test set (weighted Pearson r², weighted
+    /// Spearman ρ), once [`score_cells`] has computed it.
+    pub dream: Option<(f64, f64)>,
 }
 
 /// Every cell's status and, where epochs are committed, its best validation figures.
@@ -479,9 +482,45 @@ pub fn status(grid: &Path) -> Result<Vec<CellResult>> {
             val_pearson: best.and_then(|r| r.val_pearson),
             val_spearman: best.and_then(|r| r.val_spearman),
             seconds: history.iter().map(|r| r.seconds).sum(),
+            dream: None,
         });
     }
     Ok(rows)
+}
+
+/// Score every finished cell on a test set: its best checkpoint predicts `test_file` into
+/// `cells/NNN-NAME/test-<first 12 hex of the file's SHA-256>.tsv` (kept, and reused while it
+/// is newer than the checkpoint), scored on the test set's subsets with the challenge's
+/// weights. `on_cell` is told each cell's name before it is scored.
+pub fn score_cells(
+    grid: &Path,
+    rows: &mut [CellResult],
+    test: &crate::eval::report::TestSet,
+    test_file: &Path,
+    mut on_cell: impl FnMut(&str),
+) -> Result<()> {
+    use crate::predict::{Model, predict_file};
+    let tag = crate::train::run_dir::sha256_file(test_file)?;
+    let device = burn::tensor::Device::flex();
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    for row in rows.iter_mut() {
+        if row.status != CellStatus::Finished {
+            continue;
+        }
+        on_cell(&row.cell.name);
+        let dir = row.cell.dir(grid);
+        let best = dir.join("best.safetensors");
+        let out = dir.join(format!("test-{}.tsv", &tag[..12]));
+        let fresh = matches!((modified(&out), modified(&best)), (Some(o), Some(b)) if o >= b);
+        if !fresh {
+            let model = Model::from_checkpoint(&best, &device)?;
+            predict_file(&model, test_file, None, &out, 1024, |_| {})?;
+        }
+        let preds = crate::eval::read_predictions_for(&out, &test.data)?;
+        let s = crate::eval::dream_score(&test.subsets, &preds, &test.measured);
+        row.dream = Some((s.pearson_score, s.spearman_score));
+    }
+    Ok(())
 }
 
 impl CellStatus {
@@ -516,14 +555,15 @@ pub fn write_heatmap(grid: &Path, rows: &[CellResult]) -> Result<()> {
 /// The results as CSV (one row per cell).
 pub fn results_csv(rows: &[CellResult]) -> String {
     let mut out = String::from(
-        "task,cell,first,core,final,status,params,best_epoch,val_pearson,val_spearman,seconds\n",
+        "task,cell,first,core,final,status,params,best_epoch,val_pearson,val_spearman,seconds,\
+         dream_pearson_score,dream_spearman_score\n",
     );
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
     for r in rows {
         let m = &r.cell.model;
         writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{:.1}",
+            "{},{},{},{},{},{},{},{},{},{},{:.1},{},{}",
             r.cell.index,
             r.cell.name,
             m.first.name(),
@@ -534,22 +574,30 @@ pub fn results_csv(rows: &[CellResult]) -> String {
             r.best_epoch.map_or(String::new(), |e| e.to_string()),
             opt(r.val_pearson),
             opt(r.val_spearman),
-            r.seconds
+            r.seconds,
+            opt(r.dream.map(|d| d.0)),
+            opt(r.dream.map(|d| d.1)),
         )
         .expect("a string takes writes");
     }
     out
 }
 
-/// The results as a table for the terminal.
+/// The results as a table for the terminal (with the DREAM score's two columns when any
+/// cell has one).
 pub fn results_table(rows: &[CellResult]) -> String {
+    let scored = rows.iter().any(|r| r.dream.is_some());
     let mut out = format!(
-        "{:>4}  {:<5} {:<14} {:>11} {:>5} {:>8} {:>9} {:>8}\n",
+        "{:>4}  {:<5} {:<14} {:>11} {:>5} {:>8} {:>9} {:>8}",
         "task", "cell", "status", "parameters", "best", "Pearson", "Spearman", "seconds"
     );
+    if scored {
+        out.push_str("  DREAM r²  DREAM ρ");
+    }
+    out.push('\n');
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
     for r in rows {
-        writeln!(
+        write!(
             out,
             "{:>4}  {:<5} {:<14} {:>11} {:>5} {:>8} {:>9} {:>8.1}",
             r.cell.index,
@@ -562,6 +610,16 @@ pub fn results_table(rows: &[CellResult]) -> String {
             r.seconds
         )
         .expect("a string takes writes");
+        if scored {
+            write!(
+                out,
+                "  {:>8}  {:>7}",
+                opt(r.dream.map(|d| d.0)),
+                opt(r.dream.map(|d| d.1))
+            )
+            .expect("a string takes writes");
+        }
+        out.push('\n');
     }
     out
 }
