@@ -48,6 +48,15 @@ impl InputConfig {
         }
     }
 
+    /// The Unlock_DNA data processor on yeast reads: trimmed, centred in 100 nt of `N`, then
+    /// its reverse complement; one-hot tokens A, C, G, T, N, M (6 × 200; SPEC_GRID §5, Q1).
+    pub fn unlock_dna() -> Self {
+        InputConfig {
+            padding: Padding::unlock_dna(),
+            channels: Channels::TOKENS,
+        }
+    }
+
     /// Human lentiMPRA: 230 nt as given, 5 channels.
     pub fn human() -> Self {
         InputConfig {

@@ -189,6 +189,17 @@ fn cases() -> Vec<Case> {
             "train --config run.toml --out run",
         ),
         case(
+            "the Unlock_DNA final block under another trainer",
+            &[
+                ("train.txt", &two),
+                (
+                    "run.toml",
+                    "[model.input]\npadding = { kind = \"unlock-dna\" }\nchannels = { is_reverse = false, is_singleton = false, tokens = true }\n[model.first]\nblock = \"bhi\"\nout_channels = 8\n[model.core]\nblock = \"bhi\"\nhidden = 4\nout_channels = 8\n[model.final]\nblock = \"unlock-dna\"\n[data]\ntrain = \"train.txt\"\n[recipe]\nrc_double = false\n",
+                ),
+            ],
+            "train --config run.toml --out run",
+        ),
+        case(
             "a read too short for the BHI padding",
             &[
                 ("train.txt", "ACGTACGTAC\t3.0\n"),

@@ -270,3 +270,74 @@ fn a_bhi_cell_runs_the_bhi_trainer() {
     // The test can tell: the two strands' losses differ.
     assert!((forward - reverse).abs() > 1e-4, "{forward} {reverse}");
 }
+
+/// A `U···` cell runs Unlock_DNA's trainer: its config says so, its training targets are
+/// z-scored by the training file (recorded in the manifest) while validation compares raw
+/// labels (Q5: an unscaled MSE), its schedule is the Transformer warm-up at the first block's
+/// width, and there is no row doubling (both strands are in the 6 × 200 token input).
+#[test]
+fn an_unlock_dna_cell_runs_the_unlock_dna_trainer() {
+    use prixfixe::train::{TrainConfig, TrainerKind};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("grid");
+    let train = yeast_rows(tmp.path(), 120);
+    let plan = grid::plan(
+        &dir,
+        &["UBBU".to_string()],
+        Size::Tiny,
+        data(train.clone()),
+        recipe(2),
+    )
+    .unwrap();
+    assert_eq!(
+        grid::run_cell(&dir, 0, &TrainOptions::default()).unwrap(),
+        CellOutcome::Trained { from_epoch: 0 }
+    );
+    let run = plan.cells[0].dir(&dir);
+    let stored =
+        TrainConfig::from_toml(&std::fs::read_to_string(run.join("config.toml")).unwrap()).unwrap();
+    assert_eq!(stored.recipe.trainer, TrainerKind::UnlockDna);
+    assert!(!stored.recipe.rc_double);
+    assert!(stored.model.input.channels.tokens);
+    assert_eq!(stored.model.input.channels.count(), 6);
+    assert_eq!(stored.model.input.padding.length(), 200);
+
+    // z-scoring by the training rows (96 of the 120: the split is seeded).
+    let data = prixfixe::train::load_data(&plan.train_config(&plan.cells[0])).unwrap();
+    let y: Vec<f64> = (0..data.train.len())
+        .map(|i| data.train.target(i)[0])
+        .collect();
+    let mean = y.iter().sum::<f64>() / y.len() as f64;
+    let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64).sqrt();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    let s = &manifest["standardized_labels"];
+    assert!((s["centre"].as_f64().unwrap() - mean).abs() < 1e-12, "{s}");
+    assert!((s["train_sd"].as_f64().unwrap() - sd).abs() < 1e-12, "{s}");
+    assert!(s["valid_sd"].is_null(), "{s}");
+
+    // 3 batches an epoch; lr(n) = 16^−½ · min(n^−½, n · 12500^−1.5), n = step + 1.
+    let log = std::fs::read_to_string(run.join("batches.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 6, "{log}");
+    for r in &rows {
+        let n = r[0] + 1.0;
+        let lr = 0.25 * n.powf(-0.5).min(n * 12_500f64.powf(-1.5));
+        assert!(
+            (r[4] - lr).abs() < 1e-6 * lr,
+            "step {}: {} vs {lr}",
+            r[0],
+            r[4]
+        );
+        assert!(r[3].is_finite() && r[3] > 0.0);
+    }
+    // Predictions are z-scores, validation labels raw (~11): the MSE is the raw one.
+    let epochs = std::fs::read_to_string(run.join("epochs.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(epochs.lines().next().unwrap()).unwrap();
+    assert!(first["val_mse"].as_f64().unwrap() > 50.0, "{first}");
+}

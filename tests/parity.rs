@@ -522,8 +522,14 @@ struct BlockFixture {
     n_params: usize,
     #[serde(default)]
     target: Vec<f32>,
+    /// The target's shape, where it is not the output's.
+    #[serde(default)]
+    target_shape: Option<Vec<usize>>,
     #[serde(default)]
     loss: Option<f32>,
+    /// The loss's gradient with respect to the input.
+    #[serde(default)]
+    loss_input_grad: Vec<f32>,
 }
 
 #[derive(Deserialize)]
@@ -622,13 +628,32 @@ fn grid_blocks_match_pytorch() {
                 let out = block.forward(x.clone());
                 let dims = out.dims();
                 if let Some(want) = f.loss {
+                    // A 1-D target is one value per row, the output's shape.
+                    let shape = match f.target_shape.as_deref() {
+                        Some(&[rows, width]) => [rows, width],
+                        _ => dims,
+                    };
                     let y =
-                        Tensor::<2>::from_data(TensorData::new(f.target.clone(), dims), &device);
-                    let loss: f32 = block.loss(out.clone(), y).into_scalar();
+                        Tensor::<2>::from_data(TensorData::new(f.target.clone(), shape), &device);
+                    let loss: f32 = block.loss(out.clone(), y.clone()).into_scalar();
                     assert!(
                         (loss - want).abs() <= 1e-5 * want.abs().max(1.0),
                         "{case}: loss {loss} vs {want}"
                     );
+                    if !f.loss_input_grad.is_empty() {
+                        let x2 = Tensor::<3>::from_data(
+                            TensorData::new(f.input.clone(), f.input_shape),
+                            &device,
+                        )
+                        .require_grad();
+                        let g = block.loss(block.forward(x2.clone()), y).backward();
+                        let dx: Vec<f32> = x2.grad(&g).unwrap().into_data().try_into_vec().unwrap();
+                        assert_close_scaled(
+                            &format!("{case}: loss input gradient"),
+                            &dx,
+                            &f.loss_input_grad,
+                        );
+                    }
                 }
                 let p = Tensor::<2>::from_data(
                     TensorData::new(probe(out.shape().num_elements()), dims),

@@ -62,6 +62,39 @@ class BHIFinal(nn.Module):
         return nn.HuberLoss(delta=1.0)(out, y)
 
 
+class UnlockDNAFinal(nn.Module):
+    """SPEC_GRID §8 (prixfixe/unlockdna/final_layers_block.py), its outputs laid out as ours:
+    the expression, then the (5, L) nucleotide logits flattened class-major. The loss is the
+    Unlock_DNA trainer's (SPEC_GRID §6): MSE + Σ mask·CE / (Σ mask + 1); its target is
+    (y, one-hot tokens (5, L) class-major, mask (L)) per row."""
+
+    def __init__(self, cin, seqsize, num_projectors=8, rate=0.0):
+        super().__init__()
+        self.expression_dense = nn.Linear(cin, 1)
+        self.dropout = nn.Dropout(rate)
+        self.nucleotide_dense = nn.Linear(cin, 5)
+        self.seqsize = seqsize
+        self.num_projectors = num_projectors
+
+    def forward(self, x):
+        expression = x[:, :, :self.num_projectors].permute(0, 2, 1)
+        x = x[:, :, -self.seqsize:].permute(0, 2, 1)
+        expression = self.dropout(expression)
+        expression = self.expression_dense(expression)
+        expression = torch.mean(expression, 1).squeeze(-1)
+        logits = self.nucleotide_dense(x).permute(0, 2, 1)  # (B, 5, L)
+        return torch.cat([expression[:, None], logits.reshape(x.shape[0], -1)], 1)
+
+    def loss(self, out, target):
+        b, l = out.shape[0], self.seqsize
+        expression, logits = out[:, 0], out[:, 1:].reshape(b, 5, l)
+        y = target[:, 0]
+        tokens = target[:, 1:1 + 5 * l].reshape(b, 5, l).argmax(1)
+        mask = target[:, 1 + 5 * l:]
+        ce = F.cross_entropy(logits, tokens, reduction="none")  # (B, L)
+        return F.mse_loss(expression, y) + (mask * ce).sum() / (mask.sum() + 1)
+
+
 def probe(shape):
     n = math.prod(shape)
     return torch.tensor([math.sin(0.7 * i + 0.3) for i in range(n)],
@@ -92,8 +125,13 @@ def case(name, slot, config, module, x, prefix, target=None):
         "n_params": sum(p.numel() for p in module.parameters()),
     }
     if target is not None:
+        fx["target_shape"] = list(target.shape)
         fx["target"] = flat(target)
         fx["loss"] = module.loss(out.detach(), target).item()
+        # The loss's gradient with respect to the input, through the block.
+        x2 = x.detach().clone().requires_grad_(True)
+        module.loss(module(x2), target).backward()
+        fx["loss_input_grad"] = flat(x2.grad)
     return name, fx
 
 
@@ -113,6 +151,15 @@ def main():
     x = torch.randn(4, 5, 7)
     y = torch.randn(4) * 2.0
     cases.append(case("bhi-final", "final", {"block": "bhi"}, m, x, "final", y))
+    b, c, l = 3, 6, 12
+    m = UnlockDNAFinal(c, l)
+    x = torch.randn(b, c, l)
+    tokens = torch.randint(0, 5, (b, l))
+    mask = ((torch.rand(b, l) < 0.4) & (tokens != 4)).float()
+    target = torch.cat([torch.randn(b, 1), F.one_hot(tokens, 5).permute(0, 2, 1).reshape(b, -1).float(),
+                        mask], 1)
+    cases.append(case("unlock-dna-final", "final", {"block": "unlock-dna", "dropout": 0.0},
+                      m, x, "final", target))
     for name, fx in cases:
         path = os.path.join(a.out, f"block_{name}.json")
         with open(path, "w") as f:

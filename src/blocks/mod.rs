@@ -244,5 +244,8 @@ registry! {
         "regression" => Regression(final_layers::regression::RegressionConfig, final_layers::regression::Regression),
         /// BHI: a three-layer perceptron on the flattened features, Huber loss.
         "bhi" => Bhi(final_layers::bhi::BhiFinalConfig, final_layers::bhi::BhiFinal),
+        /// Unlock_DNA: expression from the first positions, nucleotide logits for the
+        /// masked-nucleotide loss.
+        "unlock-dna" => UnlockDna(final_layers::unlock_dna::UnlockDnaFinalConfig, final_layers::unlock_dna::UnlockDnaFinal),
     }
 }

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::dataset::SeqDataset;
-use super::encode::{Encoder, RowFlags};
+use super::encode::{Encoder, MASK_TOKEN, RowFlags, TOKEN_CHANNELS};
 use super::soft_label::{N_BINS, soft_label};
 use crate::error::{Error, Result};
 
@@ -56,6 +56,20 @@ pub enum Targets {
         /// Then divided by.
         scale: f64,
     },
+    /// The Unlock_DNA final block's targets (SPEC_GRID §6): per row the first label, the
+    /// row's tokens one-hot over A, C, G, T, N (`5·L`, class-major), and which positions the
+    /// trainer masked (`L`: each non-N position with `probability`, drawn per row from the
+    /// stream's mask seed); masked positions are shown to the model as the mask token.
+    MaskedTokens {
+        /// Masking probability.
+        probability: f64,
+        /// Seeds the draws (with the row's index); the trainer sets one per epoch.
+        seed: u64,
+        /// The label is `(value − shift) / scale` (the training file's mean and SD).
+        shift: f64,
+        /// See `shift`.
+        scale: f64,
+    },
 }
 
 impl Targets {
@@ -64,6 +78,7 @@ impl Targets {
             Targets::None => 0,
             Targets::SoftBins => N_BINS,
             Targets::Raw | Targets::Standardized { .. } => ds.n_tasks(),
+            Targets::MaskedTokens { .. } => 1,
         }
     }
 }
@@ -78,7 +93,7 @@ pub enum Mode {
 }
 
 /// An encoded batch, layout `(size, channels, length)` for `x` and `(size, width)` for `y`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     /// The input planes.
     pub x: Vec<f32>,
@@ -122,7 +137,18 @@ pub fn encode_batch(
     mode: Mode,
 ) -> Result<Batch> {
     let row_len = encoder.row_len();
-    let width = targets.width(ds);
+    let len = encoder.length();
+    let width = match targets {
+        Targets::MaskedTokens { .. } => 1 + (TOKEN_CHANNELS) * len,
+        t => t.width(ds),
+    };
+    if matches!(targets, Targets::MaskedTokens { .. }) && !encoder.channels().tokens {
+        return Err(Error::Config(
+            "the Unlock_DNA final block's masked-nucleotide loss needs the Unlock_DNA data \
+             processor's tokens as input"
+                .into(),
+        ));
+    }
     let mut x = vec![0f32; items.len() * row_len];
     let mut y = vec![0f32; items.len() * width];
     x.par_chunks_mut(row_len)
@@ -139,7 +165,7 @@ pub fn encode_batch(
                 .map_err(|problem| Error::data(&ds.path, ds.lines[r] as usize, problem))
         })?;
     if width > 0 {
-        for (out, item) in y.chunks_mut(width).zip(items) {
+        for ((out, item), xrow) in y.chunks_mut(width).zip(items).zip(x.chunks_mut(row_len)) {
             let t = ds.target(item.row());
             match targets {
                 Targets::SoftBins => out.copy_from_slice(&soft_label(t[0])),
@@ -148,6 +174,30 @@ pub fn encode_batch(
                     .iter_mut()
                     .zip(t)
                     .for_each(|(o, &v)| *o = ((v - shift) / scale) as f32),
+                Targets::MaskedTokens {
+                    probability,
+                    seed,
+                    shift,
+                    scale,
+                } => {
+                    out[0] = ((t[0] - shift) / scale) as f32;
+                    let (onehot, mask) = out[1..].split_at_mut(MASK_TOKEN * len);
+                    let mut rng = ChaCha8Rng::seed_from_u64(
+                        seed ^ (item.row() as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    );
+                    for j in 0..len {
+                        let token = (0..MASK_TOKEN)
+                            .find(|&c| xrow[c * len + j] == 1.0)
+                            .expect("a token per position");
+                        onehot[token * len + j] = 1.0;
+                        // N (token 4) is never masked.
+                        if token < 4 && rng.random::<f64>() < probability {
+                            xrow[token * len + j] = 0.0;
+                            xrow[MASK_TOKEN * len + j] = 1.0;
+                            mask[j] = 1.0;
+                        }
+                    }
+                }
                 Targets::None => {}
             }
         }
@@ -297,6 +347,80 @@ mod tests {
 
     fn encoder() -> Encoder {
         Encoder::new(&Padding::exact(10), Channels::YEAST).unwrap()
+    }
+
+    /// The Unlock_DNA targets: the z-scored label, the tokens one-hot, and a seeded mask of
+    /// about a fifth of the non-N positions, which the input shows as the mask token.
+    #[test]
+    fn masked_tokens_hide_a_fifth_of_the_bases_and_keep_the_originals() {
+        let mut ds = SeqDataset {
+            task_names: vec!["expression".into()],
+            ..Default::default()
+        };
+        let read = "TGCATTTTTTTCACATCCTTCAACCAAAATATAATATTCAATATCTTGTAGGGACGATCAATATAAGTCGCCCGGACCATATAAGGCTAAGGTGTGGGGTTACGGCTGTT";
+        for i in 0..64 {
+            ds.seqs.push_letters(read.as_bytes()).unwrap();
+            ds.targets.push(10.0 + i as f64 / 8.0);
+            ds.is_reverse.push(false);
+            ds.is_singleton.push(false);
+            ds.lines.push(i + 1);
+        }
+        let enc = Encoder::new(&Padding::unlock_dna(), Channels::TOKENS).unwrap();
+        let plain = encode_batch(
+            &ds,
+            &enc,
+            &epoch_items(64, false, None, 0),
+            Targets::None,
+            Mode::Train,
+        )
+        .unwrap();
+        let t = Targets::MaskedTokens {
+            probability: 0.2,
+            seed: 9,
+            shift: 11.0,
+            scale: 2.0,
+        };
+        let items = epoch_items(64, false, None, 0);
+        let b = encode_batch(&ds, &enc, &items, t, Mode::Train).unwrap();
+        assert_eq!(b.x.len(), 64 * 6 * 200);
+        assert_eq!(b.y.len(), 64 * (1 + 6 * 200));
+        assert_eq!(b, encode_batch(&ds, &enc, &items, t, Mode::Train).unwrap());
+        let (mut masked, mut bases) = (0, 0);
+        for (r, (y, (x, x0))) in
+            b.y.chunks(1 + 6 * 200)
+                .zip(b.x.chunks(1200).zip(plain.x.chunks(1200)))
+                .enumerate()
+        {
+            assert_eq!(y[0], ((10.0 + r as f64 / 8.0 - 11.0) / 2.0) as f32);
+            let (onehot, mask) = y[1..].split_at(1000);
+            for j in 0..200 {
+                // The one-hot target is the unmasked input's token.
+                for c in 0..5 {
+                    assert_eq!(onehot[c * 200 + j], x0[c * 200 + j], "row {r} pos {j}");
+                }
+                let is_n = x0[4 * 200 + j] == 1.0;
+                if mask[j] == 1.0 {
+                    assert!(!is_n);
+                    assert_eq!(x[5 * 200 + j], 1.0);
+                    assert!((0..5).all(|c| x[c * 200 + j] == 0.0));
+                    masked += 1;
+                } else {
+                    assert!((0..6).all(|c| x[c * 200 + j] == x0[c * 200 + j]));
+                }
+                bases += !is_n as usize;
+            }
+        }
+        let fraction = masked as f64 / bases as f64;
+        assert!((fraction - 0.2).abs() < 0.02, "{fraction}");
+        // Another seed, another mask.
+        let other = Targets::MaskedTokens {
+            probability: 0.2,
+            seed: 10,
+            shift: 11.0,
+            scale: 2.0,
+        };
+        let t2 = encode_batch(&ds, &enc, &items, other, Mode::Train).unwrap();
+        assert_ne!(t2.y, b.y);
     }
 
     #[test]

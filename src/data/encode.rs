@@ -17,6 +17,11 @@ pub struct Channels {
     pub is_reverse: bool,
     /// The next channel: 1 if the measured value is an integer (one cell only).
     pub is_singleton: bool,
+    /// The Unlock_DNA data processor's tokens instead of the four base channels: one-hot over
+    /// A, C, G, T, N and the mask token M (6 channels, in that order; SPEC_GRID §5 and Q1).
+    /// No extra channels with it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tokens: bool,
 }
 
 impl Channels {
@@ -24,22 +29,44 @@ impl Channels {
     pub const YEAST: Channels = Channels {
         is_reverse: true,
         is_singleton: true,
+        tokens: false,
     };
     /// The human and Drosophila inputs: 5 channels (no singleton channel).
     pub const REVERSE_ONLY: Channels = Channels {
         is_reverse: true,
         is_singleton: false,
+        tokens: false,
     };
     /// Plain one-hot: 4 channels (DeepSTARR, MPRAnn).
     pub const BASES_ONLY: Channels = Channels {
         is_reverse: false,
         is_singleton: false,
+        tokens: false,
+    };
+    /// The Unlock_DNA data processor's tokens, one-hot: 6 channels (A, C, G, T, N, M).
+    pub const TOKENS: Channels = Channels {
+        is_reverse: false,
+        is_singleton: false,
+        tokens: true,
     };
 
     /// Number of channels.
     pub fn count(&self) -> usize {
+        if self.tokens {
+            return TOKEN_CHANNELS;
+        }
         4 + self.is_reverse as usize + self.is_singleton as usize
     }
+}
+
+/// Channels of the token encoding: A, C, G, T, N, M.
+pub const TOKEN_CHANNELS: usize = 6;
+/// The token channel of the mask token M.
+pub const MASK_TOKEN: usize = 5;
+
+/// The token channel (A, C, G, T, N order) of a base code (A, G, C, T, N order).
+pub fn token_of(code: u8) -> usize {
+    [0, 2, 1, 3, 4][code.min(4) as usize]
 }
 
 /// Per-row flags that fill the extra channels.
@@ -112,6 +139,13 @@ impl Encoder {
         }
         let len = self.length();
         debug_assert_eq!(out.len(), self.row_len());
+        if self.channels.tokens {
+            out.fill(0.0);
+            for (j, &c) in scratch.iter().enumerate() {
+                out[token_of(c) * len + j] = 1.0;
+            }
+            return Ok(());
+        }
         out[..4 * len].fill(0.0);
         for (j, &c) in scratch.iter().enumerate() {
             if c == N {

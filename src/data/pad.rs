@@ -11,6 +11,11 @@
 //! - [`Padding::Flanks`] is the general rule for other data sets: fill to `length` from given
 //!   flanks, aligned as asked; longer sequences are an error unless a trim side is chosen.
 //! - [`Padding::Exact`]: every sequence must already have the model's length.
+//! - [`Padding::UnlockDna`]: the Unlock_DNA data processor's rule (SPEC_GRID §5): drop the
+//!   read's first and last 20 nt, centre what remains in 100 nt of `N`, and follow it with
+//!   its reverse complement: 200 nt, both strands in one input. A read holding more than
+//!   100 nt after the trim is refused unless a crop is asked for (the reference drops such
+//!   rows silently, Q4).
 //! - [`Padding::Bhi`]: the BHI data processor's rule (SPEC_GRID §2): reads longer than the
 //!   input keep their first `length` nt; shorter ones are padded from the plasmid on the
 //!   right (odds 0.333), the left (0.223) or both sides (0.444), with the reference's two
@@ -43,6 +48,10 @@ pub const BHI_RIGHT: &[u8] =
     b"TCTTAATTAAAAAAAGATAGAAAACATTAGGAGTGTAACACAAGACTTTCGGATCCTGAGCAGGCAAGATAAACGA";
 /// The BHI data processor's input length.
 pub const BHI_INPUT_LEN: usize = 110;
+/// Bases the Unlock_DNA data processor drops from each end of a read (`head_len`, `tail_len`).
+pub const UNLOCK_TRIM: usize = 20;
+/// The Unlock_DNA data processor's strand length; its input is both strands, twice this.
+pub const UNLOCK_STRAND: usize = 100;
 
 /// The reporter plasmid with its 80-`N` insert site (reference release, MIT licence).
 const PLASMID_JSON: &str = include_str!("../../assets/plasmid.json");
@@ -136,6 +145,12 @@ pub enum Padding {
         #[serde(default)]
         trim: Trim,
     },
+    /// The Unlock_DNA data processor's rule (SPEC_GRID §5): 200 nt, always.
+    UnlockDna {
+        /// What happens to a read longer than 100 nt after its trim.
+        #[serde(default)]
+        trim: Trim,
+    },
     /// The BHI data processor's rule (SPEC_GRID §2, Q10).
     Bhi {
         /// Model input length (110 in the reference).
@@ -157,6 +172,11 @@ impl Padding {
             length: YEAST_INPUT_LEN,
             trim: Trim::Error,
         }
+    }
+
+    /// The Unlock_DNA data processor's rule.
+    pub fn unlock_dna() -> Self {
+        Padding::UnlockDna { trim: Trim::Error }
     }
 
     /// The BHI data processor's rule at 110 nt.
@@ -182,6 +202,7 @@ impl Padding {
             Padding::Plasmid { trim, .. }
             | Padding::Flanks { trim, .. }
             | Padding::Exact { trim, .. }
+            | Padding::UnlockDna { trim }
             | Padding::Bhi { trim, .. } => *trim = to,
         }
         p
@@ -193,6 +214,7 @@ impl Padding {
             Padding::Plasmid { trim, .. }
             | Padding::Flanks { trim, .. }
             | Padding::Exact { trim, .. }
+            | Padding::UnlockDna { trim }
             | Padding::Bhi { trim, .. } => *trim,
         }
     }
@@ -204,6 +226,7 @@ impl Padding {
             | Padding::Flanks { length, .. }
             | Padding::Exact { length, .. }
             | Padding::Bhi { length, .. } => *length,
+            Padding::UnlockDna { .. } => 2 * UNLOCK_STRAND,
         }
     }
 
@@ -221,7 +244,19 @@ impl Padding {
         let length = self.length();
         let (body, adapters) = match self {
             Padding::Plasmid { .. } => plasmid_body(codes),
+            Padding::UnlockDna { .. } if len <= 2 * UNLOCK_TRIM => {
+                return Err(Problem::Other(format!(
+                    "read of {len} nt holds nothing once the Unlock_DNA data processor drops \
+                     its first and last {UNLOCK_TRIM} nt"
+                )));
+            }
+            Padding::UnlockDna { .. } => ((UNLOCK_TRIM, len - UNLOCK_TRIM), Adapters::None),
             _ => ((0, len), Adapters::None),
+        };
+        // The Unlock_DNA rule fills one strand; the other is its reverse complement.
+        let length = match self {
+            Padding::UnlockDna { .. } => UNLOCK_STRAND,
+            _ => length,
         };
         let body_len = body.1 - body.0 + adapters.extra();
         let too_long = body_len > length;
@@ -238,6 +273,14 @@ impl Padding {
                      on the 5' side, so a read needs at least {} nt for the {length}-nt input",
                     BHI_LEFT.len(),
                     length.saturating_sub(BHI_LEFT.len())
+                )));
+            }
+            Padding::UnlockDna { .. } if too_long && self.trim() == Trim::Error => {
+                return Err(Problem::Other(format!(
+                    "read of {len} nt holds {body_len} nt after the Unlock_DNA trim of \
+                     {UNLOCK_TRIM} + {UNLOCK_TRIM}, more than its {UNLOCK_STRAND}-nt strand \
+                     (the reference drops such reads); crop it explicitly (--crop 5p, 3p or \
+                     center)"
                 )));
             }
             Padding::Plasmid { .. } if too_long && self.trim() == Trim::Error => {
@@ -282,7 +325,7 @@ impl Padding {
                 };
                 (enc("left", left)?, enc("right", right)?)
             }
-            Padding::Exact { .. } => (Vec::new(), Vec::new()),
+            Padding::Exact { .. } | Padding::UnlockDna { .. } => (Vec::new(), Vec::new()),
             Padding::Bhi { .. } => (
                 alphabet::encode(BHI_LEFT).expect("ACGT"),
                 alphabet::encode(BHI_RIGHT).expect("ACGT"),
@@ -412,6 +455,12 @@ impl Padder {
                 fill(body, &self.left, &self.right, *length, *align, trim, out)
             }
             Padding::Exact { length, .. } => fill(body, &[], &[], *length, Align::Right, trim, out),
+            Padding::UnlockDna { .. } => {
+                // N-padded on both sides (`str.pad(side='both')`), then the reverse complement.
+                fill(body, &[], &[], UNLOCK_STRAND, Align::Center, trim, out);
+                let rc: Vec<u8> = out.iter().rev().map(|&c| alphabet::complement(c)).collect();
+                out.extend(rc);
+            }
             Padding::Bhi { length, .. } => {
                 let align = if body.len() < *length {
                     bhi_side(body)
@@ -625,6 +674,39 @@ mod tests {
         let e = p.check(&[0; 72]).unwrap_err().to_string();
         assert!(e.contains("at least 73 nt"), "{e}");
         assert!(p.check(&[0; 73]).is_ok());
+    }
+
+    #[test]
+    fn unlock_dna_padding_trims_centres_and_appends_the_reverse_complement() {
+        let p = Padding::unlock_dna();
+        // A demo read: 17 + 80 + 13 = 110 nt → 70 nt after the trim → 15 N + 70 + 15 N.
+        let read = "TGCATTTTTTTCACATCCTTCAACCAAAATATAATATTCAATATCTTGTAGGGACGATCAATATAAGTCGCCCGGACCATATAAGGCTAAGGTGTGGGGTTACGGCTGTT";
+        let padded = pad(&p, read);
+        assert_eq!(padded.len(), 200);
+        let body = &read[20..90];
+        let strand = format!("{}{body}{}", "N".repeat(15), "N".repeat(15));
+        assert_eq!(&padded[..100], strand);
+        let rc: String = strand
+            .bytes()
+            .rev()
+            .map(|b| match b {
+                b'A' => 'T',
+                b'C' => 'G',
+                b'G' => 'C',
+                b'T' => 'A',
+                _ => 'N',
+            })
+            .collect();
+        assert_eq!(&padded[100..], rc);
+        // An odd remainder puts the extra N on the right.
+        let odd = pad(&p, &"A".repeat(40 + 99));
+        assert_eq!((&odd[..1], &odd[99..100]), ("A", "N"));
+        // Too long after the trim, or nothing left: clear errors.
+        let e = p.check(&[0; 141]).unwrap_err().to_string();
+        assert!(e.contains("101 nt after the Unlock_DNA trim"), "{e}");
+        assert!(p.with_trim(Trim::Center).check(&[0; 141]).is_ok());
+        let e = p.check(&[0; 40]).unwrap_err().to_string();
+        assert!(e.contains("holds nothing"), "{e}");
     }
 
     #[test]

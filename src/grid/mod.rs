@@ -12,10 +12,9 @@
 //!
 //! A cell is named by its slots' teams, data processor + trainer first: `A` Autosome.org,
 //! `B` BHI, `U` Unlock_DNA (`ABBA` = Autosome data processor, BHI first and core, Autosome
-//! final = DREAM-RNN). This version has the Autosome.org and BHI data processors and
-//! trainers, and the Autosome and BHI final blocks, so its grid has 36 of the 45 compatible
-//! combinations of the paper's 81 ([`buildable`]); the Unlock_DNA data processor, trainer and
-//! final block are still to come.
+//! final = DREAM-RNN). Every module of the three teams is built, so the grid has all 45
+//! compatible combinations of the paper's 81 ([`buildable`]); the other 36 are refused
+//! with the reason ([`incompatibility`]).
 
 pub mod heatmap;
 
@@ -28,6 +27,7 @@ use crate::blocks::core_layers::autosome::AutosomeCoreConfig;
 use crate::blocks::core_layers::bhi::BhiCoreConfig;
 use crate::blocks::core_layers::unlock_dna::UnlockDnaConfig;
 use crate::blocks::final_layers::bhi::BhiFinalConfig;
+use crate::blocks::final_layers::unlock_dna::UnlockDnaFinalConfig;
 use crate::blocks::first_layers::autosome::AutosomeFirstConfig;
 use crate::blocks::first_layers::bhi::BhiFirstConfig;
 use crate::blocks::first_layers::unlock_dna::UnlockDnaFirstConfig;
@@ -154,6 +154,7 @@ fn core_block(team: char, size: Size, cin: usize) -> CoreConfig {
 fn final_block(team: char, size: Size) -> FinalConfig {
     match team {
         'A' => DataKind::Yeast.final_block(),
+        'U' => FinalConfig::UnlockDna(UnlockDnaFinalConfig::default()),
         _ => FinalConfig::Bhi(BhiFinalConfig {
             hidden: if size == Size::Tiny { 8 } else { 64 },
         }),
@@ -174,12 +175,6 @@ pub fn incompatibility(name: &str) -> Option<&'static str> {
         ),
         _ => None,
     }
-}
-
-/// Why this version cannot build a compatible combination yet, or `None`.
-pub fn not_built(name: &str) -> Option<&'static str> {
-    name.starts_with('U')
-        .then_some("the Unlock_DNA data processor, trainer and final block are not built yet")
 }
 
 /// All 81 combinations, in task order (A before B before U in each slot).
@@ -210,15 +205,13 @@ pub fn model_of(name: &str, size: Size) -> Result<NetConfig> {
     if let Some(why) = incompatibility(name) {
         return bad(&format!("incompatible: {why}"));
     }
-    if let Some(why) = not_built(name) {
-        return bad(why);
-    }
     let first = first_block(teams[1], size);
     let core = core_block(teams[2], size, first.out_channels());
     let model = NetConfig {
         input: match teams[0] {
             'A' => DataKind::Yeast.input(),
-            _ => crate::net::InputConfig::bhi(),
+            'B' => crate::net::InputConfig::bhi(),
+            _ => crate::net::InputConfig::unlock_dna(),
         },
         first,
         core,
@@ -228,20 +221,13 @@ pub fn model_of(name: &str, size: Size) -> Result<NetConfig> {
     Ok(model)
 }
 
-/// Every combination this version can build, in task order:
-/// {A,B} · {A,B,U} · {A,B,U} · {A,B}.
+/// Every combination this version can build, in task order: the 45 compatible ones,
+/// {A,B} · {A,B,U} · {A,B,U} · {A,B} and U · {A,B,U} · {A,B,U} · U.
 pub fn buildable() -> Vec<String> {
-    let mut names = Vec::new();
-    for dp in ['A', 'B'] {
-        for first in ['A', 'B', 'U'] {
-            for core in ['A', 'B', 'U'] {
-                for fin in ['A', 'B'] {
-                    names.push(format!("{dp}{first}{core}{fin}"));
-                }
-            }
-        }
-    }
-    names
+    all_combinations()
+        .into_iter()
+        .filter(|n| incompatibility(n).is_none())
+        .collect()
 }
 
 /// Plan a grid in `dir` (created; a directory that already holds a plan is refused): the
@@ -333,6 +319,7 @@ impl GridPlan {
             data: self.data.clone(),
             recipe: match cell.name.chars().next() {
                 Some('B') => self.recipe.with_bhi_trainer(),
+                Some('U') => self.recipe.with_unlock_dna_trainer(),
                 _ => self.recipe.clone(),
             },
         }
@@ -763,6 +750,16 @@ mod tests {
             ("BUBB", 6_234_369),
             ("BUUA", 4_557_586),
             ("BUUB", 6_359_489),
+            // U · 6 × 200 tokens.
+            ("UAAU", 1_724_342),
+            ("UABU", 3_950_790),
+            ("UAUU", 4_549_126),
+            ("UBAU", 1_933_190),
+            ("UBBU", 4_126_726),
+            ("UBUU", 7_088_326),
+            ("UUAU", 1_780_918),
+            ("UUBU", 4_007_366),
+            ("UUUU", 4_605_702),
         ];
         assert_eq!(
             buildable(),
@@ -833,21 +830,13 @@ mod tests {
             .filter(|n| incompatibility(n).is_none())
             .collect();
         assert_eq!(compatible.len(), 45);
-        // Every one this version builds is compatible; every other compatible one says why
-        // it is not built.
-        assert!(buildable().iter().all(|n| compatible.contains(&n)));
-        for n in compatible {
-            assert_eq!(buildable().contains(n), not_built(n).is_none(), "{n}");
-        }
+        // This version builds every compatible one.
+        assert_eq!(buildable().iter().collect::<Vec<_>>(), compatible);
     }
 
     #[test]
-    fn cells_this_version_cannot_build_say_why() {
+    fn cells_that_cannot_be_built_say_why() {
         for (name, why) in [
-            (
-                "UUUU",
-                "data processor, trainer and final block are not built yet",
-            ),
             (
                 "AAAU",
                 "incompatible: the Unlock_DNA final block needs the Unlock_DNA trainer",
@@ -855,10 +844,6 @@ mod tests {
             (
                 "UAAA",
                 "incompatible: the Unlock_DNA trainer needs the Unlock_DNA final block",
-            ),
-            (
-                "UAAU",
-                "data processor, trainer and final block are not built yet",
             ),
             ("AXBA", "four letters"),
             ("ABA", "four letters"),

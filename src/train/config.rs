@@ -22,6 +22,14 @@ pub enum TrainerKind {
     /// targets standardised per file as `(bin − 11) / σ`, validated on the forward strand,
     /// the best epoch by Pearson r. Needs `rc_double = false`.
     Bhi,
+    /// Unlock_DNA's (SPEC_GRID §6): Adam (β 0.9/0.98, eps 1e-9, no weight decay, whatever
+    /// `[recipe.optimizer]` says) with the Transformer schedule
+    /// `lr(n) = d^−½ · min(n^−½, n · warmup^−1.5)` (d the first block's width; one step per
+    /// batch, n from 1: Q7), a fifth of the tokens masked each step, gradients clipped to a
+    /// global norm of 1 and then to ±0.5, training targets z-scored by the training file,
+    /// validation against the raw labels (its MSE is unscaled, Q5), the best epoch by
+    /// Pearson r. Needs the Unlock_DNA final block and `rc_double = false`.
+    UnlockDna,
 }
 
 /// The DREAM-optimised recipe (SPEC §4).
@@ -44,8 +52,10 @@ pub struct Recipe {
     pub optimizer: AdamWConfig,
     /// Where to run: `cpu`, `cuda[:N]`, `wgpu[:N]`, `vulkan[:N]`.
     pub device: String,
-    /// Whose trainer: `autosome` (default) or `bhi`.
+    /// Whose trainer: `autosome` (default), `bhi` or `unlock-dna`.
     pub trainer: TrainerKind,
+    /// The Unlock_DNA trainer's warm-up steps (the team's 12,500).
+    pub warmup: usize,
 }
 
 impl Default for Recipe {
@@ -60,6 +70,7 @@ impl Default for Recipe {
             optimizer: AdamWConfig::default(),
             device: "cpu".into(),
             trainer: TrainerKind::Autosome,
+            warmup: 12_500,
         }
     }
 }
@@ -70,7 +81,18 @@ impl Recipe {
         self.max_lr.unwrap_or_else(|| match self.trainer {
             TrainerKind::Autosome => model.core.default_max_lr(),
             TrainerKind::Bhi => 0.0015,
+            // Unused: the Transformer schedule sets its own peak.
+            TrainerKind::UnlockDna => 0.001,
         })
+    }
+
+    /// This recipe run by Unlock_DNA's trainer (both strands are in its input).
+    pub fn with_unlock_dna_trainer(&self) -> Recipe {
+        Recipe {
+            trainer: TrainerKind::UnlockDna,
+            rc_double: false,
+            ..self.clone()
+        }
     }
 
     /// This recipe run by BHI's trainer: its own strand averaging replaces row doubling.
@@ -90,6 +112,16 @@ impl Recipe {
         }
         if self.batch_size == 0 {
             return bad("batch_size must be at least 1".into());
+        }
+        if self.trainer == TrainerKind::UnlockDna && self.rc_double {
+            return bad(
+                "the Unlock_DNA trainer's input holds both strands already; \
+                        set rc_double = false"
+                    .into(),
+            );
+        }
+        if self.warmup == 0 {
+            return bad("warmup must be at least 1 step".into());
         }
         if self.trainer == TrainerKind::Bhi && self.rc_double {
             return bad(

@@ -26,9 +26,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 pub use config::{DataSection, Recipe, TrainConfig, TrainOverrides, TrainerKind};
-pub use optim::{AdamW, AdamWConfig};
+pub use optim::{AdamW, AdamWConfig, Clip};
 pub use run_dir::{EpochRecord, RunDir, TrainerState};
-pub use schedule::{Cosine, OneCycle, Schedule};
+pub use schedule::{Cosine, OneCycle, Schedule, Transformer};
 
 use crate::PrixFixeNet;
 use crate::blocks::FinalConfig;
@@ -78,16 +78,20 @@ pub struct RunData {
     /// validation (a held-out part of the training file shares its σ): the targets are
     /// `(label − 11) / σ` (SPEC_GRID §2).
     pub label_sd: Option<(f64, f64)>,
+    /// Under the Unlock_DNA trainer, the mean and population SD of the training labels: its
+    /// training targets are `(label − mean) / SD`; validation compares raw labels.
+    pub label_z: Option<(f64, f64)>,
 }
 
 /// The bin the BHI data processor centres its targets on.
 pub const BHI_CENTRE: f64 = 11.0;
 
-/// The population SD of a file's labels, for the BHI trainer's standardised targets.
-fn label_sd(ds: &SeqDataset) -> Result<f64> {
+/// The mean and population SD of a file's labels, for the standardised targets of the BHI
+/// and Unlock_DNA trainers.
+fn label_stats(ds: &SeqDataset) -> Result<(f64, f64)> {
     if ds.n_tasks() != 1 {
         return Err(Error::Config(format!(
-            "{}: the BHI trainer standardises one label column, and this file has {}",
+            "{}: the BHI and Unlock_DNA trainers standardise one label column, and this file has {}",
             ds.path.display(),
             ds.n_tasks()
         )));
@@ -97,11 +101,11 @@ fn label_sd(ds: &SeqDataset) -> Result<f64> {
     let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64).sqrt();
     if !(sd > 0.0 && sd.is_finite()) {
         return Err(Error::Config(format!(
-            "{}: every label is the same, so the BHI trainer cannot standardise them (σ = 0)",
+            "{}: every label is the same, so the trainer cannot standardise them (σ = 0)",
             ds.path.display()
         )));
     }
-    Ok(sd)
+    Ok((mean, sd))
 }
 
 /// Read the data of a run and check it fits the model.
@@ -121,11 +125,19 @@ pub fn load_data(config: &TrainConfig) -> Result<RunData> {
     };
     let bhi = config.recipe.trainer == TrainerKind::Bhi;
     let train = read(&d.train)?;
-    let train_sd = if bhi { Some(label_sd(&train)?) } else { None };
+    let train_sd = if bhi {
+        Some(label_stats(&train)?.1)
+    } else {
+        None
+    };
     let (train, valid, valid_sd) = match &d.valid {
         Some(v) => {
             let valid = read(v)?;
-            let sd = if bhi { Some(label_sd(&valid)?) } else { None };
+            let sd = if bhi {
+                Some(label_stats(&valid)?.1)
+            } else {
+                None
+            };
             (train, valid, sd)
         }
         None => {
@@ -133,10 +145,16 @@ pub fn load_data(config: &TrainConfig) -> Result<RunData> {
             (t, v, train_sd)
         }
     };
+    let label_z = if config.recipe.trainer == TrainerKind::UnlockDna {
+        Some(label_stats(&train)?)
+    } else {
+        None
+    };
     Ok(RunData {
         train: Arc::new(train),
         valid: Arc::new(valid),
         label_sd: train_sd.zip(valid_sd),
+        label_z,
     })
 }
 
@@ -283,7 +301,8 @@ struct Manifest<'a> {
 struct StandardizedLabels {
     centre: f64,
     train_sd: f64,
-    valid_sd: f64,
+    /// `None`: validation compares raw labels (the Unlock_DNA trainer).
+    valid_sd: Option<f64>,
 }
 
 fn checkpoint(net: &mut PrixFixeNet, config: &TrainConfig, epoch: usize) -> WeightMap {
@@ -366,6 +385,7 @@ impl Trainer {
     pub fn open(config: &TrainConfig, out_dir: &Path, opts: &TrainOptions) -> Result<Self> {
         config.recipe.check()?;
         config.model.check()?;
+        check_trainer_fits(config)?;
         if opts.resume {
             let (run, state) = RunDir::open(out_dir, true, false)?;
             let path = run.file("config.toml");
@@ -411,12 +431,21 @@ impl Trainer {
             let ad = device.clone().autodiff();
             run.restore_logs(state.as_ref())?;
             let mut net = config.model.init_seeded(&ad, recipe.seed)?;
-            let mut optim = AdamW::new(recipe.optimizer);
+            let adam = match recipe.trainer {
+                // Adam as the Unlock_DNA team set it (SPEC_GRID §6).
+                TrainerKind::UnlockDna => AdamWConfig {
+                    weight_decay: 0.0,
+                    beta2: 0.98,
+                    eps: 1e-9,
+                },
+                _ => recipe.optimizer,
+            };
+            let mut optim = AdamW::new(adam);
             let state = match state {
                 Some(s) => {
                     let (last, moments) = run.restore(&s)?;
                     last.apply_to(&mut net, "", &ad)?;
-                    optim = AdamW::load_weight_map(recipe.optimizer, &moments, &mut net, &ad);
+                    optim = AdamW::load_weight_map(adam, &moments, &mut net, &ad);
                     s
                 }
                 None => TrainerState::fresh(),
@@ -432,6 +461,10 @@ impl Trainer {
                     max_lr,
                     t_max: data.train.len() * recipe.epochs,
                     beta1: 0.9,
+                }),
+                TrainerKind::UnlockDna => Schedule::Transformer(Transformer {
+                    d: config.model.first.out_channels(),
+                    warmup: recipe.warmup,
                 }),
             };
             let encoder = config.model.input.encoder()?;
@@ -512,8 +545,21 @@ impl Trainer {
                 shift: BHI_CENTRE,
                 scale: sd,
             },
+            (Targets::MaskedTokens { probability, .. }, _) => {
+                let (shift, scale) = self.data.label_z.unwrap_or((0.0, 1.0));
+                Targets::MaskedTokens {
+                    probability,
+                    seed: dropout_seed,
+                    shift,
+                    scale,
+                }
+            }
             (t, _) => t,
         };
+        let clip = (recipe.trainer == TrainerKind::UnlockDna).then_some(Clip {
+            norm: 1.0,
+            value: 0.5,
+        });
         let bhi = recipe.trainer == TrainerKind::Bhi;
         let spec = StreamSpec::new(recipe.batch_size, targets, Mode::Train);
         let stream = BatchStream::spawn(self.data.train.clone(), encoder.clone(), items, spec);
@@ -557,7 +603,10 @@ impl Trainer {
                     value,
                 });
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            let mut grads = GradientsParams::from_grads(loss.backward(), &net);
+            if let Some(clip) = clip {
+                grads = clip.apply(&net, grads).0;
+            }
             net = self.optim.step(lr, beta1, net, grads);
             loss_sum += value * b as f64;
             seen += b;
@@ -593,8 +642,8 @@ impl Trainer {
             validate(&model, self.data.valid.clone(), recipe, valid_sd)?;
         let score = match recipe.trainer {
             TrainerKind::Autosome => config.model.final_block.score(val_mse, val_pearson),
-            // The BHI trainer keeps the epoch of highest Pearson r.
-            TrainerKind::Bhi => val_pearson.unwrap_or(-2.0),
+            // The BHI and Unlock_DNA trainers keep the epoch of highest Pearson r.
+            TrainerKind::Bhi | TrainerKind::UnlockDna => val_pearson.unwrap_or(-2.0),
         };
         let is_best = state.best.is_none_or(|(b, _)| score > b);
         let mut inner = model.into_net();
@@ -628,6 +677,33 @@ impl Trainer {
         plot::plot_curves(&state.history, &run.file("curves.svg"))?;
         observer.epoch_done(&record, recipe.epochs);
         Ok(record)
+    }
+}
+
+/// A trainer and a model that need each other (SPEC_GRID §9.1): the Unlock_DNA trainer
+/// reads the Unlock_DNA final block's nucleotide logits and the Unlock_DNA data processor's
+/// tokens; the other trainers validate on one prediction tensor.
+fn check_trainer_fits(config: &TrainConfig) -> Result<()> {
+    let unlock_trainer = config.recipe.trainer == TrainerKind::UnlockDna;
+    let unlock_final = matches!(config.model.final_block, FinalConfig::UnlockDna(_));
+    let tokens = config.model.input.channels.tokens;
+    let why = match (unlock_trainer, unlock_final, tokens) {
+        (true, false, _) => Some(
+            "the Unlock_DNA trainer needs the Unlock_DNA final block (it reads its nucleotide logits)",
+        ),
+        (false, true, _) => Some(
+            "the Unlock_DNA final block needs the Unlock_DNA trainer (the others validate on one prediction tensor)",
+        ),
+        (true, true, false) => Some(
+            "the Unlock_DNA trainer needs the Unlock_DNA data processor's input (channels = { tokens = true, … }, padding = { kind = \"unlock-dna\" })",
+        ),
+        _ => None,
+    };
+    match why {
+        Some(why) => Err(Error::Config(format!(
+            "incompatible model and trainer: {why}"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -716,8 +792,13 @@ fn write_manifest(
             .map(|(train_sd, valid_sd)| StandardizedLabels {
                 centre: BHI_CENTRE,
                 train_sd,
-                valid_sd,
-            }),
+                valid_sd: Some(valid_sd),
+            })
+            .or(data.label_z.map(|(centre, train_sd)| StandardizedLabels {
+                centre,
+                train_sd,
+                valid_sd: None,
+            })),
     };
     run.write_atomic(
         "manifest.json",

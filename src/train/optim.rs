@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use burn::module::{Module, ModuleMapper, Param, ParamId, RunningState};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId, RunningState};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -131,6 +131,65 @@ impl AdamW {
     }
 }
 
+/// Gradient clipping as the Unlock_DNA trainer does it (SPEC_GRID §6, Q8): PyTorch's
+/// `clip_grad_norm_` (one L2 norm over every parameter's gradient; all scaled by
+/// `min(1, norm / (total + 1e-6))`), then `clip_grad_value_` (each value into ±`value`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Clip {
+    /// The largest global L2 norm.
+    pub norm: f64,
+    /// The largest absolute value.
+    pub value: f64,
+}
+
+impl Clip {
+    /// The clipped gradients of `module`'s parameters, and the global norm before clipping.
+    pub fn apply<M: Module>(&self, module: &M, grads: GradientsParams) -> (GradientsParams, f64) {
+        let mut sum = SquaredNorm {
+            grads: &grads,
+            total: 0.0,
+        };
+        module.visit(&mut sum);
+        let total = sum.total.sqrt();
+        let scale = (self.norm / (total + 1e-6)).min(1.0);
+        let mut clip = ClipEach {
+            grads,
+            scale,
+            value: self.value,
+        };
+        module.visit(&mut clip);
+        (clip.grads, total)
+    }
+}
+
+struct SquaredNorm<'a> {
+    grads: &'a GradientsParams,
+    total: f64,
+}
+
+impl ModuleVisitor for SquaredNorm<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            self.total += g.powi_scalar(2).sum().into_scalar::<f32>() as f64;
+        }
+    }
+}
+
+struct ClipEach {
+    grads: GradientsParams,
+    scale: f64,
+    value: f64,
+}
+
+impl ModuleVisitor for ClipEach {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.remove::<D>(param.id) {
+            let g = g.mul_scalar(self.scale).clamp(-self.value, self.value);
+            self.grads.register::<D>(param.id, g);
+        }
+    }
+}
+
 /// Parameter ids by reference name.
 #[derive(Default)]
 struct IdNames(Vec<(String, ParamId)>);
@@ -187,5 +246,58 @@ impl ModuleMapper for Stepper<'_> {
             updated = updated.require_grad();
         }
         Param::from_mapped_value(id, updated, mapper)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PyTorch's `clip_grad_norm_(1.0)` then `clip_grad_value_(0.5)`, checked by hand on a
+    /// layer whose gradients are known: every gradient scaled by `1 / (‖g‖ + 1e-6)`, then
+    /// clamped to ±0.5.
+    #[test]
+    fn clipping_scales_to_the_global_norm_then_clamps_values() {
+        let device = Device::flex().autodiff();
+        let layer = crate::nn::linear(3, 2, true, None, &device);
+        let x = Tensor::<2>::from_floats([[4.0, -2.0, 1.0]], &device);
+        // d(sum(W x + b))/dW = x per row, /db = 1: ‖g‖² = 2·21 + 2 = 44.
+        let loss = crate::nn::forward_linear(&layer, x).sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &layer);
+        let (clipped, total) = Clip {
+            norm: 1.0,
+            value: 0.5,
+        }
+        .apply(&layer, grads);
+        assert!((total - 44f64.sqrt()).abs() < 1e-5, "{total}");
+        let s = 1.0 / (44f64.sqrt() + 1e-6);
+        let w: Vec<f32> = clipped
+            .get::<2>(layer.weight.id)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let mut want: Vec<f32> = [4.0, -2.0, 1.0, 4.0, -2.0, 1.0]
+            .iter()
+            .map(|v: &f64| (v * s).clamp(-0.5, 0.5) as f32)
+            .collect();
+        want.sort_by(f32::total_cmp);
+        let mut got = w.clone();
+        got.sort_by(f32::total_cmp);
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-6, "{got:?} vs {want:?}");
+        }
+        // 4·s = 0.603 was clamped to 0.5.
+        assert!(got.contains(&0.5));
+        let bias: Vec<f32> = clipped
+            .get::<1>(layer.bias.as_ref().unwrap().id)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert!(
+            bias.iter().all(|v| (*v as f64 - s).abs() < 1e-6),
+            "{bias:?}"
+        );
     }
 }

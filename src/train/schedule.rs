@@ -85,6 +85,26 @@ impl Cosine {
     }
 }
 
+/// The Transformer schedule of the Unlock_DNA trainer (`ScheduledOptim`, lr_mul 1):
+/// `lr(n) = d^−½ · min(n^−½, n · warmup^−1.5)` with `n = step + 1`, beta1 fixed at 0.9.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Transformer {
+    /// The model width `d`.
+    pub d: usize,
+    /// Warm-up steps.
+    pub warmup: usize,
+}
+
+impl Transformer {
+    /// `(learning rate, beta1)` for the batch at 0-based `step`.
+    pub fn at(&self, step: usize) -> (f64, f64) {
+        let n = (step + 1) as f64;
+        let w = self.warmup as f64;
+        let lr = (self.d as f64).powf(-0.5) * n.powf(-0.5).min(n * w.powf(-1.5));
+        (lr, 0.9)
+    }
+}
+
 /// A trainer's schedule.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Schedule {
@@ -92,6 +112,8 @@ pub enum Schedule {
     OneCycle(OneCycle),
     /// The BHI trainer's.
     Cosine(Cosine),
+    /// The Unlock_DNA trainer's.
+    Transformer(Transformer),
 }
 
 impl Schedule {
@@ -100,6 +122,7 @@ impl Schedule {
         match self {
             Schedule::OneCycle(s) => s.at(step),
             Schedule::Cosine(s) => s.at(step),
+            Schedule::Transformer(s) => s.at(step),
         }
     }
 }
@@ -148,6 +171,19 @@ mod tests {
             let (l, b) = s.at(step);
             assert!((l - lr).abs() < 1e-15, "lr at {step}: {l} vs {lr}");
             assert_eq!(b, 0.9);
+        }
+    }
+
+    /// SPEC_GRID §6: linear rise to the peak `1/√(d·w)` at n = w, then `n^−½` decay.
+    #[test]
+    fn transformer_schedule_peaks_where_the_spec_says() {
+        for (d, peak) in [(512, 3.953e-4), (256, 5.590e-4)] {
+            let s = Transformer { d, warmup: 12_500 };
+            let (lr, b) = s.at(12_499);
+            assert!((lr - peak).abs() < 5e-8, "d {d}: {lr}");
+            assert_eq!(b, 0.9);
+            assert!((s.at(0).0 - lr / 12_500.0).abs() < 1e-15);
+            assert!((s.at(49_999).0 - lr / 2.0).abs() < 1e-12);
         }
     }
 }

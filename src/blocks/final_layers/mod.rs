@@ -3,3 +3,4 @@
 pub mod bhi;
 pub mod regression;
 pub mod soft_class;
+pub mod unlock_dna;
