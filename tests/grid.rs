@@ -39,6 +39,32 @@ fn cells_run_skip_resume_and_collect() {
         std::fs::read_to_string(dir.join(grid::TASKS_FILE)).unwrap(),
         "task\tcell\n0\tABAA\n1\tAUBB\n"
     );
+    // Data that do not fit a cell's data processor are refused before anything is written:
+    // here a read too short for the BHI padding.
+    let short = tmp.path().join("short.txt");
+    std::fs::write(
+        &short,
+        format!(
+            "{}ACGTACGT\t4.0\n",
+            std::fs::read_to_string(&train).unwrap()
+        ),
+    )
+    .unwrap();
+    let elsewhere = tmp.path().join("grid2");
+    let e = grid::plan(
+        &elsewhere,
+        &["BBBB".to_string()],
+        Size::Tiny,
+        data(short),
+        recipe(2),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("BHI data processor's cells (checked on BBBB)") && e.contains(":121:"),
+        "{e}"
+    );
+    assert!(!elsewhere.exists());
     // A second plan in the same directory is refused; the first stays as it was.
     let e = grid::plan(&dir, &cells, Size::Tiny, data(train), recipe(3)).unwrap_err();
     assert!(e.to_string().contains("already holds a grid plan"), "{e}");

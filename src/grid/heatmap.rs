@@ -1,13 +1,13 @@
 //! The grid's heatmap (Extended Data Fig. 6): rows data processor · first block, columns core ·
 //! final block, each cell coloured by its validation Pearson r at the best epoch; the
-//! incompatible, not-yet-built, unplanned and not-converged cells in greys, named in a key.
+//! incompatible, unplanned and not-converged cells in greys, named in a key.
 
 use std::collections::HashMap;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{CellResult, CellStatus, buildable, incompatibility};
+use super::{CellResult, CellStatus, incompatibility};
 
 const TEAMS: [char; 3] = ['A', 'B', 'U'];
 const CELL: i32 = 64;
@@ -34,10 +34,9 @@ fn square(name: &str, results: &HashMap<String, &CellResult>) -> Square {
         return Square::Plain("", RGBColor(150, 150, 150));
     }
     match results.get(name) {
-        None if buildable().iter().any(|b| b == name) => Square::Plain("", RGBColor(235, 235, 235)),
-        None => Square::Plain("", RGBColor(200, 200, 200)),
+        None => Square::Plain("", RGBColor(235, 235, 235)),
         Some(r) => match (&r.status, r.val_pearson) {
-            (CellStatus::Diverged(_), _) => Square::Plain("n.c.", RGBColor(110, 110, 110)),
+            (CellStatus::Diverged(_), _) => Square::Plain("n.c.", RGBColor(70, 70, 70)),
             (_, Some(v)) => Square::Value(v),
             _ => Square::Plain("…", RGBColor(255, 255, 255)),
         },
@@ -152,9 +151,8 @@ pub fn draw<DB: DrawingBackend>(
     // Key.
     let key = [
         (RGBColor(150, 150, 150), "incompatible (36 of 81)"),
-        (RGBColor(200, 200, 200), "module not built yet"),
         (RGBColor(235, 235, 235), "not in this grid's plan"),
-        (RGBColor(110, 110, 110), "n.c.: not converged"),
+        (RGBColor(70, 70, 70), "n.c.: not converged"),
         (RGBColor(255, 255, 255), "…: not trained yet"),
     ];
     let ky = TOP + 9 * CELL + 20;

@@ -271,6 +271,26 @@ pub fn plan(
         recipe,
         cells,
     };
+    // The data, read once per data processor as its cells will read it: a bad row or a
+    // split that leaves nothing is refused now, not by every task of a submitted array.
+    let mut seen = Vec::new();
+    for cell in &plan.cells {
+        let dp = cell.name.chars().next();
+        if !seen.contains(&dp) {
+            seen.push(dp);
+            crate::train::load_data(&plan.train_config(cell)).map_err(|e| {
+                Error::Config(format!(
+                    "the grid's data do not fit its {} cells (checked on {}): {e}",
+                    match dp {
+                        Some('A') => "Autosome.org data processor's",
+                        Some('B') => "BHI data processor's",
+                        _ => "Unlock_DNA data processor's",
+                    },
+                    cell.name
+                ))
+            })?;
+        }
+    }
     std::fs::create_dir_all(dir.join("cells")).map_err(|e| Error::io(dir, e))?;
     let text = toml::to_string_pretty(&plan).expect("a grid plan serialises");
     let mut tasks = String::from("task\tcell\n");
