@@ -198,6 +198,50 @@ fn a_diverging_cell_is_recorded_not_fatal() {
     ));
 }
 
+/// One cell named `name`, planned on the first 120 yeast rows and trained for 2 epochs: the
+/// plan, the cell's run directory, its stored config, manifest and per-batch log
+/// (`step, epoch, batch, loss, lr, beta1` as numbers), and the temporary directory.
+struct TrainedCell {
+    plan: grid::GridPlan,
+    run: PathBuf,
+    config: prixfixe::train::TrainConfig,
+    manifest: serde_json::Value,
+    batches: Vec<Vec<f64>>,
+    _tmp: tempfile::TempDir,
+}
+
+fn train_one_cell(name: &str) -> TrainedCell {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("grid");
+    let train = yeast_rows(tmp.path(), 120);
+    let plan = grid::plan(
+        &dir,
+        &[name.to_string()],
+        Size::Tiny,
+        data(train),
+        recipe(2),
+    )
+    .unwrap();
+    assert_eq!(
+        grid::run_cell(&dir, 0, &TrainOptions::default()).unwrap(),
+        CellOutcome::Trained { from_epoch: 0 }
+    );
+    let run = plan.cells[0].dir(&dir);
+    let read = |f: &str| std::fs::read_to_string(run.join(f)).unwrap();
+    TrainedCell {
+        config: prixfixe::train::TrainConfig::from_toml(&read("config.toml")).unwrap(),
+        manifest: serde_json::from_str(&read("manifest.json")).unwrap(),
+        batches: read("batches.csv")
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+            .collect(),
+        plan,
+        run,
+        _tmp: tmp,
+    }
+}
+
 /// A `B···` cell runs BHI's trainer: its config says so, its targets are the file's labels
 /// standardised by the file's σ (recorded in the manifest), its schedule is cosine annealing
 /// over training rows × epochs, there is no row doubling, and each batch's loss is the mean
@@ -207,56 +251,32 @@ fn a_diverging_cell_is_recorded_not_fatal() {
 fn a_bhi_cell_runs_the_bhi_trainer() {
     use burn::tensor::{Tensor, TensorData};
     use prixfixe::data::{Mode, Targets, encode_batch, epoch_items};
-    use prixfixe::train::{TrainConfig, TrainerKind, load_data};
+    use prixfixe::train::{TrainerKind, load_data};
 
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("grid");
-    let train = yeast_rows(tmp.path(), 120);
-    let plan = grid::plan(
-        &dir,
-        &["BAAB".to_string()],
-        Size::Tiny,
-        data(train.clone()),
-        recipe(2),
-    )
-    .unwrap();
-    assert_eq!(
-        grid::run_cell(&dir, 0, &TrainOptions::default()).unwrap(),
-        CellOutcome::Trained { from_epoch: 0 }
-    );
+    let c = train_one_cell("BAAB");
+    let (plan, stored, rows) = (&c.plan, &c.config, &c.batches);
     let cell = &plan.cells[0];
-    let run = cell.dir(&dir);
-    let stored =
-        TrainConfig::from_toml(&std::fs::read_to_string(run.join("config.toml")).unwrap()).unwrap();
     assert_eq!(stored.recipe.trainer, TrainerKind::Bhi);
     assert!(!stored.recipe.rc_double);
     assert_eq!(stored.model.input.channels.count(), 4);
     assert_eq!(stored.model.input.padding.length(), 110);
 
     // σ: the population SD of the whole file's labels (the held-out rows share it).
-    let labels: Vec<f64> = std::fs::read_to_string(&train)
+    let labels: Vec<f64> = std::fs::read_to_string(&plan.data.train)
         .unwrap()
         .lines()
         .map(|l| l.split('\t').nth(1).unwrap().parse().unwrap())
         .collect();
     let mean = labels.iter().sum::<f64>() / labels.len() as f64;
     let sd = (labels.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / labels.len() as f64).sqrt();
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
-    let s = &manifest["standardized_labels"];
+    let s = &c.manifest["standardized_labels"];
     assert_eq!(s["centre"], 11.0);
     assert!((s["train_sd"].as_f64().unwrap() - sd).abs() < 1e-12, "{s}");
     assert!((s["valid_sd"].as_f64().unwrap() - sd).abs() < 1e-12, "{s}");
 
     // 96 training rows, batch 32, no doubling: 3 batches an epoch; lr by cosine over 96 × 2.
-    let log = std::fs::read_to_string(run.join("batches.csv")).unwrap();
-    let rows: Vec<Vec<f64>> = log
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
-        .collect();
-    assert_eq!(rows.len(), 6, "{log}");
-    for r in &rows {
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    for r in rows {
         let step = r[0];
         let lr = 0.0015 * (1.0 + (std::f64::consts::PI * step / 192.0).cos()) / 2.0;
         assert!(
@@ -303,26 +323,10 @@ fn a_bhi_cell_runs_the_bhi_trainer() {
 /// width, and there is no row doubling (both strands are in the 6 × 200 token input).
 #[test]
 fn an_unlock_dna_cell_runs_the_unlock_dna_trainer() {
-    use prixfixe::train::{TrainConfig, TrainerKind};
+    use prixfixe::train::TrainerKind;
 
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("grid");
-    let train = yeast_rows(tmp.path(), 120);
-    let plan = grid::plan(
-        &dir,
-        &["UBBU".to_string()],
-        Size::Tiny,
-        data(train.clone()),
-        recipe(2),
-    )
-    .unwrap();
-    assert_eq!(
-        grid::run_cell(&dir, 0, &TrainOptions::default()).unwrap(),
-        CellOutcome::Trained { from_epoch: 0 }
-    );
-    let run = plan.cells[0].dir(&dir);
-    let stored =
-        TrainConfig::from_toml(&std::fs::read_to_string(run.join("config.toml")).unwrap()).unwrap();
+    let c = train_one_cell("UBBU");
+    let (plan, stored, run) = (&c.plan, &c.config, &c.run);
     assert_eq!(stored.recipe.trainer, TrainerKind::UnlockDna);
     assert!(!stored.recipe.rc_double);
     assert!(stored.model.input.channels.tokens);
@@ -336,22 +340,14 @@ fn an_unlock_dna_cell_runs_the_unlock_dna_trainer() {
         .collect();
     let mean = y.iter().sum::<f64>() / y.len() as f64;
     let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64).sqrt();
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
-    let s = &manifest["standardized_labels"];
+    let s = &c.manifest["standardized_labels"];
     assert!((s["centre"].as_f64().unwrap() - mean).abs() < 1e-12, "{s}");
     assert!((s["train_sd"].as_f64().unwrap() - sd).abs() < 1e-12, "{s}");
     assert!(s["valid_sd"].is_null(), "{s}");
 
     // 3 batches an epoch; lr(n) = 16^−½ · min(n^−½, n · 12500^−1.5), n = step + 1.
-    let log = std::fs::read_to_string(run.join("batches.csv")).unwrap();
-    let rows: Vec<Vec<f64>> = log
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
-        .collect();
-    assert_eq!(rows.len(), 6, "{log}");
-    for r in &rows {
+    assert_eq!(c.batches.len(), 6, "{:?}", c.batches);
+    for r in &c.batches {
         let n = r[0] + 1.0;
         let lr = 0.25 * n.powf(-0.5).min(n * 12_500f64.powf(-1.5));
         assert!(

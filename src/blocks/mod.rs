@@ -94,13 +94,24 @@ pub trait FinalLayersConfig {
     /// How the batcher turns a row's labels into the loss's targets.
     fn targets(&self) -> Targets;
     /// What labels a training file needs, in words ("2 label column(s)").
-    fn labels_wanted(&self) -> String;
-    /// Whether one row's labels fit; the message says what is wrong with the value.
-    fn check_labels(&self, labels: &[f64]) -> Result<(), String>;
+    fn labels_wanted(&self) -> String {
+        match self.tasks() {
+            1 => "one expression value per row".into(),
+            n => format!("{n} label column(s)"),
+        }
+    }
+    /// Whether one row's labels fit; the message says what is wrong with the value. By
+    /// default any finite value does (the readers refuse the others).
+    fn check_labels(&self, _labels: &[f64]) -> Result<(), String> {
+        Ok(())
+    }
     /// The validation figure that picks the best epoch, higher is better, from the validation
     /// MSE and Pearson r (averaged over tasks; `None` where undefined). Always finite, so the
-    /// state that records it reads back.
-    fn score(&self, mse: f64, pearson: Option<f64>) -> f64;
+    /// state that records it reads back. By default Pearson r (the BHI and Unlock_DNA
+    /// trainers keep `model_best.pth` on the highest Pearson).
+    fn score(&self, _mse: f64, pearson: Option<f64>) -> f64 {
+        pearson.unwrap_or(f64::MIN)
+    }
     /// The names of its prediction columns.
     fn columns(&self) -> Vec<String> {
         prediction_columns(self.tasks())

@@ -62,20 +62,6 @@ impl FinalLayersConfig for BhiFinalConfig {
     fn targets(&self) -> Targets {
         Targets::Raw
     }
-
-    fn labels_wanted(&self) -> String {
-        "one expression value per row".into()
-    }
-
-    /// Any finite value (the readers refuse the others).
-    fn check_labels(&self, _labels: &[f64]) -> Result<(), String> {
-        Ok(())
-    }
-
-    /// Pearson r (the reference keeps `model_best.pth` on the highest Pearson).
-    fn score(&self, _mse: f64, pearson: Option<f64>) -> f64 {
-        pearson.unwrap_or(f64::MIN)
-    }
 }
 
 impl BuildBlock for BhiFinalConfig {

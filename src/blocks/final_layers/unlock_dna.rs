@@ -91,19 +91,6 @@ impl FinalLayersConfig for UnlockDnaFinalConfig {
             scale: 1.0,
         }
     }
-
-    fn labels_wanted(&self) -> String {
-        "one expression value per row".into()
-    }
-
-    fn check_labels(&self, _labels: &[f64]) -> Result<(), String> {
-        Ok(())
-    }
-
-    /// Pearson r (the reference keeps `model_best.pth` on the highest Pearson).
-    fn score(&self, _mse: f64, pearson: Option<f64>) -> f64 {
-        pearson.unwrap_or(f64::MIN)
-    }
 }
 
 impl BuildBlock for UnlockDnaFinalConfig {
