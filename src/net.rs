@@ -241,7 +241,8 @@ impl NetConfig {
     }
 
     /// Read a model config from TOML: either `preset = "…"` (with `data = "yeast"` etc.) or the
-    /// full `[input]`, `[first]`, `[core]`, `[final]` tables.
+    /// full `[input]`, `[first]`, `[core]`, `[final]` tables. A training run's config (its
+    /// `config.toml`, with `[model]`, `[data]`, `[recipe]`) gives its `[model]`.
     pub fn from_toml(text: &str) -> Result<Self> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -255,6 +256,11 @@ impl NetConfig {
         }
         let err = |e: toml::de::Error| Error::Config(format!("model config: {e}"));
         let table: toml::Table = toml::from_str(text).map_err(err)?;
+        if let (Some(toml::Value::Table(model)), true) =
+            (table.get("model"), table.contains_key("data"))
+        {
+            return Self::from_toml(&toml::to_string(model).expect("a TOML table serialises"));
+        }
         if table.contains_key("preset") {
             let p: Preset = toml::from_str(text).map_err(err)?;
             return Self::preset(&p.preset, p.data);
@@ -602,5 +608,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("model config"), "{e}");
+    }
+
+    /// A run's `config.toml` gives its model (`prixfixe inspect --config run/config.toml`).
+    #[test]
+    fn a_run_config_gives_its_model() {
+        let model = NetConfig::preset("dream-rnn", DataKind::Yeast).unwrap();
+        let run =
+            crate::train::TrainConfig::for_data(model.clone(), DataKind::Yeast, "t.txt".into());
+        assert_eq!(NetConfig::from_toml(&run.to_toml()).unwrap(), model);
     }
 }
