@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::dataset::SeqDataset;
-use super::encode::{Encoder, MASK_TOKEN, RowFlags, TOKEN_CHANNELS};
+use super::encode::{Encoder, MASK_TOKEN, N_TOKEN, RowFlags, TOKEN_CHANNELS};
 use super::soft_label::{N_BINS, soft_label};
 use crate::error::{Error, Result};
 
@@ -73,12 +73,14 @@ pub enum Targets {
 }
 
 impl Targets {
-    fn width(self, ds: &SeqDataset) -> usize {
+    /// Values per row, for `ds` encoded `length` positions long.
+    fn width(self, ds: &SeqDataset, length: usize) -> usize {
         match self {
             Targets::None => 0,
             Targets::SoftBins => N_BINS,
             Targets::Raw | Targets::Standardized { .. } => ds.n_tasks(),
-            Targets::MaskedTokens { .. } => 1,
+            // The label, the tokens one-hot (all channels but the mask's), the mask.
+            Targets::MaskedTokens { .. } => 1 + TOKEN_CHANNELS * length,
         }
     }
 }
@@ -138,10 +140,7 @@ pub fn encode_batch(
 ) -> Result<Batch> {
     let row_len = encoder.row_len();
     let len = encoder.length();
-    let width = match targets {
-        Targets::MaskedTokens { .. } => 1 + (TOKEN_CHANNELS) * len,
-        t => t.width(ds),
-    };
+    let width = targets.width(ds, len);
     if matches!(targets, Targets::MaskedTokens { .. }) && !encoder.channels().tokens {
         return Err(Error::Config(
             "the Unlock_DNA final block's masked-nucleotide loss needs the Unlock_DNA data \
@@ -190,8 +189,7 @@ pub fn encode_batch(
                             .find(|&c| xrow[c * len + j] == 1.0)
                             .expect("a token per position");
                         onehot[token * len + j] = 1.0;
-                        // N (token 4) is never masked.
-                        if token < 4 && rng.random::<f64>() < probability {
+                        if token != N_TOKEN && rng.random::<f64>() < probability {
                             xrow[token * len + j] = 0.0;
                             xrow[MASK_TOKEN * len + j] = 1.0;
                             mask[j] = 1.0;

@@ -63,10 +63,12 @@ impl Channels {
 pub const TOKEN_CHANNELS: usize = 6;
 /// The token channel of the mask token M.
 pub const MASK_TOKEN: usize = 5;
+/// The token channel of N (never masked).
+pub const N_TOKEN: usize = 4;
 
 /// The token channel (A, C, G, T, N order) of a base code (A, G, C, T, N order).
 pub fn token_of(code: u8) -> usize {
-    [0, 2, 1, 3, 4][code.min(4) as usize]
+    [0, 2, 1, 3, N_TOKEN][code.min(4) as usize]
 }
 
 /// Per-row flags that fill the extra channels.

@@ -458,7 +458,7 @@ impl Padder {
             Padding::UnlockDna { .. } => {
                 // N-padded on both sides (`str.pad(side='both')`), then the reverse complement.
                 fill(body, &[], &[], UNLOCK_STRAND, Align::Center, trim, out);
-                let rc: Vec<u8> = out.iter().rev().map(|&c| alphabet::complement(c)).collect();
+                let rc = alphabet::reverse_complement(out);
                 out.extend(rc);
             }
             Padding::Bhi { length, .. } => {

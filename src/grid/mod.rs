@@ -33,8 +33,12 @@ use crate::blocks::first_layers::bhi::BhiFirstConfig;
 use crate::blocks::first_layers::unlock_dna::UnlockDnaFirstConfig;
 use crate::blocks::{CoreConfig, FinalConfig, FirstConfig};
 use crate::error::{Error, Result};
+use crate::net::InputConfig;
 use crate::net::{DataKind, NetConfig};
-use crate::train::{DataSection, Recipe, TrainConfig, TrainOptions, TrainerState};
+use crate::train::{
+    DataSection, Recipe, TrainConfig, TrainOptions, TrainerKind, TrainerState,
+    UNLOCK_FINAL_NEEDS_ITS_TRAINER, UNLOCK_TRAINER_NEEDS_ITS_FINAL,
+};
 
 /// The plan's file in a grid directory.
 pub const PLAN_FILE: &str = "grid.toml";
@@ -70,6 +74,11 @@ impl Cell {
     pub fn dir(&self, grid: &Path) -> PathBuf {
         grid.join("cells")
             .join(format!("{:03}-{}", self.index, self.name))
+    }
+
+    /// The team of its data processor and trainer (the name's first letter).
+    pub fn data_processor(&self) -> char {
+        self.name.chars().next().unwrap_or('A')
     }
 
     /// Where a diverged cell is recorded.
@@ -161,18 +170,31 @@ fn final_block(team: char, size: Size) -> FinalConfig {
     }
 }
 
+/// A data processor slot's team: its input, its trainer and its name.
+fn data_processor(team: char) -> (InputConfig, TrainerKind, &'static str) {
+    match team {
+        'B' => (InputConfig::bhi(), TrainerKind::Bhi, "BHI"),
+        'U' => (
+            InputConfig::unlock_dna(),
+            TrainerKind::UnlockDna,
+            "Unlock_DNA",
+        ),
+        _ => (
+            DataKind::Yeast.input(),
+            TrainerKind::Autosome,
+            "Autosome.org",
+        ),
+    }
+}
+
 /// Why a combination cannot train in any implementation (SPEC_GRID §9.3), or `None`: the
 /// Unlock_DNA trainer reads the Unlock_DNA final block's nucleotide logits, and the other
 /// trainers validate on a single prediction tensor, which that block does not give.
 pub fn incompatibility(name: &str) -> Option<&'static str> {
     let b = name.as_bytes();
     match (b.first(), b.get(3)) {
-        (Some(b'U'), Some(f)) if *f != b'U' => Some(
-            "the Unlock_DNA trainer needs the Unlock_DNA final block (it reads its nucleotide logits)",
-        ),
-        (Some(d), Some(b'U')) if *d != b'U' => Some(
-            "the Unlock_DNA final block needs the Unlock_DNA trainer (the others validate on one prediction tensor)",
-        ),
+        (Some(b'U'), Some(f)) if *f != b'U' => Some(UNLOCK_TRAINER_NEEDS_ITS_FINAL),
+        (Some(d), Some(b'U')) if *d != b'U' => Some(UNLOCK_FINAL_NEEDS_ITS_TRAINER),
         _ => None,
     }
 }
@@ -208,11 +230,7 @@ pub fn model_of(name: &str, size: Size) -> Result<NetConfig> {
     let first = first_block(teams[1], size);
     let core = core_block(teams[2], size, first.out_channels());
     let model = NetConfig {
-        input: match teams[0] {
-            'A' => DataKind::Yeast.input(),
-            'B' => crate::net::InputConfig::bhi(),
-            _ => crate::net::InputConfig::unlock_dna(),
-        },
+        input: data_processor(teams[0]).0,
         first,
         core,
         final_block: final_block(teams[3], size),
@@ -275,17 +293,13 @@ pub fn plan(
     // split that leaves nothing is refused now, not by every task of a submitted array.
     let mut seen = Vec::new();
     for cell in &plan.cells {
-        let dp = cell.name.chars().next();
+        let dp = cell.data_processor();
         if !seen.contains(&dp) {
             seen.push(dp);
             crate::train::load_data(&plan.train_config(cell)).map_err(|e| {
                 Error::Config(format!(
-                    "the grid's data do not fit its {} cells (checked on {}): {e}",
-                    match dp {
-                        Some('A') => "Autosome.org data processor's",
-                        Some('B') => "BHI data processor's",
-                        _ => "Unlock_DNA data processor's",
-                    },
+                    "the grid's data do not fit its {} data processor's cells (checked on {}): {e}",
+                    data_processor(dp).2,
                     cell.name
                 ))
             })?;
@@ -331,17 +345,14 @@ pub fn read_plan(dir: &Path) -> Result<GridPlan> {
 }
 
 impl GridPlan {
-    /// The training config of a cell.
     /// The training config of a cell: the grid's recipe, run by the cell's trainer.
     pub fn train_config(&self, cell: &Cell) -> TrainConfig {
         TrainConfig {
             model: cell.model.clone(),
             data: self.data.clone(),
-            recipe: match cell.name.chars().next() {
-                Some('B') => self.recipe.with_bhi_trainer(),
-                Some('U') => self.recipe.with_unlock_dna_trainer(),
-                _ => self.recipe.clone(),
-            },
+            recipe: self
+                .recipe
+                .with_trainer(data_processor(cell.data_processor()).1),
         }
     }
 

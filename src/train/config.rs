@@ -86,20 +86,13 @@ impl Recipe {
         })
     }
 
-    /// This recipe run by Unlock_DNA's trainer (both strands are in its input).
-    pub fn with_unlock_dna_trainer(&self) -> Recipe {
+    /// This recipe run by `trainer`. Row doubling stays only under the Autosome.org trainer:
+    /// BHI's averages a reverse-complement pass itself, and Unlock_DNA's input holds both
+    /// strands.
+    pub fn with_trainer(&self, trainer: TrainerKind) -> Recipe {
         Recipe {
-            trainer: TrainerKind::UnlockDna,
-            rc_double: false,
-            ..self.clone()
-        }
-    }
-
-    /// This recipe run by BHI's trainer: its own strand averaging replaces row doubling.
-    pub fn with_bhi_trainer(&self) -> Recipe {
-        Recipe {
-            trainer: TrainerKind::Bhi,
-            rc_double: false,
+            trainer,
+            rc_double: self.rc_double && trainer == TrainerKind::Autosome,
             ..self.clone()
         }
     }
@@ -113,22 +106,20 @@ impl Recipe {
         if self.batch_size == 0 {
             return bad("batch_size must be at least 1".into());
         }
-        if self.trainer == TrainerKind::UnlockDna && self.rc_double {
-            return bad(
-                "the Unlock_DNA trainer's input holds both strands already; \
-                        set rc_double = false"
-                    .into(),
-            );
+        let own_strands = match self.trainer {
+            TrainerKind::Autosome => None,
+            TrainerKind::Bhi => {
+                Some("the BHI trainer averages each batch's loss over both strands itself")
+            }
+            TrainerKind::UnlockDna => {
+                Some("the Unlock_DNA trainer's input holds both strands already")
+            }
+        };
+        if let (Some(why), true) = (own_strands, self.rc_double) {
+            return bad(format!("{why}; set rc_double = false"));
         }
         if self.warmup == 0 {
             return bad("warmup must be at least 1 step".into());
-        }
-        if self.trainer == TrainerKind::Bhi && self.rc_double {
-            return bad(
-                "the BHI trainer averages each batch's loss over both strands itself; \
-                        set rc_double = false"
-                    .into(),
-            );
         }
         if self.batch_per_epoch == Some(0) {
             return bad("batch_per_epoch must be at least 1".into());

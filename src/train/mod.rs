@@ -74,13 +74,23 @@ pub struct RunData {
     pub train: Arc<SeqDataset>,
     /// Rows validated on.
     pub valid: Arc<SeqDataset>,
-    /// Under the BHI trainer, the population SD of each file's labels, training then
-    /// validation (a held-out part of the training file shares its σ): the targets are
-    /// `(label − 11) / σ` (SPEC_GRID §2).
-    pub label_sd: Option<(f64, f64)>,
-    /// Under the Unlock_DNA trainer, the mean and population SD of the training labels: its
-    /// training targets are `(label − mean) / SD`; validation compares raw labels.
-    pub label_z: Option<(f64, f64)>,
+    /// How the BHI and Unlock_DNA trainers standardise labels; `None` for Autosome.org's.
+    pub label_scale: Option<LabelScale>,
+}
+
+/// Labels as a trainer standardises them: training targets `(label − centre) / train_sd`,
+/// validation truth `(label − centre) / valid_sd`, or the raw label where `valid_sd` is
+/// `None`. Recorded in the run's `manifest.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LabelScale {
+    /// BHI: 11, the centre bin; Unlock_DNA: the training labels' mean.
+    pub centre: f64,
+    /// BHI: the population SD of the training file's labels (a held-out part of it shares
+    /// it); Unlock_DNA: of the training rows' labels.
+    pub train_sd: f64,
+    /// BHI: the validation file's own SD (SPEC_GRID §2); Unlock_DNA: `None`, validation
+    /// compares raw labels (Q5).
+    pub valid_sd: Option<f64>,
 }
 
 /// The bin the BHI data processor centres its targets on.
@@ -125,7 +135,8 @@ pub fn load_data(config: &TrainConfig) -> Result<RunData> {
     };
     let bhi = config.recipe.trainer == TrainerKind::Bhi;
     let train = read(&d.train)?;
-    let train_sd = if bhi {
+    // BHI's σ is the whole file's, before any split.
+    let file_sd = if bhi {
         Some(label_stats(&train)?.1)
     } else {
         None
@@ -142,19 +153,29 @@ pub fn load_data(config: &TrainConfig) -> Result<RunData> {
         }
         None => {
             let (t, v) = split(train, d, config.recipe.seed)?;
-            (t, v, train_sd)
+            (t, v, file_sd)
         }
     };
-    let label_z = if config.recipe.trainer == TrainerKind::UnlockDna {
-        Some(label_stats(&train)?)
-    } else {
-        None
+    let label_scale = match config.recipe.trainer {
+        TrainerKind::Autosome => None,
+        TrainerKind::Bhi => file_sd.map(|train_sd| LabelScale {
+            centre: BHI_CENTRE,
+            train_sd,
+            valid_sd,
+        }),
+        TrainerKind::UnlockDna => {
+            let (centre, train_sd) = label_stats(&train)?;
+            Some(LabelScale {
+                centre,
+                train_sd,
+                valid_sd: None,
+            })
+        }
     };
     Ok(RunData {
         train: Arc::new(train),
         valid: Arc::new(valid),
-        label_sd: train_sd.zip(valid_sd),
-        label_z,
+        label_scale,
     })
 }
 
@@ -249,12 +270,12 @@ fn batches_per_epoch(n: usize, recipe: &Recipe) -> usize {
 
 /// Validation figures: MSE, Pearson and Spearman per task, averaged over tasks; each
 /// orientation is its own row with its real singleton flag, as in the reference. With
-/// `label_sd`, the truth is the BHI trainer's standardised label, `(label − 11) / σ`.
+/// `standardize = (centre, sd)`, the truth is the standardised label, `(label − centre) / sd`.
 pub fn validate(
     model: &Model,
     ds: Arc<SeqDataset>,
     recipe: &Recipe,
-    label_sd: Option<f64>,
+    standardize: Option<(f64, f64)>,
 ) -> Result<(f64, Option<f64>, Option<f64>)> {
     let (items, preds) = model.predict_items(ds.clone(), recipe.rc_double, recipe.batch_size)?;
     let tasks = model.config.final_block.tasks();
@@ -267,7 +288,7 @@ pub fn validate(
             .iter()
             .map(|it| {
                 let v = ds.target(it.row())[t];
-                label_sd.map_or(v, |sd| (v - BHI_CENTRE) / sd)
+                standardize.map_or(v, |(centre, sd)| (v - centre) / sd)
             })
             .collect();
         m += mse(&pred, &truth) / tasks as f64;
@@ -292,17 +313,9 @@ struct Manifest<'a> {
     train_rows: usize,
     valid_rows: usize,
     data_files: Vec<(String, String)>,
-    /// Under the BHI trainer: targets are `(label − centre) / σ`, σ per file.
+    /// Under the BHI and Unlock_DNA trainers: how labels are standardised.
     #[serde(skip_serializing_if = "Option::is_none")]
-    standardized_labels: Option<StandardizedLabels>,
-}
-
-#[derive(Serialize)]
-struct StandardizedLabels {
-    centre: f64,
-    train_sd: f64,
-    /// `None`: validation compares raw labels (the Unlock_DNA trainer).
-    valid_sd: Option<f64>,
+    standardized_labels: Option<LabelScale>,
 }
 
 fn checkpoint(net: &mut PrixFixeNet, config: &TrainConfig, epoch: usize) -> WeightMap {
@@ -540,20 +553,18 @@ impl Trainer {
             .wrapping_add(epoch as u64 + 1);
         ad.seed(dropout_seed);
         let items = items_for_epoch(self.data.train.len(), recipe, epoch);
-        let targets = match (config.model.final_block.targets(), self.data.label_sd) {
-            (Targets::Raw, Some((sd, _))) => Targets::Standardized {
-                shift: BHI_CENTRE,
-                scale: sd,
+        let scale = self.data.label_scale;
+        let targets = match (config.model.final_block.targets(), scale) {
+            (Targets::Raw, Some(s)) => Targets::Standardized {
+                shift: s.centre,
+                scale: s.train_sd,
             },
-            (Targets::MaskedTokens { probability, .. }, _) => {
-                let (shift, scale) = self.data.label_z.unwrap_or((0.0, 1.0));
-                Targets::MaskedTokens {
-                    probability,
-                    seed: dropout_seed,
-                    shift,
-                    scale,
-                }
-            }
+            (Targets::MaskedTokens { probability, .. }, s) => Targets::MaskedTokens {
+                probability,
+                seed: dropout_seed,
+                shift: s.map_or(0.0, |s| s.centre),
+                scale: s.map_or(1.0, |s| s.train_sd),
+            },
             (t, _) => t,
         };
         let clip = (recipe.trainer == TrainerKind::UnlockDna).then_some(Clip {
@@ -634,12 +645,13 @@ impl Trainer {
         let seconds = started.elapsed().as_secs_f64();
 
         let model = Model::new(config.model.clone(), net.valid(), self.device.clone())?;
-        let valid_sd = match targets {
-            Targets::Standardized { .. } => self.data.label_sd.map(|(_, v)| v),
+        // Standardised truth where the training targets were standardised labels.
+        let standardize = match targets {
+            Targets::Standardized { .. } => scale.and_then(|s| s.valid_sd.map(|sd| (s.centre, sd))),
             _ => None,
         };
         let (val_mse, val_pearson, val_spearman) =
-            validate(&model, self.data.valid.clone(), recipe, valid_sd)?;
+            validate(&model, self.data.valid.clone(), recipe, standardize)?;
         let score = match recipe.trainer {
             TrainerKind::Autosome => config.model.final_block.score(val_mse, val_pearson),
             // The BHI and Unlock_DNA trainers keep the epoch of highest Pearson r.
@@ -680,6 +692,12 @@ impl Trainer {
     }
 }
 
+/// Why the Unlock_DNA trainer runs no other final block (SPEC_GRID §9.3).
+pub const UNLOCK_TRAINER_NEEDS_ITS_FINAL: &str =
+    "the Unlock_DNA trainer needs the Unlock_DNA final block (it reads its nucleotide logits)";
+/// Why the Unlock_DNA final block runs under no other trainer (SPEC_GRID §9.3).
+pub const UNLOCK_FINAL_NEEDS_ITS_TRAINER: &str = "the Unlock_DNA final block needs the Unlock_DNA trainer (the others validate on one prediction tensor)";
+
 /// A trainer and a model that need each other (SPEC_GRID §9.1): the Unlock_DNA trainer
 /// reads the Unlock_DNA final block's nucleotide logits and the Unlock_DNA data processor's
 /// tokens; the other trainers validate on one prediction tensor.
@@ -688,12 +706,8 @@ fn check_trainer_fits(config: &TrainConfig) -> Result<()> {
     let unlock_final = matches!(config.model.final_block, FinalConfig::UnlockDna(_));
     let tokens = config.model.input.channels.tokens;
     let why = match (unlock_trainer, unlock_final, tokens) {
-        (true, false, _) => Some(
-            "the Unlock_DNA trainer needs the Unlock_DNA final block (it reads its nucleotide logits)",
-        ),
-        (false, true, _) => Some(
-            "the Unlock_DNA final block needs the Unlock_DNA trainer (the others validate on one prediction tensor)",
-        ),
+        (true, false, _) => Some(UNLOCK_TRAINER_NEEDS_ITS_FINAL),
+        (false, true, _) => Some(UNLOCK_FINAL_NEEDS_ITS_TRAINER),
         (true, true, false) => Some(
             "the Unlock_DNA trainer needs the Unlock_DNA data processor's input (channels = { tokens = true, … }, padding = { kind = \"unlock-dna\" })",
         ),
@@ -787,18 +801,7 @@ fn write_manifest(
         train_rows: data.train.len(),
         valid_rows: data.valid.len(),
         data_files,
-        standardized_labels: data
-            .label_sd
-            .map(|(train_sd, valid_sd)| StandardizedLabels {
-                centre: BHI_CENTRE,
-                train_sd,
-                valid_sd: Some(valid_sd),
-            })
-            .or(data.label_z.map(|(centre, train_sd)| StandardizedLabels {
-                centre,
-                train_sd,
-                valid_sd: None,
-            })),
+        standardized_labels: data.label_scale,
     };
     run.write_atomic(
         "manifest.json",
