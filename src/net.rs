@@ -10,12 +10,14 @@ use serde::{Deserialize, Serialize};
 use crate::blocks::core_layers::autosome::AutosomeCoreConfig;
 use crate::blocks::core_layers::bhi::BhiCoreConfig;
 use crate::blocks::core_layers::unlock_dna::UnlockDnaConfig;
+use crate::blocks::final_layers::deepstarr::DeepStarrFinalConfig;
+use crate::blocks::final_layers::mprann::MprannFinalConfig;
 use crate::blocks::final_layers::regression::RegressionConfig;
 use crate::blocks::final_layers::soft_class::SoftClassConfig;
 use crate::blocks::first_layers::autosome::AutosomeFirstConfig;
 use crate::blocks::first_layers::bhi::BhiFirstConfig;
 use crate::blocks::{CoreBlock, CoreConfig, FinalBlock, FinalConfig, FirstBlock, FirstConfig};
-use crate::data::{Channels, Encoder, Padding};
+use crate::data::{BaseOrder, Channels, Encoder, NCode, Padding, Strands};
 use crate::error::{Error, Result};
 use crate::nn::visit::{NamedWeights, WeightVisitor};
 use crate::weights::count_params;
@@ -28,6 +30,9 @@ pub struct InputConfig {
     pub padding: Padding,
     /// Extra channels after the four bases.
     pub channels: Channels,
+    /// What the reverse complement turns and whether prediction averages it.
+    #[serde(default, skip_serializing_if = "Strands::is_default")]
+    pub strands: Strands,
 }
 
 impl InputConfig {
@@ -36,6 +41,7 @@ impl InputConfig {
         InputConfig {
             padding: Padding::yeast(),
             channels: Channels::YEAST,
+            strands: Strands::Average,
         }
     }
 
@@ -45,6 +51,7 @@ impl InputConfig {
         InputConfig {
             padding: Padding::bhi(),
             channels: Channels::BASES_ONLY,
+            strands: Strands::Average,
         }
     }
 
@@ -54,28 +61,35 @@ impl InputConfig {
         InputConfig {
             padding: Padding::unlock_dna(),
             channels: Channels::TOKENS,
+            strands: Strands::Average,
         }
     }
 
-    /// Human lentiMPRA: 230 nt as given, 5 channels.
+    /// Human lentiMPRA for the DREAM models: 230 nt as given, A, G, C, T + `is_reverse` (1
+    /// for `_Reversed:` oligos), `N` as zeros, one pass per oligo (SPEC_BENCHMARKS §2.2).
     pub fn human() -> Self {
         InputConfig {
             padding: Padding::exact(230),
-            channels: Channels::REVERSE_ONLY,
+            channels: Channels::REVERSE_ONLY.with_bases(BaseOrder::Agct, NCode::Zero),
+            strands: Strands::Given,
         }
     }
 
-    /// Drosophila STARR-seq: 249 nt as given, 5 channels.
+    /// Drosophila STARR-seq for the DREAM models: 249 nt as given, A, G, C, T + `is_reverse`
+    /// (1 for `-` strand rows), `N` as zeros, one pass per row (SPEC_BENCHMARKS §1.2, §1.4).
     pub fn drosophila() -> Self {
         InputConfig {
             padding: Padding::exact(249),
-            channels: Channels::REVERSE_ONLY,
+            channels: Channels::REVERSE_ONLY.with_bases(BaseOrder::Agct, NCode::Zero),
+            strands: Strands::Given,
         }
     }
 
     /// The encoder for this input.
     pub fn encoder(&self) -> Result<Encoder> {
-        Encoder::new(&self.padding, self.channels).map_err(Error::Config)
+        Encoder::new(&self.padding, self.channels)
+            .and_then(|e| e.with_strands(self.strands))
+            .map_err(Error::Config)
     }
 }
 
@@ -126,8 +140,20 @@ impl DataKind {
     }
 }
 
-/// The named models.
-pub const PRESETS: [&str; 4] = ["dream-cnn", "dream-rnn", "dream-attn", "legnet"];
+/// The length of each lentiMPRA adapter around the 200-nt element (`AGGACCGGATCAACT`,
+/// `CATTGCGTGAACCGA`).
+pub const HUMAN_ADAPTER: usize = 15;
+
+/// The named models: the three DREAM models, LegNet as the blocks allow, and the field's
+/// baselines DeepSTARR (Drosophila) and MPRAnn (human).
+pub const PRESETS: [&str; 6] = [
+    "dream-cnn",
+    "dream-rnn",
+    "dream-attn",
+    "legnet",
+    "deepstarr",
+    "mprann",
+];
 
 /// A whole model: input, first, core and final blocks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,13 +179,27 @@ pub struct Shapes {
     pub length: usize,
     /// After the first block.
     pub first_channels: usize,
+    /// Positions after the first block (most blocks keep the length).
+    pub first_length: usize,
     /// After the core block.
     pub core_channels: usize,
+    /// Positions after the core block.
+    pub core_length: usize,
+}
+
+impl Shapes {
+    /// Whether every block keeps the input's length (the CPU engine's twins need it).
+    pub fn keeps_length(&self) -> bool {
+        self.first_length == self.length && self.core_length == self.length
+    }
 }
 
 impl NetConfig {
-    /// A named model for a data kind (SPEC §3).
+    /// A named model for a data kind (SPEC §3; the baselines SPEC_BENCHMARKS §3–4).
     pub fn preset(name: &str, data: DataKind) -> Result<Self> {
+        if let Some(baseline) = Self::baseline(name, data) {
+            return Ok(baseline);
+        }
         let (first, core) = match name {
             "dream-cnn" => (
                 FirstConfig::Bhi(BhiFirstConfig::default()),
@@ -194,25 +234,73 @@ impl NetConfig {
         })
     }
 
+    /// DeepSTARR or MPRAnn on `data`'s sequences: their own one-hot (A, C, G, T, `N` as zeros,
+    /// no extra channels) and one output per task of the data kind. DeepSTARR predicts each
+    /// row once; MPRAnn on human oligos averages each with its 200-nt element turned between
+    /// the adapters (SPEC_BENCHMARKS §4.4), elsewhere predicts once.
+    fn baseline(name: &str, data: DataKind) -> Option<Self> {
+        let tasks = match data {
+            DataKind::Drosophila => 2,
+            DataKind::Human | DataKind::Yeast => 1,
+        };
+        let mut input = data.input();
+        input.channels = Channels::BASES_ONLY.with_bases(BaseOrder::Acgt, NCode::Zero);
+        input.strands = Strands::Given;
+        Some(match name {
+            "deepstarr" => NetConfig {
+                input,
+                first: FirstConfig::DeepStarr(Default::default()),
+                core: CoreConfig::DeepStarr(Default::default()),
+                final_block: FinalConfig::DeepStarr(DeepStarrFinalConfig {
+                    tasks,
+                    ..Default::default()
+                }),
+            },
+            "mprann" => {
+                if data == DataKind::Human {
+                    input.strands = Strands::AverageCore {
+                        start: HUMAN_ADAPTER,
+                        end: 230 - HUMAN_ADAPTER,
+                    };
+                }
+                NetConfig {
+                    input,
+                    first: FirstConfig::Mprann(Default::default()),
+                    core: CoreConfig::Mprann(Default::default()),
+                    final_block: FinalConfig::Mprann(MprannFinalConfig {
+                        tasks,
+                        ..Default::default()
+                    }),
+                }
+            }
+            _ => return None,
+        })
+    }
+
     /// Check that the blocks fit together, before anything is built or trained.
     pub fn check(&self) -> Result<Shapes> {
         let input_channels = self.input.channels.count();
         let length = self.input.padding.length();
         let ctx = |e: String| Error::Config(format!("model does not fit together: {e}"));
         self.input.padding.prepare().map_err(ctx)?;
+        self.input.strands.check(length).map_err(ctx)?;
         self.first.check().map_err(ctx)?;
         self.first
             .check_input(input_channels, length)
             .map_err(ctx)?;
         let first_channels = self.first.out_channels();
+        let first_length = self.first.out_length(length).map_err(ctx)?;
         self.core.check(first_channels).map_err(ctx)?;
         let core_channels = self.core.out_channels(first_channels);
+        let core_length = self.core.out_length(first_length).map_err(ctx)?;
         self.final_block.check().map_err(ctx)?;
         Ok(Shapes {
             input_channels,
             length,
             first_channels,
+            first_length,
             core_channels,
+            core_length,
         })
     }
 
@@ -222,8 +310,8 @@ impl NetConfig {
         let s = self.check()?;
         Ok(PrixFixeNet {
             first: self.first.init(s.input_channels, s.length, device),
-            core: self.core.init(s.first_channels, s.length, device),
-            final_block: self.final_block.init(s.core_channels, s.length, device),
+            core: self.core.init(s.first_channels, s.first_length, device),
+            final_block: self.final_block.init(s.core_channels, s.core_length, device),
         })
     }
 
@@ -333,6 +421,7 @@ impl PrixFixeNet {
             first: count_params(&mut self.first),
             core: count_params(&mut self.core),
             final_block: count_params(&mut self.final_block),
+            running: crate::weights::count_running(self),
         }
     }
 }
@@ -355,6 +444,9 @@ pub struct ParamCounts {
     pub core: usize,
     /// Final block.
     pub final_block: usize,
+    /// Values of BatchNorm running statistics (not trained; Keras counts them as
+    /// non-trainable parameters).
+    pub running: usize,
 }
 
 impl ParamCounts {
@@ -391,21 +483,30 @@ impl fmt::Display for ModelSummary<'_> {
         let s = &self.shapes;
         let c = &self.counts;
         writeln!(f, "input   {} × {}", s.input_channels, s.length)?;
+        let positions = |from: usize, to: usize| {
+            if from == to {
+                String::new()
+            } else {
+                format!("   (length {from} → {to})")
+            }
+        };
         writeln!(
             f,
-            "first   {:<12} {:>3} → {:<3} channels {:>12}",
+            "first   {:<12} {:>3} → {:<3} channels {:>12}{}",
             self.config.first.name(),
             s.input_channels,
             s.first_channels,
-            thousands(c.first)
+            thousands(c.first),
+            positions(s.length, s.first_length)
         )?;
         writeln!(
             f,
-            "core    {:<12} {:>3} → {:<3} channels {:>12}",
+            "core    {:<12} {:>3} → {:<3} channels {:>12}{}",
             self.config.core.name(),
             s.first_channels,
             s.core_channels,
-            thousands(c.core)
+            thousands(c.core),
+            positions(s.first_length, s.core_length)
         )?;
         writeln!(
             f,
@@ -415,7 +516,16 @@ impl fmt::Display for ModelSummary<'_> {
             self.config.final_block.tasks(),
             thousands(c.final_block)
         )?;
-        writeln!(f, "total parameters {:>37}", thousands(c.total()))
+        writeln!(f, "total parameters {:>37}", thousands(c.total()))?;
+        if c.running > 0 {
+            writeln!(
+                f,
+                "BatchNorm running statistics {:>25}   ({} with them, as Keras counts)",
+                thousands(c.running),
+                thousands(c.total() + c.running)
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -445,6 +555,41 @@ mod tests {
                 assert_eq!(count(name, data), want, "{name} on {data:?}");
             }
         }
+    }
+
+    /// SPEC_BENCHMARKS §3.1 and §4.1: trainable parameters as PyTorch counts them, and the
+    /// Keras totals with BatchNorm's moving statistics; the lengths through the towers.
+    #[test]
+    fn baselines_have_the_published_counts_and_lengths() {
+        let device = Device::flex();
+        for (name, data, trainable, keras, lengths) in [
+            ("deepstarr", DataKind::Drosophila, 622_722, 624_738, (249, 124, 15)),
+            ("mprann", DataKind::Human, 3_957_751, 3_959_451, (230, 224, 105)),
+        ] {
+            let config = NetConfig::preset(name, data).unwrap();
+            let s = config.check().unwrap();
+            assert_eq!((s.length, s.first_length, s.core_length), lengths, "{name}");
+            assert_eq!(s.input_channels, 4, "{name}");
+            assert!(!s.keeps_length());
+            let c = config.init(&device).unwrap().param_counts();
+            assert_eq!(c.total(), trainable, "{name}");
+            assert_eq!(c.total() + c.running, keras, "{name}");
+        }
+    }
+
+    /// A baseline on inputs too short for its valid convolutions and pooling is refused
+    /// before anything is built, with the key named.
+    #[test]
+    fn baselines_refuse_inputs_too_short_for_them() {
+        let mut c = NetConfig::preset("mprann", DataKind::Human).unwrap();
+        c.input.padding = Padding::exact(20);
+        c.input.strands = Strands::Given;
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("[core] kernels"), "{e}");
+        let mut c = NetConfig::preset("deepstarr", DataKind::Drosophila).unwrap();
+        c.input.padding = Padding::exact(9);
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("[core] pool"), "{e}");
     }
 
     #[test]

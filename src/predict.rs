@@ -74,6 +74,7 @@ impl Model {
             &self.encoder.padding().with_trim(trim),
             self.encoder.channels(),
         )
+        .and_then(|e| e.with_strands(self.encoder.strands()))
         .map_err(Error::Config)?;
         Ok(self)
     }
@@ -133,17 +134,19 @@ impl Model {
     }
 
     /// Predictions for every row of `ds`: `rows × tasks`, each the mean of the forward and
-    /// the reverse-complement prediction. `on_batch` is told how many rows each batch held.
+    /// the reverse-complement prediction, or one pass with the row's own orientation where
+    /// the model's [`Strands`](crate::data::Strands) say so. `on_batch` is told how many rows each batch held.
     pub fn predict(
         &self,
         ds: Arc<SeqDataset>,
         batch_size: usize,
         mut on_batch: impl FnMut(usize),
     ) -> Result<Vec<f32>> {
+        let versions = if self.encoder.strands().averages() { 2 } else { 1 };
         let items: Vec<Item> = (0..ds.len())
-            .flat_map(|r| [Item::new(r, false), Item::new(r, true)])
+            .flat_map(|r| [Item::new(r, false), Item::new(r, true)].into_iter().take(versions))
             .collect();
-        let spec = StreamSpec::new(2 * batch_size.max(1), Targets::None, Mode::Predict);
+        let spec = StreamSpec::new(versions * batch_size.max(1), Targets::None, Mode::Predict);
         let stream = BatchStream::spawn(ds, self.encoder.clone(), items, spec);
         let tasks = self.tasks();
         let mut out = Vec::new();
@@ -152,8 +155,12 @@ impl Model {
             let n = batch.size();
             let y = self.predict_encoded(batch.x, n);
             check_finite(&y)?;
-            mean_of_strands(&y, tasks, &mut out);
-            on_batch(n / 2);
+            if versions == 2 {
+                mean_of_strands(&y, tasks, &mut out);
+            } else {
+                out.extend(y);
+            }
+            on_batch(n / versions);
         }
         Ok(out)
     }
@@ -259,7 +266,8 @@ pub fn predict_file(
             header = true;
         }
         let seqs: Vec<&[u8]> = rows.iter().map(|r| r.seq.as_slice()).collect();
-        let preds = predict_codes(p, &seqs, batch_size)?;
+        let reverse: Vec<bool> = rows.iter().map(|r| r.is_reverse).collect();
+        let preds = predict_oriented(p, &seqs, Some(&reverse), batch_size)?;
         for (r, y) in rows.iter().zip(preds.chunks(tasks)) {
             if let Some(id) = &r.id {
                 write!(out, "{id}\t").map_err(io)?;
@@ -382,20 +390,27 @@ fn mean_of_strands(y: &[f32], tasks: usize, out: &mut Vec<f32>) {
     }
 }
 
-/// Encode sequences (base codes) forward and reverse-complemented, singleton 0, into
-/// `2 × seqs` rows; rows are encoded in parallel.
-pub fn encode_both_strands(enc: &Encoder, seqs: &[&[u8]]) -> Result<Vec<f32>> {
+/// Encode sequences (base codes) as the model predicts them, singleton 0: forward and
+/// turned (`2 × seqs` rows) where its [`Strands`](crate::data::Strands) average two versions, else one row each with
+/// its own orientation flag (`reverse`, forward when `None`). Rows are encoded in parallel.
+pub fn encode_for_prediction(
+    enc: &Encoder,
+    seqs: &[&[u8]],
+    reverse: Option<&[bool]>,
+) -> Result<Vec<f32>> {
     use rayon::prelude::*;
     let row = enc.row_len();
-    let mut x = vec![0.0f32; 2 * seqs.len() * row];
-    x.par_chunks_mut(2 * row)
+    let versions = if enc.strands().averages() { 2 } else { 1 };
+    let mut x = vec![0.0f32; versions * seqs.len() * row];
+    x.par_chunks_mut(versions * row)
         .zip(seqs.par_iter())
         .enumerate()
         .try_for_each_init(Vec::new, |scratch, (i, (out, s))| {
-            let (fwd, rev) = out.split_at_mut(row);
-            for (flip, o) in [(false, fwd), (true, rev)] {
+            let own = reverse.is_some_and(|r| r[i]);
+            for (v, o) in out.chunks_mut(row).enumerate() {
+                let flip = v == 1;
                 let flags = crate::data::RowFlags {
-                    is_reverse: flip,
+                    is_reverse: own ^ flip,
                     is_singleton: false,
                 };
                 enc.encode_row(s, flip, flags, scratch, o)
@@ -406,21 +421,38 @@ pub fn encode_both_strands(enc: &Encoder, seqs: &[&[u8]]) -> Result<Vec<f32>> {
     Ok(x)
 }
 
-/// Predictions (`seqs × tasks`) for sequences given as base codes: the mean of forward and
-/// reverse complement with singleton 0 — what [`Model::predict`] gives for a file — with
-/// `batch` sequences per call of the predictor.
+/// Predictions (`seqs × tasks`) for forward sequences given as base codes, singleton 0 — what
+/// [`Model::predict`] gives for a file — with `batch` sequences per call of the predictor.
 pub fn predict_codes(
     p: &(impl Predictor + ?Sized),
     seqs: &[&[u8]],
     batch: usize,
 ) -> Result<Vec<f32>> {
+    predict_oriented(p, seqs, None, batch)
+}
+
+/// [`predict_codes`] with each sequence's orientation flag (the `is_reverse` channel of
+/// lentiMPRA's `_Reversed:` oligos and DeepSTARR's `-` strand rows).
+pub fn predict_oriented(
+    p: &(impl Predictor + ?Sized),
+    seqs: &[&[u8]],
+    reverse: Option<&[bool]>,
+    batch: usize,
+) -> Result<Vec<f32>> {
     let tasks = p.tasks();
+    let versions = if p.encoder().strands().averages() { 2 } else { 1 };
     let mut out = Vec::with_capacity(seqs.len() * tasks);
-    for chunk in seqs.chunks(batch.max(1)) {
-        let x = encode_both_strands(p.encoder(), chunk)?;
-        let y = p.predict_encoded(x, 2 * chunk.len());
+    let batch = batch.max(1);
+    for (c, chunk) in seqs.chunks(batch).enumerate() {
+        let rev = reverse.map(|r| &r[c * batch..c * batch + chunk.len()]);
+        let x = encode_for_prediction(p.encoder(), chunk, rev)?;
+        let y = p.predict_encoded(x, versions * chunk.len());
         check_finite(&y)?;
-        mean_of_strands(&y, tasks, &mut out);
+        if versions == 2 {
+            mean_of_strands(&y, tasks, &mut out);
+        } else {
+            out.extend(y);
+        }
     }
     Ok(out)
 }

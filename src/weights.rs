@@ -515,6 +515,21 @@ impl WeightVisitor for ParamCounter {
     fn running(&mut self, _: &str, _: &mut RunningState<Tensor<1>>) {}
 }
 
+/// Count the values of a module's running statistics (BatchNorm's mean and variance).
+pub fn count_running<M: NamedWeights>(model: &mut M) -> usize {
+    struct Running(usize);
+    impl WeightVisitor for Running {
+        fn param<const D: usize>(&mut self, _: &str, _: &mut Param<Tensor<D>>) {}
+        fn linear_weight(&mut self, _: &str, _: &mut Param<Tensor<2>>) {}
+        fn running(&mut self, _: &str, state: &mut RunningState<Tensor<1>>) {
+            self.0 += state.value_sync().dims()[0];
+        }
+    }
+    let mut c = Running(0);
+    model.visit_weights("", &mut c);
+    c.0
+}
+
 /// Count a module's trained parameters.
 pub fn count_params<M: NamedWeights>(model: &mut M) -> usize {
     let mut c = ParamCounter::default();

@@ -17,6 +17,17 @@ pub fn count(key: &str, value: usize, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// An odd kernel width in `1..=max` (a `same` convolution pads it evenly).
+pub fn odd_kernel(key: &str, value: usize, max: usize) -> Result<(), String> {
+    count(key, value, max)?;
+    if value % 2 == 0 {
+        return Err(format!(
+            "{key} = {value} must be odd (a `same` convolution pads (k − 1)/2 on each side)"
+        ));
+    }
+    Ok(())
+}
+
 /// A dropout probability: in `[0, 1)`.
 pub fn dropout(key: &str, p: f64) -> Result<(), String> {
     if !(0.0..1.0).contains(&p) {

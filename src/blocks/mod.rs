@@ -69,6 +69,11 @@ pub trait FirstLayersConfig {
     fn check_input(&self, _channels: usize, _length: usize) -> Result<(), String> {
         Ok(())
     }
+    /// Positions out for `length` in (most blocks keep the length; an error where the input
+    /// is too short for the block's valid convolutions and pooling).
+    fn out_length(&self, length: usize) -> Result<usize, String> {
+        Ok(length)
+    }
 }
 
 /// A core layers block's configuration.
@@ -80,6 +85,10 @@ pub trait CoreLayersConfig {
     /// The one-cycle schedule's peak learning rate when the recipe gives none (SPEC §4).
     fn default_max_lr(&self) -> f64 {
         0.005
+    }
+    /// Positions out for `length` in (most blocks keep the length).
+    fn out_length(&self, length: usize) -> Result<usize, String> {
+        Ok(length)
     }
 }
 
@@ -127,13 +136,14 @@ pub fn prediction_columns(tasks: usize) -> Vec<String> {
     }
 }
 
-/// A first layers block: `(batch, C_in, L) -> (batch, C1, L)`.
+/// A first layers block: `(batch, C_in, L) -> (batch, C1, L1)` (`L1 = L` unless the config's
+/// `out_length` says otherwise).
 pub trait FirstLayers {
     /// The forward pass.
     fn forward(&self, x: Tensor<3>) -> BlockOutput;
 }
 
-/// A core layers block: `(batch, C1, L) -> (batch, C2, L)`.
+/// A core layers block: `(batch, C1, L1) -> (batch, C2, L2)`.
 pub trait CoreLayers {
     /// The forward pass.
     fn forward(&self, x: Tensor<3>) -> BlockOutput;
@@ -231,6 +241,10 @@ registry! {
         "autosome" => Autosome(first_layers::autosome::AutosomeFirstConfig, first_layers::autosome::AutosomeFirst),
         /// Unlock_DNA: k-mer windows through one dense layer, plus a strand embedding.
         "unlock-dna" => UnlockDna(first_layers::unlock_dna::UnlockDnaFirstConfig, first_layers::unlock_dna::UnlockDnaFirst),
+        /// DeepSTARR: conv k=7 → BN → ReLU → max-pool 2 (Keras semantics).
+        "deepstarr" => DeepStarr(first_layers::deepstarr::DeepStarrFirstConfig, first_layers::deepstarr::DeepStarrFirst),
+        /// MPRAnn: valid conv k=7 → ReLU → BN (Keras semantics).
+        "mprann" => Mprann(first_layers::mprann::MprannFirstConfig, first_layers::mprann::MprannFirst),
     }
 
     /// Configuration of the core layers block.
@@ -243,6 +257,10 @@ registry! {
         "bhi" => Bhi(core_layers::bhi::BhiCoreConfig, core_layers::bhi::BhiCore),
         /// Unlock_DNA: conformer-style attention layers.
         "unlock-dna" => UnlockDna(core_layers::unlock_dna::UnlockDnaConfig, core_layers::unlock_dna::UnlockDnaCore),
+        /// DeepSTARR: three conv → BN → ReLU → max-pool 2 layers.
+        "deepstarr" => DeepStarr(core_layers::deepstarr::DeepStarrCoreConfig, core_layers::deepstarr::DeepStarrCore),
+        /// MPRAnn: three valid convolutions with a softmax over channels.
+        "mprann" => Mprann(core_layers::mprann::MprannCoreConfig, core_layers::mprann::MprannCore),
     }
 
     /// Configuration of the final layers block.
@@ -258,5 +276,9 @@ registry! {
         /// Unlock_DNA: expression from the first positions, nucleotide logits for the
         /// masked-nucleotide loss.
         "unlock-dna" => UnlockDna(final_layers::unlock_dna::UnlockDnaFinalConfig, final_layers::unlock_dna::UnlockDnaFinal),
+        /// DeepSTARR: flatten → two dense + BN + ReLU + dropout → one output per task.
+        "deepstarr" => DeepStarr(final_layers::deepstarr::DeepStarrFinalConfig, final_layers::deepstarr::DeepStarrFinal),
+        /// MPRAnn: flatten → dense 300 and 200, sigmoid → linear output.
+        "mprann" => Mprann(final_layers::mprann::MprannFinalConfig, final_layers::mprann::MprannFinal),
     }
 }

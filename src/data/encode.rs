@@ -1,7 +1,9 @@
 //! From padded codes to the model's input channels (SPEC §2.3).
 //!
-//! Layout `(channels, length)`, channel-major: channels 0–3 are the one-hot bases in the order
-//! A, G, C, T; `N` is 0.25 in each. Then, when the model has them, `is_reverse` and
+//! Layout `(channels, length)`, channel-major: channels 0–3 are the one-hot bases, in the order
+//! A, G, C, T by default (the DREAM models) or A, C, G, T (DeepSTARR, MPRAnn: a baseline keeps
+//! its own order, [`BaseOrder`]); `N` is 0.25 in each (yeast) or all zeros (every other data
+//! set, [`NCode`]; SPEC_BENCHMARKS §8). Then, when the model has them, `is_reverse` and
 //! `is_singleton` as constant planes.
 
 use serde::{Deserialize, Serialize};
@@ -22,6 +24,62 @@ pub struct Channels {
     /// No extra channels with it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tokens: bool,
+    /// The order of the four base channels.
+    #[serde(default, skip_serializing_if = "BaseOrder::is_default")]
+    pub bases: BaseOrder,
+    /// How `N` is encoded in the base channels.
+    #[serde(default, skip_serializing_if = "NCode::is_default")]
+    pub n: NCode,
+}
+
+/// The order of the four one-hot base channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaseOrder {
+    /// A, G, C, T: the DREAM models (the reference's order).
+    #[default]
+    Agct,
+    /// A, C, G, T: DeepSTARR, MPRAnn, ChromBPNet.
+    Acgt,
+}
+
+impl BaseOrder {
+    fn is_default(&self) -> bool {
+        *self == BaseOrder::default()
+    }
+
+    /// The channel of a base code (codes are A, G, C, T = 0–3).
+    pub fn channel(self, code: u8) -> usize {
+        match self {
+            BaseOrder::Agct => code as usize,
+            BaseOrder::Acgt => [0, 2, 1, 3][code as usize],
+        }
+    }
+
+    /// The base letters in channel order.
+    pub fn letters(self) -> [u8; 4] {
+        match self {
+            BaseOrder::Agct => *b"AGCT",
+            BaseOrder::Acgt => *b"ACGT",
+        }
+    }
+}
+
+/// How an `N` (or other ambiguity code) is encoded in the four base channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NCode {
+    /// 0.25 in each (the yeast DREAM models).
+    #[default]
+    Quarter,
+    /// All zeros (the DREAM code for Drosophila and human, DeepSTARR, MPRAnn, ChromBPNet).
+    Zero,
+}
+
+impl NCode {
+    fn is_default(&self) -> bool {
+        *self == NCode::default()
+    }
 }
 
 impl Channels {
@@ -30,25 +88,38 @@ impl Channels {
         is_reverse: true,
         is_singleton: true,
         tokens: false,
+        bases: BaseOrder::Agct,
+        n: NCode::Quarter,
     };
     /// The human and Drosophila inputs: 5 channels (no singleton channel).
     pub const REVERSE_ONLY: Channels = Channels {
         is_reverse: true,
         is_singleton: false,
         tokens: false,
+        bases: BaseOrder::Agct,
+        n: NCode::Quarter,
     };
     /// Plain one-hot: 4 channels (DeepSTARR, MPRAnn).
     pub const BASES_ONLY: Channels = Channels {
         is_reverse: false,
         is_singleton: false,
         tokens: false,
+        bases: BaseOrder::Agct,
+        n: NCode::Quarter,
     };
     /// The Unlock_DNA data processor's tokens, one-hot: 6 channels (A, C, G, T, N, M).
     pub const TOKENS: Channels = Channels {
         is_reverse: false,
         is_singleton: false,
         tokens: true,
+        bases: BaseOrder::Agct,
+        n: NCode::Quarter,
     };
+
+    /// These channels with the base order `bases` and `N` encoded as `n`.
+    pub const fn with_bases(self, bases: BaseOrder, n: NCode) -> Channels {
+        Channels { bases, n, ..self }
+    }
 
     /// Number of channels.
     pub fn count(&self) -> usize {
@@ -71,6 +142,51 @@ pub fn token_of(code: u8) -> usize {
     [0, 2, 1, 3, N_TOKEN][code.min(4) as usize]
 }
 
+/// How a model sees the two orientations of a sequence: what `flip` means to the encoder, what
+/// `rc_double` trains on and what prediction averages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Strands {
+    /// The reverse complement of the whole padded input; predictions average the forward
+    /// and the reverse complement, `is_reverse` set to match (yeast DREAM, SPEC §2.4).
+    #[default]
+    Average,
+    /// One pass per row with the row's own orientation flag: the DREAM models on Drosophila
+    /// and human data (SPEC_BENCHMARKS §1.4, §2.4), DeepSTARR.
+    Given,
+    /// MPRAnn's: only positions `start..end` (0-based, end exclusive: the 200-nt element
+    /// between the two 15-nt adapters) are reverse-complemented, the adapters kept; the
+    /// prediction averages the two versions (SPEC_BENCHMARKS §4.4).
+    AverageCore {
+        /// First position of the turned part.
+        start: usize,
+        /// One past its last position.
+        end: usize,
+    },
+}
+
+impl Strands {
+    /// Whether this is the default (kept out of written configs).
+    pub fn is_default(&self) -> bool {
+        *self == Strands::default()
+    }
+
+    /// Whether predictions average two versions of each row.
+    pub fn averages(&self) -> bool {
+        !matches!(self, Strands::Given)
+    }
+
+    /// Whether the span fits inputs of `length`.
+    pub fn check(&self, length: usize) -> Result<(), String> {
+        match *self {
+            Strands::AverageCore { start, end } if !(start < end && end <= length) => Err(format!(
+                "[input] strands: the turned part {start}..{end} must lie inside the {length}-nt input"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Per-row flags that fill the extra channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RowFlags {
@@ -85,6 +201,7 @@ pub struct RowFlags {
 pub struct Encoder {
     padder: Padder,
     channels: Channels,
+    strands: Strands,
 }
 
 impl Encoder {
@@ -93,7 +210,19 @@ impl Encoder {
         Ok(Encoder {
             padder: padding.prepare()?,
             channels,
+            strands: Strands::default(),
         })
+    }
+
+    /// This encoder with `strands` deciding what `flip` turns.
+    pub fn with_strands(self, strands: Strands) -> Result<Self, String> {
+        strands.check(self.length())?;
+        Ok(Encoder { strands, ..self })
+    }
+
+    /// What `flip` turns and what prediction averages.
+    pub fn strands(&self) -> Strands {
+        self.strands
     }
 
     /// The yeast DREAM encoder: plasmid padding to 150, 6 channels.
@@ -134,8 +263,12 @@ impl Encoder {
     ) -> Result<(), Problem> {
         self.padder.apply(codes, scratch)?;
         if flip {
-            scratch.reverse();
-            scratch
+            let turned = match self.strands {
+                Strands::AverageCore { start, end } => &mut scratch[start..end],
+                _ => &mut scratch[..],
+            };
+            turned.reverse();
+            turned
                 .iter_mut()
                 .for_each(|c| *c = alphabet::complement(*c));
         }
@@ -149,13 +282,16 @@ impl Encoder {
             return Ok(());
         }
         out[..4 * len].fill(0.0);
+        let (order, n_value) = (self.channels.bases, self.channels.n);
         for (j, &c) in scratch.iter().enumerate() {
             if c == N {
-                for ch in 0..4 {
-                    out[ch * len + j] = 0.25;
+                if n_value == NCode::Quarter {
+                    for ch in 0..4 {
+                        out[ch * len + j] = 0.25;
+                    }
                 }
             } else {
-                out[c as usize * len + j] = 1.0;
+                out[order.channel(c) * len + j] = 1.0;
             }
         }
         let mut ch = 4;

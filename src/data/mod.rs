@@ -13,7 +13,7 @@ pub mod soft_label;
 
 pub use batch::{Batch, BatchStream, Item, Mode, StreamSpec, Targets, encode_batch, epoch_items};
 pub use dataset::{ReadStats, SeqDataset, SeqStore};
-pub use encode::{Channels, Encoder, RowFlags, is_singleton};
+pub use encode::{BaseOrder, Channels, Encoder, NCode, RowFlags, Strands, is_singleton};
 pub use formats::{
     DreamFile, ReadOptions, ReverseRule, Subset, SubsetRows, TableSpec, read_dream, read_fasta,
     read_subset, read_table,

@@ -152,6 +152,9 @@ impl Engine {
             return None;
         }
         let shapes = config.check().ok()?;
+        if !shapes.keeps_length() {
+            return None;
+        }
         let first = first_twin(net.first())?;
         let core = core_twin(net.core())?;
         let final_block = final_twin(net.final_block(), shapes.core_channels, shapes.length)?;

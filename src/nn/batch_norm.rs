@@ -35,6 +35,16 @@ impl BatchNorm1d {
         }
     }
 
+    /// The same with another momentum (PyTorch's convention: the weight of the new batch)
+    /// and eps.
+    pub fn with_momentum_eps(self, momentum: f64, eps: f64) -> Self {
+        BatchNorm1d {
+            momentum,
+            eps,
+            ..self
+        }
+    }
+
     /// Batch statistics when training (on an autodiff device), running statistics otherwise.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let device = x.device();

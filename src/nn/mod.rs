@@ -7,6 +7,7 @@ pub mod batch_norm;
 pub mod conv;
 pub mod conv_branches;
 pub mod dropout;
+pub mod keras;
 pub mod layers;
 pub mod lstm;
 pub mod visit;

@@ -157,7 +157,7 @@ pub fn load_data(config: &TrainConfig) -> Result<RunData> {
         }
     };
     let label_scale = match config.recipe.trainer {
-        TrainerKind::Autosome => None,
+        TrainerKind::Autosome | TrainerKind::Keras => None,
         TrainerKind::Bhi => file_sd.map(|train_sd| LabelScale {
             centre: BHI_CENTRE,
             train_sd,
@@ -451,6 +451,12 @@ impl Trainer {
                     beta2: 0.98,
                     eps: 1e-9,
                 },
+                // Keras' Adam defaults (SPEC_BENCHMARKS §3.2).
+                TrainerKind::Keras => AdamWConfig {
+                    weight_decay: 0.0,
+                    beta2: 0.999,
+                    eps: 1e-7,
+                },
                 _ => recipe.optimizer,
             };
             let mut optim = AdamW::new(adam);
@@ -479,6 +485,7 @@ impl Trainer {
                     d: config.model.first.out_channels(),
                     warmup: recipe.warmup,
                 }),
+                TrainerKind::Keras => Schedule::Constant(max_lr),
             };
             let encoder = config.model.input.encoder()?;
             Ok((state, net, optim, device, schedule, encoder))
@@ -517,9 +524,20 @@ impl Trainer {
         self.state.epochs_done
     }
 
-    /// Whether every epoch of the recipe is done.
+    /// Whether every epoch of the recipe is done, or early stopping has ended the run: the
+    /// last `patience` epochs brought no better score than the best.
     pub fn finished(&self) -> bool {
-        self.state.epochs_done >= self.config.recipe.epochs
+        let s = &self.state;
+        let stale = match (self.config.recipe.patience, s.best) {
+            (Some(p), Some((_, best))) => s.epochs_done >= best + p,
+            _ => false,
+        };
+        s.epochs_done >= self.config.recipe.epochs || stale
+    }
+
+    /// Whether the run ended by early stopping before its last epoch.
+    pub fn stopped_early(&self) -> bool {
+        self.finished() && self.state.epochs_done < self.config.recipe.epochs
     }
 
     /// Every epoch so far and the best one.
@@ -656,6 +674,10 @@ impl Trainer {
             TrainerKind::Autosome => config.model.final_block.score(val_mse, val_pearson),
             // The BHI and Unlock_DNA trainers keep the epoch of highest Pearson r.
             TrainerKind::Bhi | TrainerKind::UnlockDna => val_pearson.unwrap_or(-2.0),
+            // Keras keeps the lowest validation loss (the per-task MSEs' sum; their mean
+            // orders epochs the same way).
+            TrainerKind::Keras if val_mse.is_finite() => -val_mse,
+            TrainerKind::Keras => f64::MIN,
         };
         let is_best = state.best.is_none_or(|(b, _)| score > b);
         let mut inner = model.into_net();

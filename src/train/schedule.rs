@@ -114,6 +114,8 @@ pub enum Schedule {
     Cosine(Cosine),
     /// The Unlock_DNA trainer's.
     Transformer(Transformer),
+    /// The Keras baselines': a constant rate, beta1 0.9.
+    Constant(f64),
 }
 
 impl Schedule {
@@ -123,6 +125,7 @@ impl Schedule {
             Schedule::OneCycle(s) => s.at(step),
             Schedule::Cosine(s) => s.at(step),
             Schedule::Transformer(s) => s.at(step),
+            Schedule::Constant(lr) => (*lr, 0.9),
         }
     }
 }

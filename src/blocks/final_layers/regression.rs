@@ -67,13 +67,8 @@ impl FinalLayersConfig for RegressionConfig {
         Ok(())
     }
 
-    /// Pearson r for one task; −MSE over several (SPEC §4).
     fn score(&self, mse: f64, pearson: Option<f64>) -> f64 {
-        match self.tasks {
-            1 => pearson.unwrap_or(f64::MIN),
-            _ if mse.is_finite() => -mse,
-            _ => f64::MIN,
-        }
+        task_score(self.tasks, mse, pearson)
     }
 }
 
@@ -121,14 +116,28 @@ impl FinalLayers for Regression {
         Tensor::cat(outs, 1)
     }
 
-    /// Sum over tasks of each task's mean squared error.
     fn loss(&self, pred: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
-        let [b, _] = pred.dims();
-        (pred - target)
-            .powi_scalar(2)
-            .sum()
-            .div_scalar(b as f64)
-            .reshape([1])
+        summed_task_mse(pred, target)
+    }
+}
+
+/// The sum over tasks of each task's mean squared error (`MSE(dev) + MSE(hk)`).
+pub fn summed_task_mse(pred: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
+    let [b, _] = pred.dims();
+    (pred - target)
+        .powi_scalar(2)
+        .sum()
+        .div_scalar(b as f64)
+        .reshape([1])
+}
+
+/// The epoch score of a regression head: Pearson r for one task (human), −MSE over several
+/// (Drosophila: the lowest mean validation MSE; SPEC §4, SPEC_BENCHMARKS §1.4).
+pub fn task_score(tasks: usize, mse: f64, pearson: Option<f64>) -> f64 {
+    match tasks {
+        1 => pearson.unwrap_or(f64::MIN),
+        _ if mse.is_finite() => -mse,
+        _ => f64::MIN,
     }
 }
 

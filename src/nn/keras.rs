@@ -1,0 +1,167 @@
+//! The layers of the Keras baselines (DeepSTARR, MPRAnn) with Keras semantics
+//! (SPEC_BENCHMARKS §3.2, §4.2): glorot-uniform weights with zero biases, `same` or `valid`
+//! convolutions, BatchNorm with Keras' momentum 0.99 (PyTorch's 0.01) and eps 1e-3,
+//! flooring max pooling, and the position-major flatten of a `(length, channels)` tensor.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv1d as BurnConv1d, Conv1dConfig};
+use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig1d};
+use burn::tensor::{Device, Tensor};
+
+use super::batch_norm::BatchNorm1d;
+use super::conv::Conv1d;
+use super::visit::{NamedWeights, WeightVisitor, join};
+
+const GLOROT: Initializer = Initializer::XavierUniform { gain: 1.0 };
+
+/// A Keras `Conv1D`: `same` (odd kernels, our fused kernels) or `valid` padding, stride 1.
+#[derive(Module, Debug)]
+pub enum KerasConv {
+    /// `padding='same'`.
+    Same(Conv1d),
+    /// `padding='valid'`: `L − k + 1` positions out.
+    Valid(BurnConv1d),
+}
+
+impl KerasConv {
+    /// Glorot-uniform weights (fans `k·cin`, `k·cout`), zero bias.
+    pub fn new(cin: usize, cout: usize, kernel: usize, same: bool, device: &Device) -> Self {
+        let padding = if same {
+            PaddingConfig1d::Same
+        } else {
+            PaddingConfig1d::Valid
+        };
+        let mut conv = Conv1dConfig::new(cin, cout, kernel)
+            .with_padding(padding)
+            .init(device);
+        conv.weight =
+            GLOROT.init_with([cout, cin, kernel], Some(cin * kernel), Some(cout * kernel), device);
+        conv.bias = Some(Initializer::Zeros.init([cout], device));
+        if same {
+            KerasConv::Same(Conv1d::new(conv))
+        } else {
+            KerasConv::Valid(conv)
+        }
+    }
+
+    /// `(batch, cin, L) -> (batch, cout, L or L − k + 1)`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        match self {
+            KerasConv::Same(c) => c.forward(x),
+            KerasConv::Valid(c) => c.forward(x),
+        }
+    }
+}
+
+impl NamedWeights for KerasConv {
+    fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
+        match self {
+            KerasConv::Same(c) => c.visit_weights(prefix, v),
+            KerasConv::Valid(c) => c.visit_weights(prefix, v),
+        }
+    }
+}
+
+/// A Keras `Dense` layer: glorot-uniform weights, zero bias.
+pub fn dense(din: usize, dout: usize, device: &Device) -> Linear {
+    let mut l = LinearConfig::new(din, dout).init(device);
+    l.weight = GLOROT.init_with([din, dout], Some(din), Some(dout), device);
+    l.bias = Some(Initializer::Zeros.init([dout], device));
+    l
+}
+
+/// Keras' `BatchNormalization()` defaults in PyTorch's terms: momentum 0.01, eps 1e-3.
+pub fn batch_norm(channels: usize, device: &Device) -> BatchNorm1d {
+    BatchNorm1d::new(channels, device).with_momentum_eps(0.01, 1e-3)
+}
+
+/// Keras' BatchNorm of a dense layer's `(batch, features)` output, per feature.
+pub fn batch_norm_features(bn: &BatchNorm1d, x: Tensor<2>) -> Tensor<2> {
+    let [b, f] = x.dims();
+    bn.forward(x.reshape([b, f, 1])).reshape([b, f])
+}
+
+/// `MaxPooling1D(size)`, stride = size, `valid`: `⌊L / size⌋` positions (the last `L mod size`
+/// dropped).
+pub fn max_pool(x: Tensor<3>, size: usize) -> Tensor<3> {
+    if size == 1 {
+        return x;
+    }
+    let [b, c, l] = x.dims();
+    let out = l / size;
+    x.narrow(2, 0, out * size)
+        .reshape([b, c, out, size])
+        .max_dim(3)
+        .reshape([b, c, out])
+}
+
+/// Keras' `Flatten` of a `(length, channels)` tensor, held here as `(batch, channels, length)`:
+/// index `position · channels + channel`, so Keras weights load as they are.
+pub fn flatten_positions(x: Tensor<3>) -> Tensor<2> {
+    let [b, c, l] = x.dims();
+    x.swap_dims(1, 2).reshape([b, l * c])
+}
+
+/// Positions after a `valid` convolution of width `kernel`, or why there are none.
+pub fn valid_length(length: usize, kernel: usize, what: &str) -> Result<usize, String> {
+    if length < kernel {
+        return Err(format!(
+            "{what}: a valid convolution of width {kernel} needs at least {kernel} positions, and its input has {length}"
+        ));
+    }
+    Ok(length - kernel + 1)
+}
+
+/// Positions after pooling by `size`, or why there are none.
+pub fn pooled_length(length: usize, size: usize, what: &str) -> Result<usize, String> {
+    if size == 0 || length / size == 0 {
+        return Err(format!(
+            "{what}: pooling by {size} leaves no position of the {length} it gets"
+        ));
+    }
+    Ok(length / size)
+}
+
+/// A convolution followed by BatchNorm, as the baselines name them: `{prefix}.conv`,
+/// `{prefix}.bn`.
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    /// The convolution.
+    pub conv: KerasConv,
+    /// Its BatchNorm.
+    pub bn: BatchNorm1d,
+}
+
+impl ConvBn {
+    /// Glorot convolution + Keras BatchNorm.
+    pub fn new(cin: usize, cout: usize, kernel: usize, same: bool, device: &Device) -> Self {
+        ConvBn {
+            conv: KerasConv::new(cin, cout, kernel, same, device),
+            bn: batch_norm(cout, device),
+        }
+    }
+}
+
+impl NamedWeights for ConvBn {
+    fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
+        self.conv.visit_weights(&join(prefix, "conv"), v);
+        self.bn.visit_weights(&join(prefix, "bn"), v);
+    }
+}
+
+/// A dense layer followed by BatchNorm (DeepSTARR's): `{prefix}.linear`, `{prefix}.bn`.
+#[derive(Module, Debug)]
+pub struct DenseBn {
+    /// The dense layer.
+    pub linear: Linear,
+    /// Its BatchNorm.
+    pub bn: BatchNorm1d,
+}
+
+impl NamedWeights for DenseBn {
+    fn visit_weights<V: WeightVisitor>(&mut self, prefix: &str, v: &mut V) {
+        self.linear.visit_weights(&join(prefix, "linear"), v);
+        self.bn.visit_weights(&join(prefix, "bn"), v);
+    }
+}
+
