@@ -311,7 +311,9 @@ impl NetConfig {
         Ok(PrixFixeNet {
             first: self.first.init(s.input_channels, s.length, device),
             core: self.core.init(s.first_channels, s.first_length, device),
-            final_block: self.final_block.init(s.core_channels, s.core_length, device),
+            final_block: self
+                .final_block
+                .init(s.core_channels, s.core_length, device),
         })
     }
 
@@ -563,8 +565,20 @@ mod tests {
     fn baselines_have_the_published_counts_and_lengths() {
         let device = Device::flex();
         for (name, data, trainable, keras, lengths) in [
-            ("deepstarr", DataKind::Drosophila, 622_722, 624_738, (249, 124, 15)),
-            ("mprann", DataKind::Human, 3_957_751, 3_959_451, (230, 224, 105)),
+            (
+                "deepstarr",
+                DataKind::Drosophila,
+                622_722,
+                624_738,
+                (249, 124, 15),
+            ),
+            (
+                "mprann",
+                DataKind::Human,
+                3_957_751,
+                3_959_451,
+                (230, 224, 105),
+            ),
         ] {
             let config = NetConfig::preset(name, data).unwrap();
             let s = config.check().unwrap();
@@ -735,7 +749,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("dream-cnn, dream-rnn, dream-attn, legnet"),
+            e.contains("dream-cnn, dream-rnn, dream-attn, legnet, deepstarr, mprann"),
             "{e}"
         );
     }

@@ -142,9 +142,17 @@ impl Model {
         batch_size: usize,
         mut on_batch: impl FnMut(usize),
     ) -> Result<Vec<f32>> {
-        let versions = if self.encoder.strands().averages() { 2 } else { 1 };
+        let versions = if self.encoder.strands().averages() {
+            2
+        } else {
+            1
+        };
         let items: Vec<Item> = (0..ds.len())
-            .flat_map(|r| [Item::new(r, false), Item::new(r, true)].into_iter().take(versions))
+            .flat_map(|r| {
+                [Item::new(r, false), Item::new(r, true)]
+                    .into_iter()
+                    .take(versions)
+            })
             .collect();
         let spec = StreamSpec::new(versions * batch_size.max(1), Targets::None, Mode::Predict);
         let stream = BatchStream::spawn(ds, self.encoder.clone(), items, spec);
@@ -440,7 +448,11 @@ pub fn predict_oriented(
     batch: usize,
 ) -> Result<Vec<f32>> {
     let tasks = p.tasks();
-    let versions = if p.encoder().strands().averages() { 2 } else { 1 };
+    let versions = if p.encoder().strands().averages() {
+        2
+    } else {
+        1
+    };
     let mut out = Vec::with_capacity(seqs.len() * tasks);
     let batch = batch.max(1);
     for (c, chunk) in seqs.chunks(batch).enumerate() {

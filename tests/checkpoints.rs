@@ -76,6 +76,8 @@ fn every_preset_on_every_data_kind_reads_its_own_checkpoints_back() {
                 valid_fraction: 0.25,
                 valid_fold: None,
                 table: None,
+                folds: None,
+                test_folds: Vec::new(),
             },
             recipe: Recipe {
                 epochs: 2,

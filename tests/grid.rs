@@ -15,6 +15,8 @@ fn data(train: PathBuf) -> DataSection {
         valid_fraction: 0.2,
         valid_fold: None,
         table: None,
+        folds: None,
+        test_folds: Vec::new(),
     }
 }
 

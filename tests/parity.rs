@@ -456,9 +456,8 @@ fn training_gradients_match_pytorch() {
         )
         .unwrap();
         let mut config = tiny_config(model);
-        match &mut config.first {
-            FirstConfig::Bhi(c) => c.dropout = 0.0,
-            _ => {}
+        if let FirstConfig::Bhi(c) = &mut config.first {
+            c.dropout = 0.0;
         }
         match &mut config.core {
             CoreConfig::Bhi(c) => (c.dropout, c.final_dropout) = (0.0, 0.0),
@@ -760,10 +759,8 @@ fn baselines_match_pytorch() {
             .require_grad();
         let out = net.forward(x.clone()).out;
         assert_close_scaled(&format!("{name} output"), &vals(out.clone()), &f.output);
-        let target = Tensor::<2>::from_data(
-            TensorData::new(f.target.clone(), f.output_shape),
-            &device,
-        );
+        let target =
+            Tensor::<2>::from_data(TensorData::new(f.target.clone(), f.output_shape), &device);
         let loss = net.final_block().loss(out.clone(), target);
         let loss: f32 = loss.into_scalar();
         assert!(
@@ -777,7 +774,11 @@ fn baselines_match_pytorch() {
         let probe = Tensor::<2>::from_data(TensorData::new(probe, f.output_shape), &device);
         let grads = (out * probe).sum().backward();
         let input_grad: Vec<f32> = x.grad(&grads).unwrap().into_data().try_into_vec().unwrap();
-        assert_close_scaled(&format!("{name} input gradient"), &input_grad, &f.input_grad);
+        assert_close_scaled(
+            &format!("{name} input gradient"),
+            &input_grad,
+            &f.input_grad,
+        );
         let mut collect = GradCollector {
             grads: &grads,
             out: Default::default(),

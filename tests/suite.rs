@@ -9,6 +9,7 @@ mod bad_input;
 mod checkpoints;
 mod cli;
 mod crash;
+mod cv;
 mod fuzz_readers;
 mod grid;
 mod interpret;

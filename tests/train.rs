@@ -36,6 +36,8 @@ fn tiny_config(train: PathBuf, epochs: usize) -> TrainConfig {
             valid_fraction: 0.2,
             valid_fold: None,
             table: None,
+            folds: None,
+            test_folds: Vec::new(),
         },
         recipe: Recipe {
             epochs,

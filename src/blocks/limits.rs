@@ -20,7 +20,7 @@ pub fn count(key: &str, value: usize, max: usize) -> Result<(), String> {
 /// An odd kernel width in `1..=max` (a `same` convolution pads it evenly).
 pub fn odd_kernel(key: &str, value: usize, max: usize) -> Result<(), String> {
     count(key, value, max)?;
-    if value % 2 == 0 {
+    if value.is_multiple_of(2) {
         return Err(format!(
             "{key} = {value} must be odd (a `same` convolution pads (k − 1)/2 on each side)"
         ));

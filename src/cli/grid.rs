@@ -354,8 +354,16 @@ fn status(a: StatusArgs) -> Result<(), String> {
     let csv = grid::results_csv(&rows);
     let path = dir.join(grid::RESULTS_FILE);
     prixfixe::output::write_atomic(&path, csv.as_bytes()).map_err(err)?;
-    grid::write_heatmap(dir, &rows).map_err(err)?;
     print!("{}", grid::results_table(&rows));
+    if rows.iter().any(|r| r.cell.fold.is_some()) {
+        println!(
+            "results in {}; score the cross-validation with `prixfixe cv collect {}`",
+            path.display(),
+            dir.display()
+        );
+        return Ok(());
+    }
+    grid::write_heatmap(dir, &rows).map_err(err)?;
     println!(
         "results in {}; heatmap in {} and {}",
         path.display(),

@@ -17,8 +17,8 @@ use super::{err, model_config};
 /// Which model(s) to use.
 #[derive(Args)]
 pub struct ModelArgs {
-    /// A run directory written by `prixfixe train`; repeat it to average several models
-    /// (e.g. the folds of a cross-validation).
+    /// A run directory written by `prixfixe train`; repeat it to average several models. A
+    /// cross-validation (or grid) directory stands for all its finished runs, averaged.
     #[arg(long = "model-dir", conflicts_with = "weights")]
     pub model_dir: Vec<PathBuf>,
     /// Which checkpoint of each run: best or last.
@@ -27,7 +27,7 @@ pub struct ModelArgs {
     /// Weights from elsewhere (.pth, .pt, .safetensors), with --model or --config.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// The named model of --weights: dream-cnn, dream-rnn, dream-attn, legnet.
+    /// The named model of --weights: dream-cnn, dream-rnn, dream-attn, legnet, deepstarr, mprann.
     #[arg(long)]
     pub model: Option<String>,
     /// Data kind of --model: yeast, human, drosophila.
@@ -85,8 +85,16 @@ impl ModelArgs {
     fn load_uncropped(&self) -> Result<Vec<Model>, String> {
         let device = prixfixe::device::parse_device(&self.device).map_err(err)?;
         if !self.model_dir.is_empty() {
-            return self
-                .model_dir
+            // A grid or cross-validation directory stands for its finished runs.
+            let mut dirs = Vec::new();
+            for dir in &self.model_dir {
+                if dir.join(prixfixe::grid::PLAN_FILE).exists() {
+                    dirs.extend(prixfixe::grid::finished_run_dirs(dir).map_err(err)?);
+                } else {
+                    dirs.push(dir.clone());
+                }
+            }
+            return dirs
                 .iter()
                 .map(|dir| {
                     let path = dir.join(format!("{}.safetensors", self.checkpoint));

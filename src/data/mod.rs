@@ -5,6 +5,7 @@ pub mod alphabet;
 pub mod batch;
 pub mod dataset;
 pub mod encode;
+pub mod folds;
 pub mod formats;
 pub mod genome;
 pub mod io;

@@ -16,6 +16,7 @@
 //! compatible combinations of the paper's 81 ([`buildable`]); the other 36 are refused
 //! with the reason ([`incompatibility`]).
 
+pub mod cv;
 pub mod heatmap;
 
 use std::fmt::Write as _;
@@ -67,6 +68,19 @@ pub struct Cell {
     pub name: String,
     /// The model.
     pub model: NetConfig,
+    /// A cross-validation's fold run: its own data split, the plan's recipe as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<FoldRun>,
+}
+
+/// One run of a cross-validation ([`cv`]): what it trains and validates on, and the test group
+/// whose rows it predicts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoldRun {
+    /// The split: the data file, its validation fold and its test folds left out.
+    pub data: DataSection,
+    /// The test group (a test fold, or a held-out chromosome).
+    pub test: String,
 }
 
 impl Cell {
@@ -274,6 +288,7 @@ pub fn plan(
             index,
             name: name.clone(),
             model,
+            fold: None,
         });
     }
     if dir.join(PLAN_FILE).exists() {
@@ -305,8 +320,14 @@ pub fn plan(
             })?;
         }
     }
+    write_plan(dir, &plan)
+}
+
+/// Write `plan` into `dir` (`cells/`, `tasks.tsv`, then `grid.toml`, each file atomically) and
+/// read it back.
+pub(crate) fn write_plan(dir: &Path, plan: &GridPlan) -> Result<GridPlan> {
     std::fs::create_dir_all(dir.join("cells")).map_err(|e| Error::io(dir, e))?;
-    let text = toml::to_string_pretty(&plan).expect("a grid plan serialises");
+    let text = toml::to_string_pretty(plan).expect("a grid plan serialises");
     let mut tasks = String::from("task\tcell\n");
     for c in &plan.cells {
         writeln!(tasks, "{}\t{}", c.index, c.name).expect("a string takes writes");
@@ -345,8 +366,16 @@ pub fn read_plan(dir: &Path) -> Result<GridPlan> {
 }
 
 impl GridPlan {
-    /// The training config of a cell: the grid's recipe, run by the cell's trainer.
+    /// The training config of a cell: the grid's recipe, run by the cell's trainer; a
+    /// cross-validation's fold run: its own split, the plan's recipe.
     pub fn train_config(&self, cell: &Cell) -> TrainConfig {
+        if let Some(f) = &cell.fold {
+            return TrainConfig {
+                model: cell.model.clone(),
+                data: f.data.clone(),
+                recipe: self.recipe.clone(),
+            };
+        }
         TrainConfig {
             model: cell.model.clone(),
             data: self.data.clone(),
@@ -377,7 +406,7 @@ pub enum CellStatus {
         /// Epochs committed.
         epochs: usize,
     },
-    /// Every epoch of the recipe done.
+    /// Every epoch of the recipe done, or stopped early by its patience.
     Finished,
     /// The loss diverged; the message says where.
     Diverged(String),
@@ -421,11 +450,33 @@ fn classify(
     }
     Ok(match state {
         None => CellStatus::Pending,
-        Some(s) if s.epochs_done >= plan.recipe.epochs => CellStatus::Finished,
+        Some(s) if crate::train::run_finished(&plan.train_config(cell).recipe, s) => {
+            CellStatus::Finished
+        }
         Some(s) => CellStatus::Partial {
             epochs: s.epochs_done,
         },
     })
+}
+
+/// The run directories of a plan's finished cells (a cross-validation's models, to be
+/// averaged), in task order; an error when none is finished.
+pub fn finished_run_dirs(grid: &Path) -> Result<Vec<PathBuf>> {
+    let plan = read_plan(grid)?;
+    let mut dirs = Vec::new();
+    for cell in &plan.cells {
+        if cell_status(&plan, grid, cell)? == CellStatus::Finished {
+            dirs.push(cell.dir(grid));
+        }
+    }
+    if dirs.is_empty() {
+        return Err(Error::Config(format!(
+            "{}: none of its {} runs is finished, so it has no model to use yet",
+            grid.display(),
+            plan.cells.len()
+        )));
+    }
+    Ok(dirs)
 }
 
 /// Run (or resume, or skip) task `task` of the grid in `grid`.
@@ -813,6 +864,7 @@ mod tests {
                 index,
                 name: name.clone(),
                 model: model_of(name, Size::Tiny).unwrap(),
+                fold: None,
             })
             .collect();
         let plan = GridPlan {
@@ -823,6 +875,8 @@ mod tests {
                 valid_fraction: 0.1,
                 valid_fold: None,
                 table: None,
+                folds: None,
+                test_folds: Vec::new(),
             },
             recipe: Recipe::default(),
             cells,

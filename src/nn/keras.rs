@@ -34,8 +34,12 @@ impl KerasConv {
         let mut conv = Conv1dConfig::new(cin, cout, kernel)
             .with_padding(padding)
             .init(device);
-        conv.weight =
-            GLOROT.init_with([cout, cin, kernel], Some(cin * kernel), Some(cout * kernel), device);
+        conv.weight = GLOROT.init_with(
+            [cout, cin, kernel],
+            Some(cin * kernel),
+            Some(cout * kernel),
+            device,
+        );
         conv.bias = Some(Initializer::Zeros.init([cout], device));
         if same {
             KerasConv::Same(Conv1d::new(conv))
@@ -164,4 +168,3 @@ impl NamedWeights for DenseBn {
         self.bn.visit_weights(&join(prefix, "bn"), v);
     }
 }
-

@@ -133,7 +133,9 @@ impl Recipe {
             return bad("warmup must be at least 1 step".into());
         }
         if self.patience == Some(0) {
-            return bad("patience must be at least 1 epoch (leave it out to run every epoch)".into());
+            return bad(
+                "patience must be at least 1 epoch (leave it out to run every epoch)".into(),
+            );
         }
         if self.batch_per_epoch == Some(0) {
             return bad("batch_per_epoch must be at least 1".into());
@@ -176,6 +178,15 @@ pub struct DataSection {
     /// Columns of a table file (the DeepSTARR and lentiMPRA layouts are recognised without).
     #[serde(default)]
     pub table: Option<TableSpec>,
+    /// A fold per row of `train`, replacing the file's fold column: a text file with the
+    /// header `fold` and one whole number per data row, in file order (what `prixfixe cv plan`
+    /// writes for the Drosophila protocol).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folds: Option<PathBuf>,
+    /// Rows of these folds are left out of training and validation: a cross-validation's
+    /// test rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_folds: Vec<u16>,
 }
 
 fn default_fraction() -> f64 {
@@ -212,6 +223,8 @@ pub struct TrainOverrides {
     pub max_lr: Option<f64>,
     /// Batches per epoch.
     pub batch_per_epoch: Option<usize>,
+    /// Early-stopping patience in epochs.
+    pub patience: Option<usize>,
     /// Seed.
     pub seed: Option<u64>,
     /// Device.
@@ -245,6 +258,12 @@ impl Recipe {
             rc_double,
             trainer: TrainerKind::Keras,
             patience: Some(10),
+            // What the Keras trainer runs, written out so the run's config.toml says so.
+            optimizer: AdamWConfig {
+                weight_decay: 0.0,
+                beta2: 0.999,
+                eps: 1e-7,
+            },
             ..Recipe::default()
         };
         match (model.first.name(), model.core.name()) {
@@ -253,6 +272,31 @@ impl Recipe {
             _ => Recipe::for_data(kind),
         }
     }
+}
+
+/// `base` with the keys of `given` (a config's `[recipe]` table) taken from `parsed` (that
+/// table read with defaults).
+fn overlay(base: Recipe, parsed: &Recipe, given: Option<&toml::Table>) -> Result<Recipe> {
+    let Some(given) = given else {
+        return Ok(base);
+    };
+    let to_table = |r: &Recipe| match toml::Value::try_from(r) {
+        Ok(toml::Value::Table(t)) => t,
+        _ => unreachable!("a recipe serialises to a table"),
+    };
+    let (mut out, parsed) = (to_table(&base), to_table(parsed));
+    for key in given.keys() {
+        match parsed.get(key) {
+            Some(v) => {
+                out.insert(key.clone(), v.clone());
+            }
+            None => {
+                out.remove(key);
+            }
+        }
+    }
+    out.try_into()
+        .map_err(|e: toml::de::Error| Error::Config(format!("train config: [recipe]: {e}")))
 }
 
 impl TrainConfig {
@@ -266,6 +310,8 @@ impl TrainConfig {
                 valid_fraction: 0.1,
                 valid_fold: None,
                 table: None,
+                folds: None,
+                test_folds: Vec::new(),
             },
             recipe: Recipe::for_model(&model, kind),
             model,
@@ -295,6 +341,9 @@ impl TrainConfig {
         }
         if o.batch_per_epoch.is_some() {
             r.batch_per_epoch = o.batch_per_epoch;
+        }
+        if o.patience.is_some() {
+            r.patience = o.patience;
         }
         if let Some(v) = o.seed {
             r.seed = v;
@@ -330,13 +379,16 @@ impl TrainConfig {
         }
         let config = if preset {
             let d: Doc<PresetModel> = toml::from_str(text).map_err(err)?;
+            let kind = d.model.data.unwrap_or(crate::net::DataKind::Yeast);
+            let model = NetConfig::preset(&d.model.preset, kind)?;
+            // The keys the file sets win; the others are the named model's recipe (the
+            // baselines' own, the paper's changes for Drosophila and human), not yeast's.
+            let given = value.get("recipe").and_then(|r| r.as_table());
+            let recipe = overlay(Recipe::for_model(&model, kind), &d.recipe, given)?;
             TrainConfig {
-                model: NetConfig::preset(
-                    &d.model.preset,
-                    d.model.data.unwrap_or(crate::net::DataKind::Yeast),
-                )?,
+                model,
                 data: d.data,
-                recipe: d.recipe,
+                recipe,
             }
         } else {
             let d: Doc<NetConfig> = toml::from_str(text).map_err(err)?;
@@ -354,5 +406,51 @@ impl TrainConfig {
     /// As TOML (the resolved config a run directory keeps).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("configs serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(model: &str, recipe: &str) -> TrainConfig {
+        TrainConfig::from_toml(&format!(
+            "[model]\n{model}\n[data]\ntrain = \"t.txt\"\n{recipe}"
+        ))
+        .unwrap()
+    }
+
+    /// A named model in a config gets its own recipe where the file is silent: the
+    /// baselines' Keras recipe, the paper's batch 32 without added reverse-complement rows on
+    /// Drosophila and human data; the keys the file sets win.
+    #[test]
+    fn a_preset_in_a_config_brings_its_recipe() {
+        let r = read("preset = \"deepstarr\"\ndata = \"drosophila\"", "").recipe;
+        assert_eq!(
+            (r.trainer, r.batch_size, r.epochs),
+            (TrainerKind::Keras, 128, 100)
+        );
+        assert_eq!(
+            (r.patience, r.rc_double, r.optimizer.eps),
+            (Some(10), false, 1e-7)
+        );
+        let r = read(
+            "preset = \"mprann\"\ndata = \"human\"",
+            "[recipe]\nepochs = 3\n[recipe.optimizer]\nbeta2 = 0.99\n",
+        )
+        .recipe;
+        assert_eq!(
+            (r.trainer, r.batch_size, r.epochs),
+            (TrainerKind::Keras, 32, 3)
+        );
+        assert!(r.rc_double, "MPRAnn trains on both versions of each oligo");
+        assert_eq!(r.optimizer.beta2, 0.99);
+        let r = read("preset = \"dream-rnn\"\ndata = \"human\"", "").recipe;
+        assert_eq!(
+            (r.trainer, r.batch_size, r.rc_double),
+            (TrainerKind::Autosome, 32, false)
+        );
+        let r = read("preset = \"dream-rnn\"", "").recipe;
+        assert_eq!(r, Recipe::default());
     }
 }

@@ -134,7 +134,7 @@ pub fn load_data(config: &TrainConfig) -> Result<RunData> {
         Ok(ds)
     };
     let bhi = config.recipe.trainer == TrainerKind::Bhi;
-    let train = read(&d.train)?;
+    let train = without_test_rows(read(&d.train)?, d)?;
     // BHI's σ is the whole file's, before any split.
     let file_sd = if bhi {
         Some(label_stats(&train)?.1)
@@ -200,6 +200,34 @@ fn check_fits(ds: &SeqDataset, final_block: &FinalConfig) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The training file's rows with the fold file's folds (where the run names one), less the
+/// rows of the test folds.
+fn without_test_rows(mut ds: SeqDataset, d: &DataSection) -> Result<SeqDataset> {
+    if let Some(path) = &d.folds {
+        ds.folds = Some(crate::data::folds::read(path, ds.len())?);
+    }
+    if d.test_folds.is_empty() {
+        return Ok(ds);
+    }
+    let Some(folds) = &ds.folds else {
+        return Err(Error::Config(format!(
+            "test_folds were given but {} has no fold column (and the run names no fold file)",
+            ds.path.display()
+        )));
+    };
+    let keep: Vec<usize> = (0..ds.len())
+        .filter(|&i| !d.test_folds.contains(&folds[i]))
+        .collect();
+    if keep.is_empty() {
+        return Err(Error::Config(format!(
+            "{}: every row is in a test fold {:?}; nothing is left to train on",
+            ds.path.display(),
+            d.test_folds
+        )));
+    }
+    Ok(ds.select(&keep))
 }
 
 /// Hold out a fold, or a seeded random fraction of the rows.
@@ -527,12 +555,7 @@ impl Trainer {
     /// Whether every epoch of the recipe is done, or early stopping has ended the run: the
     /// last `patience` epochs brought no better score than the best.
     pub fn finished(&self) -> bool {
-        let s = &self.state;
-        let stale = match (self.config.recipe.patience, s.best) {
-            (Some(p), Some((_, best))) => s.epochs_done >= best + p,
-            _ => false,
-        };
-        s.epochs_done >= self.config.recipe.epochs || stale
+        run_finished(&self.config.recipe, &self.state)
     }
 
     /// Whether the run ended by early stopping before its last epoch.
@@ -712,6 +735,16 @@ impl Trainer {
         observer.epoch_done(&record, recipe.epochs);
         Ok(record)
     }
+}
+
+/// Whether a run of `recipe` whose committed state is `state` is over: every epoch done, or
+/// the last `patience` epochs without a better score than the best (early stopping).
+pub fn run_finished(recipe: &Recipe, state: &TrainerState) -> bool {
+    let stale = match (recipe.patience, state.best) {
+        (Some(p), Some((_, best))) => state.epochs_done >= best + p,
+        _ => false,
+    };
+    state.epochs_done >= recipe.epochs || stale
 }
 
 /// Why the Unlock_DNA trainer runs no other final block (SPEC_GRID §9.3).

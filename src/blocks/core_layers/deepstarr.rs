@@ -61,9 +61,9 @@ impl CoreLayersConfig for DeepStarrCoreConfig {
     }
 
     fn out_length(&self, length: usize) -> Result<usize, String> {
-        self.filters.iter().try_fold(length, |l, _| {
-            pooled_length(l, self.pool, "[core] pool")
-        })
+        self.filters
+            .iter()
+            .try_fold(length, |l, _| pooled_length(l, self.pool, "[core] pool"))
     }
 }
 

@@ -65,7 +65,10 @@ pub struct MprannFirst {
 impl FirstLayers for MprannFirst {
     /// `(batch, 4, L) -> (batch, 250, L − 6)`: the activation comes before the BatchNorm.
     fn forward(&self, x: Tensor<3>) -> BlockOutput {
-        self.layer.bn.forward(relu(self.layer.conv.forward(x))).into()
+        self.layer
+            .bn
+            .forward(relu(self.layer.conv.forward(x)))
+            .into()
     }
 }
 
