@@ -146,3 +146,130 @@ fn collect(a: CollectArgs) -> Result<(), String> {
     );
     Ok(())
 }
+
+#[derive(Args)]
+pub struct BenchmarkArgs {
+    /// The benchmark directory: one cross-validation per model under it, then the table
+    /// (benchmark.csv), the manifest (benchmark.json) and the bar plot (benchmark.svg/.png).
+    /// Running the command again resumes the unfinished runs.
+    #[arg(long)]
+    out: PathBuf,
+    /// Data kind, which picks the protocol and the baseline: human (the file's folds; MPRAnn)
+    /// or drosophila (held-out chromosomes; DeepSTARR).
+    #[arg(long, value_parser = ["human", "drosophila"])]
+    data: String,
+    /// The data file (lentiMPRA or DeepSTARR layout, with ids).
+    #[arg(long)]
+    train: PathBuf,
+    /// Models, comma-separated (default: dream-cnn, dream-rnn, dream-attn and the data's
+    /// baseline).
+    #[arg(long, value_delimiter = ',')]
+    models: Vec<String>,
+    /// Drosophila: the held-out chromosomes (default chr2L,chr2R,chr3L,chr3R,chrX).
+    #[arg(long, value_delimiter = ',')]
+    chromosomes: Vec<String>,
+    /// Drosophila: train/validation folds per held-out chromosome (default 10).
+    #[arg(long)]
+    folds: Option<u16>,
+    /// Epochs per run (default: each model's recipe).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// An epoch as this many batches (for trials).
+    #[arg(long)]
+    batch_per_epoch: Option<usize>,
+    /// Early-stopping patience (default: each model's recipe).
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Seed of every run and of the Drosophila folds (default 42).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Runs at once on this machine.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+}
+
+pub fn benchmark(a: BenchmarkArgs) -> Result<(), String> {
+    use prixfixe::grid::benchmark::{self, Entry};
+    let err = |e: prixfixe::Error| e.to_string();
+    let baseline = if a.data == "human" { "mprann" } else { "deepstarr" };
+    let models = if a.models.is_empty() {
+        ["dream-cnn", "dream-rnn", "dream-attn", baseline]
+            .map(String::from)
+            .to_vec()
+    } else {
+        a.models.clone()
+    };
+    let kind = prixfixe::DataKind::parse(&a.data).map_err(err)?;
+    for m in &models {
+        prixfixe::NetConfig::preset(m, kind).map_err(err)?;
+    }
+    std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    let mut entries = Vec::new();
+    for m in &models {
+        let dir = a.out.join(m);
+        if !dir.join(prixfixe::grid::PLAN_FILE).exists() {
+            plan(PlanArgs {
+                out: dir.clone(),
+                model: m.clone(),
+                data: a.data.clone(),
+                train: a.train.clone(),
+                chromosomes: a.chromosomes.clone(),
+                folds: a.folds,
+                epochs: a.epochs,
+                batch_size: None,
+                batch_per_epoch: a.batch_per_epoch,
+                patience: a.patience,
+                seed: a.seed,
+            })?;
+        }
+        eprintln!("benchmark: {m}");
+        super::grid::run_local(dir.clone(), a.jobs)?;
+        let report = cv::collect(&dir, 256, |_| {}).map_err(err)?;
+        let plan = prixfixe::grid::read_plan(&dir).map_err(err)?;
+        let device = burn::tensor::Device::flex();
+        let parameters = plan.cells[0]
+            .model
+            .init(&device)
+            .map_err(err)?
+            .param_counts()
+            .total();
+        entries.push(Entry {
+            model: m.clone(),
+            parameters,
+            batch_size: plan.recipe.batch_size,
+            report,
+        });
+    }
+    let train = std::fs::canonicalize(&a.train).map_err(|e| format!("{}: {e}", a.train.display()))?;
+    let sha = prixfixe::train::run_dir::sha256_file(&train).map_err(err)?;
+    let protocol = match kind {
+        prixfixe::DataKind::Human => "human: every fold tests in turn; 9 models per test fold (one per validation fold, trained on the other 8), averaged; test folds concatenated".to_string(),
+        _ => format!(
+            "drosophila: held-out chromosomes {}; {} region-grouped folds each, model k validates on fold k; averaged per chromosome",
+            if a.chromosomes.is_empty() { "chr2L,chr2R,chr3L,chr3R,chrX".into() } else { a.chromosomes.join(",") },
+            a.folds.unwrap_or(10)
+        ),
+    };
+    let manifest = serde_json::json!({
+        "prixfixe": env!("CARGO_PKG_VERSION"),
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "data": a.data,
+        "train": train,
+        "train_sha256": sha,
+        "protocol": protocol,
+        "seed": a.seed.unwrap_or(42),
+        "epochs": a.epochs,
+        "batch_per_epoch": a.batch_per_epoch,
+    });
+    let title = format!("Cross-species benchmark: {} ({})", a.data, train.file_name().map_or(String::new(), |f| f.to_string_lossy().into_owned()));
+    benchmark::write(&a.out, &title, &entries, manifest).map_err(err)?;
+    print!("{}", benchmark::table_text(&entries));
+    println!(
+        "table in {}; manifest in {}; plot in {} and {}",
+        a.out.join(benchmark::TABLE_FILE).display(),
+        a.out.join(benchmark::MANIFEST_FILE).display(),
+        a.out.join("benchmark.svg").display(),
+        a.out.join("benchmark.png").display()
+    );
+    Ok(())
+}

@@ -250,6 +250,12 @@ fn run_task(a: RunArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Run every unfinished task of the plan in `grid` here, `jobs` at a time, then print its
+/// status (what `prixfixe grid local` does).
+pub(crate) fn run_local(grid: PathBuf, jobs: usize) -> Result<(), String> {
+    local(LocalArgs { grid, jobs })
+}
+
 fn local(a: LocalArgs) -> Result<(), String> {
     if a.jobs == 0 {
         return Err("--jobs must be at least 1".into());

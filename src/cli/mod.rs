@@ -46,6 +46,12 @@ enum Command {
     /// Cross-validation as the paper's cross-species benchmarks ran it: plan the fold runs
     /// (run by the grid's executors), then average and score their test predictions.
     Cv(cv::CvArgs),
+    /// The cross-species benchmark (Fig. 3a,b): each model cross-validated under the data's
+    /// protocol, Pearson r per task per model as a table, a manifest and a bar plot.
+    #[command(after_help = "Examples:
+  prixfixe benchmark --data human --train human.txt --out bench_human
+  prixfixe benchmark --data drosophila --train fly.txt --out bench_fly --models dream-rnn,deepstarr --jobs 2")]
+    Benchmark(cv::BenchmarkArgs),
     /// Show a model's blocks and parameter counts; check that a weight file fits it.
     Inspect(InspectArgs),
     /// Measure training and inference speed and memory.
@@ -631,6 +637,7 @@ pub fn main() -> ExitCode {
         Command::Design(a) => interpret::run_design(a),
         Command::Grid(a) => grid::run(a),
         Command::Cv(a) => cv::run(a),
+        Command::Benchmark(a) => cv::benchmark(a),
         Command::Inspect(a) => inspect(a),
         Command::Bench(a) => bench(a),
         Command::InspectData(a) => inspect_data(a),

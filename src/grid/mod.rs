@@ -16,6 +16,7 @@
 //! compatible combinations of the paper's 81 ([`buildable`]); the other 36 are refused
 //! with the reason ([`incompatibility`]).
 
+pub mod benchmark;
 pub mod cv;
 pub mod heatmap;
 
