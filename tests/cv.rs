@@ -175,6 +175,20 @@ fn human_folds_are_averaged_per_test_fold_and_pooled() {
     assert_eq!(dirs.len(), 6);
     // A second collect gives the same figures.
     assert_eq!(cv::collect(&dir, 64, |_| {}).unwrap(), report);
+    // The truth's figures on the same rows: a truth equal to the labels scores r = 1, and an
+    // id it lacks is named.
+    let truth = tmp.path().join("truth.tsv");
+    let mut t = String::from("id\tmean_value\n");
+    for r in &body {
+        t.push_str(&format!("{}\t{}\n", r[2], r[3]));
+    }
+    std::fs::write(&truth, &t).unwrap();
+    let ceiling = cv::truth_report(&dir, &truth).unwrap();
+    assert_eq!(ceiling.scores.len(), 4);
+    assert!((ceiling.scores[3].pearson[0].unwrap() - 1.0).abs() < 1e-9);
+    std::fs::write(&truth, t.lines().take(3).collect::<Vec<_>>().join("\n")).unwrap();
+    let e = cv::truth_report(&dir, &truth).unwrap_err().to_string();
+    assert!(e.contains("is not in"), "{e}");
 }
 
 /// The Drosophila protocol: the held-out chromosome's rows are the test rows of its runs;

@@ -191,7 +191,11 @@ pub struct BenchmarkArgs {
 pub fn benchmark(a: BenchmarkArgs) -> Result<(), String> {
     use prixfixe::grid::benchmark::{self, Entry};
     let err = |e: prixfixe::Error| e.to_string();
-    let baseline = if a.data == "human" { "mprann" } else { "deepstarr" };
+    let baseline = if a.data == "human" {
+        "mprann"
+    } else {
+        "deepstarr"
+    };
     let models = if a.models.is_empty() {
         ["dream-cnn", "dream-rnn", "dream-attn", baseline]
             .map(String::from)
@@ -203,6 +207,8 @@ pub fn benchmark(a: BenchmarkArgs) -> Result<(), String> {
     for m in &models {
         prixfixe::NetConfig::preset(m, kind).map_err(err)?;
     }
+    let train =
+        std::fs::canonicalize(&a.train).map_err(|e| format!("{}: {e}", a.train.display()))?;
     std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
     let mut entries = Vec::new();
     for m in &models {
@@ -240,7 +246,17 @@ pub fn benchmark(a: BenchmarkArgs) -> Result<(), String> {
             report,
         });
     }
-    let train = std::fs::canonicalize(&a.train).map_err(|e| format!("{}: {e}", a.train.display()))?;
+    // On simulated data, the truth beside the models: its figures on the same test rows.
+    let truth = train.with_file_name("truth.tsv");
+    if let (true, Some(first)) = (truth.exists(), models.first()) {
+        let report = cv::truth_report(&a.out.join(first), &truth).map_err(err)?;
+        entries.push(Entry {
+            model: "truth".into(),
+            parameters: 0,
+            batch_size: 0,
+            report,
+        });
+    }
     let sha = prixfixe::train::run_dir::sha256_file(&train).map_err(err)?;
     let protocol = match kind {
         prixfixe::DataKind::Human => "human: every fold tests in turn; 9 models per test fold (one per validation fold, trained on the other 8), averaged; test folds concatenated".to_string(),
@@ -260,8 +276,15 @@ pub fn benchmark(a: BenchmarkArgs) -> Result<(), String> {
         "seed": a.seed.unwrap_or(42),
         "epochs": a.epochs,
         "batch_per_epoch": a.batch_per_epoch,
+        "truth": truth.exists().then(|| truth.display().to_string()),
     });
-    let title = format!("Cross-species benchmark: {} ({})", a.data, train.file_name().map_or(String::new(), |f| f.to_string_lossy().into_owned()));
+    let title = format!(
+        "Cross-species benchmark: {} ({})",
+        a.data,
+        train
+            .file_name()
+            .map_or(String::new(), |f| f.to_string_lossy().into_owned())
+    );
     benchmark::write(&a.out, &title, &entries, manifest).map_err(err)?;
     print!("{}", benchmark::table_text(&entries));
     println!(

@@ -9,6 +9,18 @@ use prixfixe::sim::{self, SimConfig, Stage};
 
 #[derive(Args)]
 pub struct SimulateArgs {
+    /// What to simulate: the yeast experiment and DREAM test set, or Drosophila-like
+    /// STARR-seq regions / human-like lentiMPRA oligos in the real files' layouts (train.txt,
+    /// truth.tsv, simulation.json with the truth's ceiling).
+    #[arg(long, default_value = "yeast", value_parser = ["yeast", "drosophila", "human"])]
+    kind: String,
+    /// Drosophila regions or human elements (two rows each: both strands, or the forward and
+    /// the reversed oligo).
+    #[arg(long, default_value_t = 10_000)]
+    elements: usize,
+    /// Drosophila and human: label noise sd, in units of the truth's sd.
+    #[arg(long, default_value_t = 0.5)]
+    noise: f64,
     /// Output directory (train.txt, test.txt, test_truth.tsv, test_subsets/, simulation.json).
     #[arg(long, default_value = "sim")]
     out: PathBuf,
@@ -141,6 +153,34 @@ fn config(a: &SimulateArgs) -> Result<SimConfig, String> {
 }
 
 pub fn run(a: SimulateArgs) -> Result<(), String> {
+    if a.kind != "yeast" {
+        use prixfixe::sim::species::{Species, simulate};
+        let species = if a.kind == "human" {
+            Species::Human
+        } else {
+            Species::Drosophila
+        };
+        let s =
+            simulate(&a.out, species, a.elements, a.noise, a.seed, a.force).map_err(super::err)?;
+        println!(
+            "{} rows ({} {}) in {}; the truth's Pearson r with the labels (the ceiling): {}",
+            s.rows,
+            s.units,
+            if a.kind == "human" {
+                "elements"
+            } else {
+                "regions"
+            },
+            a.out.join("train.txt").display(),
+            s.tasks
+                .iter()
+                .zip(&s.ceiling)
+                .map(|(t, c)| format!("{t} {c:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(());
+    }
     let cfg = config(&a)?;
     let started = std::time::Instant::now();
     let mut bar = ProgressBar::hidden();

@@ -32,7 +32,9 @@ pub struct Entry {
 }
 
 fn pooled(r: &CvReport) -> &GroupScore {
-    r.scores.last().expect("a collected report has its pooled row")
+    r.scores
+        .last()
+        .expect("a collected report has its pooled row")
 }
 
 fn fmt(v: Option<f64>) -> String {
@@ -83,14 +85,17 @@ pub fn table_text(entries: &[Entry]) -> String {
             let v = p.pearson.get(t).copied().flatten();
             write!(out, " {:>22}", v.map_or("NA".into(), |v| format!("{v:.4}"))).expect("w");
         }
-        writeln!(
-            out,
-            " {:>8}",
-            format!("{}/{}", e.report.runs_finished, e.report.runs)
-        )
-        .expect("writes");
+        writeln!(out, " {:>8}", runs(e)).expect("writes");
     }
     out
+}
+
+/// `finished/planned`, or `-` for the truth of a simulation (no runs).
+fn runs(e: &Entry) -> String {
+    match e.report.runs {
+        0 => "-".into(),
+        n => format!("{}/{n}", e.report.runs_finished),
+    }
 }
 
 /// Width and height of the bar plot.
@@ -115,13 +120,18 @@ pub fn draw<DB: DrawingBackend>(
     let lo = values.iter().copied().fold(0.0f64, f64::min).min(0.0);
     let hi = values.iter().copied().fold(0.0f64, f64::max).max(0.1);
     let pad = (hi - lo) * 0.12;
+    // Room above the tallest bar for the key (a line per model).
+    let room = (hi - lo) * (0.12 + 0.09 * entries.len() as f64);
     let n = entries.len().max(1) as f64;
     let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 20))
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(64)
-        .build_cartesian_2d(0.0..tasks.len().max(1) as f64, (lo - pad.min(lo.abs()))..hi + pad)
+        .build_cartesian_2d(
+            0.0..tasks.len().max(1) as f64,
+            (lo - pad.min(lo.abs()))..hi + room,
+        )
         .map_err(e)?;
     let names = tasks.clone();
     chart
@@ -165,15 +175,26 @@ pub fn draw<DB: DrawingBackend>(
             .filter_map(|t| {
                 let v = p.pearson.get(t).copied().flatten()?;
                 let x = t as f64 + 0.1 + 0.8 * (m as f64 + 0.2) / n;
-                let y = if v >= 0.0 { v + pad * 0.45 } else { v - pad * 0.1 };
-                Some(Text::new(format!("{v:.3}"), (x, y), ("sans-serif", 14).into_font()))
+                let y = if v >= 0.0 {
+                    v + pad * 0.45
+                } else {
+                    v - pad * 0.1
+                };
+                Some(Text::new(
+                    format!("{v:.3}"),
+                    (x, y),
+                    ("sans-serif", 14).into_font(),
+                ))
             })
             .collect();
         chart.draw_series(labels).map_err(e)?;
         chart
             .draw_series(bars)
             .map_err(e)?
-            .label(format!("{} ({}/{} runs)", en.model, en.report.runs_finished, en.report.runs))
+            .label(match en.report.runs {
+                0 => format!("{} (noise-free)", en.model),
+                _ => format!("{} ({} runs)", en.model, runs(en)),
+            })
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled()));
     }
     chart
@@ -243,11 +264,23 @@ mod tests {
     #[test]
     fn writes_the_table_the_manifest_and_the_plot() {
         let dir = tempfile::tempdir().unwrap();
-        let entries = [entry("dream-rnn", [0.61, 0.72]), entry("deepstarr", [0.55, -0.1])];
-        write(dir.path(), "test", &entries, serde_json::json!({"seed": 42})).unwrap();
+        let entries = [
+            entry("dream-rnn", [0.61, 0.72]),
+            entry("deepstarr", [0.55, -0.1]),
+        ];
+        write(
+            dir.path(),
+            "test",
+            &entries,
+            serde_json::json!({"seed": 42}),
+        )
+        .unwrap();
         let csv = std::fs::read_to_string(dir.path().join(TABLE_FILE)).unwrap();
         assert_eq!(csv.lines().count(), 1 + 2 * 2 * 2);
-        assert!(csv.contains("deepstarr,1000,hk,pooled,10,9,-0.100000,NA,0.700000"), "{csv}");
+        assert!(
+            csv.contains("deepstarr,1000,hk,pooled,10,9,-0.100000,NA,0.700000"),
+            "{csv}"
+        );
         let m: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join(MANIFEST_FILE)).unwrap())
                 .unwrap();
@@ -258,7 +291,10 @@ mod tests {
         let info = decoder.read_info().unwrap();
         assert_eq!((info.info().width, info.info().height), SIZE);
         let svg = std::fs::read_to_string(dir.path().join("benchmark.svg")).unwrap();
-        assert!(svg.contains("dream-rnn (9/9 runs)") && svg.contains("0.720"), "labels");
+        assert!(
+            svg.contains("dream-rnn (9/9 runs)") && svg.contains("0.720"),
+            "labels"
+        );
         let text = table_text(&entries);
         assert!(text.contains("0.6100") && text.contains("9/9"), "{text}");
     }

@@ -532,3 +532,65 @@ pub fn scores_table(r: &CvReport) -> String {
     }
     out
 }
+
+/// The truth's figures on the same test rows as a collected cross-validation in `dir`: each
+/// row of its `cv_predictions.tsv` scored with the noise-free value of `truth` (a simulation's
+/// `truth.tsv`: `id` then one column per task) in place of the prediction — the ceiling a
+/// benchmark on simulated data reports beside the models.
+pub fn truth_report(dir: &Path, truth: &Path) -> Result<CvReport> {
+    let text = |p: &Path| std::fs::read_to_string(p).map_err(|e| Error::io(p, e));
+    let mut values: std::collections::HashMap<String, Vec<f64>> = Default::default();
+    for (i, line) in text(truth)?.lines().enumerate().skip(1) {
+        let mut f = line.split('\t');
+        let id = f.next().unwrap_or_default().to_string();
+        let v = f
+            .map(|x| x.parse::<f64>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::data(truth, i + 1, Problem::Other(format!("{e}"))))?;
+        values.insert(id, v);
+    }
+    let preds = dir.join(PREDICTIONS_FILE);
+    let table = text(&preds)?;
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    let tasks: Vec<String> = header[3..]
+        .iter()
+        .step_by(2)
+        .map(|s| s.to_string())
+        .collect();
+    let k = tasks.len();
+    let mut groups: Vec<(String, Vec<f64>, Vec<f64>)> = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let t = values.get(f[2]).ok_or_else(|| {
+            Error::data(
+                &preds,
+                i + 2,
+                Problem::Other(format!("id {:?} is not in {}", f[2], truth.display())),
+            )
+        })?;
+        if groups.last().is_none_or(|g| g.0 != f[0]) {
+            groups.push((f[0].to_string(), Vec::new(), Vec::new()));
+        }
+        let g = groups.last_mut().expect("pushed");
+        for j in 0..k {
+            g.1.push(f[3 + 2 * j].parse().unwrap_or(f64::NAN));
+            g.2.push(t[j]);
+        }
+    }
+    let mut report = CvReport {
+        tasks,
+        scores: Vec::new(),
+        incomplete: Vec::new(),
+        runs_finished: 0,
+        runs: 0,
+    };
+    let (mut all_y, mut all_t) = (Vec::new(), Vec::new());
+    for (g, y, t) in &groups {
+        report.scores.push(scores(g, 0, y, t, k));
+        all_y.extend_from_slice(y);
+        all_t.extend_from_slice(t);
+    }
+    report.scores.push(scores("pooled", 0, &all_y, &all_t, k));
+    Ok(report)
+}

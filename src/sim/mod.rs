@@ -14,6 +14,7 @@
 pub mod library;
 pub mod measure;
 pub mod report;
+pub mod species;
 pub mod testset;
 pub mod truth;
 
