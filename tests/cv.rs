@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use prixfixe::blocks::first_layers::deepstarr::DeepStarrFirstConfig;
 use prixfixe::blocks::{FinalConfig, FirstConfig};
-use prixfixe::grid::cv::{self, Protocol};
+use prixfixe::grid::cv::{self, CvSpec, Protocol};
 use prixfixe::grid::{self, CellOutcome};
 use prixfixe::train::{DataSection, Recipe, TrainConfig, TrainOptions};
 use prixfixe::{DataKind, NetConfig};
@@ -53,6 +53,17 @@ fn data(train: &Path) -> DataSection {
     .data
 }
 
+fn spec(model: &NetConfig, kind: DataKind, train: &Path, protocol: Protocol, seed: u64) -> CvSpec {
+    CvSpec {
+        name: "tiny".into(),
+        model: model.clone(),
+        data: data(train),
+        recipe: recipe(model, kind),
+        protocol,
+        seed,
+    }
+}
+
 fn run_all(dir: &Path, n: usize) {
     for task in 0..n {
         let outcome = grid::run_cell(dir, task, &TrainOptions::default()).unwrap();
@@ -81,12 +92,7 @@ fn human_folds_are_averaged_per_test_fold_and_pooled() {
     let dir = tmp.path().join("cv");
     let plan = cv::plan(
         &dir,
-        "tiny",
-        &model,
-        data(&train),
-        recipe(&model, DataKind::Human),
-        &Protocol::Folds,
-        42,
+        &spec(&model, DataKind::Human, &train, Protocol::Folds, 42),
     )
     .unwrap();
     let names: Vec<&str> = plan.cells.iter().map(|c| c.name.as_str()).collect();
@@ -226,12 +232,7 @@ fn drosophila_chromosomes_keep_strands_together() {
     let dir = tmp.path().join("cv");
     let plan = cv::plan(
         &dir,
-        "tiny",
-        &model,
-        data(&train),
-        recipe(&model, DataKind::Drosophila),
-        &protocol,
-        7,
+        &spec(&model, DataKind::Drosophila, &train, protocol.clone(), 7),
     )
     .unwrap();
     assert_eq!(plan.cells.len(), 6);
@@ -267,12 +268,7 @@ fn drosophila_chromosomes_keep_strands_together() {
     let again = tmp.path().join("cv2");
     cv::plan(
         &again,
-        "tiny",
-        &model,
-        data(&train),
-        recipe(&model, DataKind::Drosophila),
-        &protocol,
-        7,
+        &spec(&model, DataKind::Drosophila, &train, protocol.clone(), 7),
     )
     .unwrap();
     assert_eq!(
@@ -282,15 +278,16 @@ fn drosophila_chromosomes_keep_strands_together() {
     // A chromosome not in the file is refused by name.
     let e = cv::plan(
         &tmp.path().join("cv3"),
-        "tiny",
-        &model,
-        data(&train),
-        recipe(&model, DataKind::Drosophila),
-        &Protocol::Chromosomes {
-            test: vec!["chr3R".into()],
-            folds: 3,
-        },
-        7,
+        &spec(
+            &model,
+            DataKind::Drosophila,
+            &train,
+            Protocol::Chromosomes {
+                test: vec!["chr3R".into()],
+                folds: 3,
+            },
+            7,
+        ),
     )
     .unwrap_err()
     .to_string();
@@ -316,12 +313,7 @@ fn a_fold_column_that_splits_an_element_is_refused() {
     let model = tiny_deepstarr(DataKind::Human);
     let e = cv::plan(
         &tmp.path().join("cv"),
-        "tiny",
-        &model,
-        data(&train),
-        recipe(&model, DataKind::Human),
-        &Protocol::Folds,
-        42,
+        &spec(&model, DataKind::Human, &train, Protocol::Folds, 42),
     )
     .unwrap_err()
     .to_string();

@@ -4,8 +4,12 @@ the spec), the same protocol — training step (forward + backward + AdamW step)
 repetitions after one warm-up, median and spread; inference without gradients, batch doubled
 from 32, one warm-up and one timed pass each, best rate — on the same number of threads.
 
-Usage: python3 tools/bench_reference.py --model dream-cnn --train-batches 32 --reps 3 \\
-           --max-infer-batch 256 --threads 2 [--json out.json]
+Usage: python3 tools/bench_reference.py --model dream-cnn [--data yeast|human|drosophila] \\
+           --train-batches 32 --reps 3 --max-infer-batch 256 --threads 2 [--json out.json]
+
+On human (5 × 230, one task) and Drosophila (5 × 249, two tasks) data the DREAM models get the
+regression head and the summed per-task MSE; `deepstarr` and `mprann` (4 channels, the ports of
+tools/baseline_fixtures.py at full size) train with Adam as their recipes do.
 """
 import argparse
 import json
@@ -18,11 +22,27 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 import reference_models as R  # noqa: E402
+import baseline_fixtures as B  # noqa: E402
+
+SHAPES = {"yeast": (6, 150, None), "human": (5, 230, 1), "drosophila": (5, 249, 2)}
+
+
+def build(name, data):
+    """The model, its input shape and its task count (None: yeast's 18 bins)."""
+    c, l, tasks = SHAPES[data]
+    if name == "deepstarr":
+        t = tasks or 1
+        return B.DeepSTARR(l, 256, [60, 60, 120], [3, 5, 3], [256, 256], t, 0.4), 4, l, t
+    if name == "mprann":
+        t = tasks or 1
+        return B.MPRAnn(l, 250, [250, 250, 100], [8, 3, 2], [300, 200], t, 0.1), 4, l, t
+    return R.build(name, c, l, tasks=tasks), c, l, tasks
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="dream-cnn")
+    ap.add_argument("--data", default="yeast", choices=sorted(SHAPES))
     ap.add_argument("--train-batches", default="32,64")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--max-infer-batch", type=int, default=1024)
@@ -31,21 +51,31 @@ def main():
     ap.add_argument("--json")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    c, l = 6, 150
-    model = R.build(a.model, c, l)
+    model, c, l, tasks = build(a.model, a.data)
     params = R.n_params(model)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+    baseline = a.model in ("deepstarr", "mprann")
+    if baseline:
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+
+    def forward(x):
+        out = model(x)
+        return out if baseline else out[0]
     print(f"pytorch {torch.__version__}, {torch.get_num_threads()} threads, {a.model}: {params} parameters")
     train = []
     for b in [int(x) for x in a.train_batches.split(",")]:
         x = torch.rand(b, c, l)
-        y = torch.softmax(torch.rand(b, R.N_BINS), dim=1)
+        y = torch.softmax(torch.rand(b, R.N_BINS), dim=1) if tasks is None else torch.rand(b, tasks)
         model.train()
         times = []
         for rep in range(a.reps + 1):
             t = time.perf_counter()
-            logits, _ = model(x)
-            loss = torch.nn.functional.kl_div(torch.log_softmax(logits, 1), y, reduction="batchmean")
+            out = forward(x)
+            if tasks is None:
+                loss = torch.nn.functional.kl_div(torch.log_softmax(out, 1), y, reduction="batchmean")
+            else:
+                loss = ((out - y) ** 2).mean(0).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -60,9 +90,9 @@ def main():
     with torch.no_grad():
         while b <= a.max_infer_batch:
             x = torch.rand(b, c, l)
-            model(x)
+            forward(x)
             t = time.perf_counter()
-            model(x)
+            forward(x)
             secs = time.perf_counter() - t
             print(f"inference, batch {b:>5}: {b / secs:>9.1f} seq/s")
             inference.append({"batch": b, "seqs_per_sec": b / secs})

@@ -96,12 +96,18 @@ pub trait CoreLayersConfig {
 pub trait FinalLayersConfig {
     /// Predicted values per sequence after decoding.
     fn tasks(&self) -> usize;
-    /// Raw outputs per sequence (what the loss compares with the targets).
-    fn outputs(&self) -> usize;
+    /// Raw outputs per sequence (what the loss compares with the targets); by default one
+    /// per task.
+    fn outputs(&self) -> usize {
+        self.tasks()
+    }
     /// Whether the block can be built.
     fn check(&self) -> Result<(), String>;
-    /// How the batcher turns a row's labels into the loss's targets.
-    fn targets(&self) -> Targets;
+    /// How the batcher turns a row's labels into the loss's targets; by default the labels
+    /// as they are.
+    fn targets(&self) -> Targets {
+        Targets::Raw
+    }
     /// What labels a training file needs, in words ("2 label column(s)").
     fn labels_wanted(&self) -> String {
         match self.tasks() {

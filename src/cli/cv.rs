@@ -41,6 +41,16 @@ struct PlanArgs {
     /// The data file (lentiMPRA or DeepSTARR layout, with ids).
     #[arg(long)]
     train: PathBuf,
+    #[command(flatten)]
+    runs: RunsArgs,
+    /// Sequences per batch (default: the model's recipe).
+    #[arg(long)]
+    batch_size: Option<usize>,
+}
+
+/// The protocol's and the runs' settings, shared by `cv plan` and `benchmark`.
+#[derive(Args, Clone)]
+struct RunsArgs {
     /// Drosophila: the held-out chromosomes, comma-separated (default chr2L,chr2R,chr3L,chr3R,chrX).
     #[arg(long, value_delimiter = ',')]
     chromosomes: Vec<String>,
@@ -50,10 +60,7 @@ struct PlanArgs {
     /// Epochs per run (default: the model's recipe: 80 for DREAM, 100 for the baselines).
     #[arg(long)]
     epochs: Option<usize>,
-    /// Sequences per batch (default: the model's recipe).
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// An epoch as this many batches.
+    /// An epoch as this many batches (for trials).
     #[arg(long)]
     batch_per_epoch: Option<usize>,
     /// Early-stopping patience (default: the model's recipe).
@@ -86,12 +93,13 @@ fn plan(a: PlanArgs) -> Result<(), String> {
     let kind = prixfixe::DataKind::parse(&a.data).map_err(err)?;
     let model = prixfixe::NetConfig::preset(&a.model, kind).map_err(err)?;
     let mut config = TrainConfig::for_data(model, kind, absolute(&a.train)?);
+    let r = &a.runs;
     config.apply(&TrainOverrides {
-        epochs: a.epochs,
+        epochs: r.epochs,
         batch_size: a.batch_size,
-        batch_per_epoch: a.batch_per_epoch,
-        patience: a.patience,
-        seed: a.seed,
+        batch_per_epoch: r.batch_per_epoch,
+        patience: r.patience,
+        seed: r.seed,
         ..Default::default()
     });
     let protocol = match kind {
@@ -100,27 +108,25 @@ fn plan(a: PlanArgs) -> Result<(), String> {
                 unreachable!("the Drosophila protocol holds out chromosomes")
             };
             Protocol::Chromosomes {
-                test: if a.chromosomes.is_empty() {
+                test: if r.chromosomes.is_empty() {
                     test
                 } else {
-                    a.chromosomes
+                    r.chromosomes.clone()
                 },
-                folds: a.folds.unwrap_or(folds),
+                folds: r.folds.unwrap_or(folds),
             }
         }
         _ => Protocol::Folds,
     };
-    let seed = config.recipe.seed;
-    let plan = cv::plan(
-        &a.out,
-        &a.model,
-        &config.model,
-        config.data,
-        config.recipe,
-        &protocol,
-        seed,
-    )
-    .map_err(err)?;
+    let spec = cv::CvSpec {
+        name: a.model.clone(),
+        seed: config.recipe.seed,
+        model: config.model,
+        data: config.data,
+        recipe: config.recipe,
+        protocol,
+    };
+    let plan = cv::plan(&a.out, &spec).map_err(err)?;
     println!(
         "planned {} fold runs of {} in {}; run them with `prixfixe grid local {} --jobs K` (or \
          `grid slurm`), then `prixfixe cv collect {}`",
@@ -165,24 +171,8 @@ pub struct BenchmarkArgs {
     /// baseline).
     #[arg(long, value_delimiter = ',')]
     models: Vec<String>,
-    /// Drosophila: the held-out chromosomes (default chr2L,chr2R,chr3L,chr3R,chrX).
-    #[arg(long, value_delimiter = ',')]
-    chromosomes: Vec<String>,
-    /// Drosophila: train/validation folds per held-out chromosome (default 10).
-    #[arg(long)]
-    folds: Option<u16>,
-    /// Epochs per run (default: each model's recipe).
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// An epoch as this many batches (for trials).
-    #[arg(long)]
-    batch_per_epoch: Option<usize>,
-    /// Early-stopping patience (default: each model's recipe).
-    #[arg(long)]
-    patience: Option<usize>,
-    /// Seed of every run and of the Drosophila folds (default 42).
-    #[arg(long)]
-    seed: Option<u64>,
+    #[command(flatten)]
+    runs: RunsArgs,
     /// Runs at once on this machine.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
@@ -219,13 +209,8 @@ pub fn benchmark(a: BenchmarkArgs) -> Result<(), String> {
                 model: m.clone(),
                 data: a.data.clone(),
                 train: a.train.clone(),
-                chromosomes: a.chromosomes.clone(),
-                folds: a.folds,
-                epochs: a.epochs,
+                runs: a.runs.clone(),
                 batch_size: None,
-                batch_per_epoch: a.batch_per_epoch,
-                patience: a.patience,
-                seed: a.seed,
             })?;
         }
         eprintln!("benchmark: {m}");
@@ -262,8 +247,8 @@ pub fn benchmark(a: BenchmarkArgs) -> Result<(), String> {
         prixfixe::DataKind::Human => "human: every fold tests in turn; 9 models per test fold (one per validation fold, trained on the other 8), averaged; test folds concatenated".to_string(),
         _ => format!(
             "drosophila: held-out chromosomes {}; {} region-grouped folds each, model k validates on fold k; averaged per chromosome",
-            if a.chromosomes.is_empty() { "chr2L,chr2R,chr3L,chr3R,chrX".into() } else { a.chromosomes.join(",") },
-            a.folds.unwrap_or(10)
+            if a.runs.chromosomes.is_empty() { "chr2L,chr2R,chr3L,chr3R,chrX".into() } else { a.runs.chromosomes.join(",") },
+            a.runs.folds.unwrap_or(10)
         ),
     };
     let manifest = serde_json::json!({
@@ -273,9 +258,9 @@ pub fn benchmark(a: BenchmarkArgs) -> Result<(), String> {
         "train": train,
         "train_sha256": sha,
         "protocol": protocol,
-        "seed": a.seed.unwrap_or(42),
-        "epochs": a.epochs,
-        "batch_per_epoch": a.batch_per_epoch,
+        "seed": a.runs.seed.unwrap_or(42),
+        "epochs": a.runs.epochs,
+        "batch_per_epoch": a.runs.batch_per_epoch,
         "truth": truth.exists().then(|| truth.display().to_string()),
     });
     let title = format!(

@@ -37,30 +37,13 @@ fn pooled(r: &CvReport) -> &GroupScore {
         .expect("a collected report has its pooled row")
 }
 
-fn fmt(v: Option<f64>) -> String {
-    v.map_or("NA".into(), |v| format!("{v:.6}"))
-}
-
-/// Every figure as CSV: one row per model, group (each test group, then `pooled`) and task.
+/// Every figure as CSV: one row per model, group (each test group, then `pooled`) and task:
+/// each model's `cv_scores.csv` rows behind its name and parameter count.
 pub fn table_csv(entries: &[Entry]) -> String {
-    let mut out = String::from("model,parameters,task,group,rows,models,pearson,spearman,mse\n");
+    let mut out = format!("model,parameters,{}\n", super::cv::SCORES_HEADER);
     for e in entries {
-        for g in &e.report.scores {
-            for (t, task) in e.report.tasks.iter().enumerate() {
-                writeln!(
-                    out,
-                    "{},{},{task},{},{},{},{},{},{:.6}",
-                    e.model,
-                    e.parameters,
-                    g.group,
-                    g.rows,
-                    g.models,
-                    fmt(g.pearson[t]),
-                    fmt(g.spearman[t]),
-                    g.mse[t]
-                )
-                .expect("a string takes writes");
-            }
+        for row in super::cv::scores_csv(&e.report).lines().skip(1) {
+            writeln!(out, "{},{},{row}", e.model, e.parameters).expect("a string takes writes");
         }
     }
     out
@@ -278,7 +261,7 @@ mod tests {
         let csv = std::fs::read_to_string(dir.path().join(TABLE_FILE)).unwrap();
         assert_eq!(csv.lines().count(), 1 + 2 * 2 * 2);
         assert!(
-            csv.contains("deepstarr,1000,hk,pooled,10,9,-0.100000,NA,0.700000"),
+            csv.contains("deepstarr,1000,pooled,hk,10,9,-0.100000,NA,0.700000"),
             "{csv}"
         );
         let m: serde_json::Value =

@@ -123,36 +123,46 @@ fn read_rows(config: &TrainConfig) -> Result<SeqDataset> {
     read_any(&d.train, &format, &opts)
 }
 
-/// Plan a cross-validation of `model` (named `name` in its runs) on `data.train` in `dir`:
-/// writes `grid.toml` and `tasks.tsv` (and, for chromosomes, `folds/`); nothing is trained.
-/// A directory that holds a plan already is refused; a plan that fails leaves no directory
-/// it made behind.
-pub fn plan(
-    dir: &Path,
-    name: &str,
-    model: &NetConfig,
-    data: DataSection,
-    recipe: Recipe,
-    protocol: &Protocol,
-    seed: u64,
-) -> Result<GridPlan> {
+/// What a cross-validation runs.
+#[derive(Debug, Clone)]
+pub struct CvSpec {
+    /// The model's name in its runs' names (`mprann-test3-valid5`).
+    pub name: String,
+    /// The model.
+    pub model: NetConfig,
+    /// The one data file (`train`) and its columns; no validation file, fold file or test
+    /// folds (the protocol makes the splits).
+    pub data: DataSection,
+    /// Every run's recipe.
+    pub recipe: Recipe,
+    /// How rows become test groups and validation folds.
+    pub protocol: Protocol,
+    /// Seed of the Drosophila protocol's folds.
+    pub seed: u64,
+}
+
+/// Plan the cross-validation `spec` in `dir`: writes `grid.toml` and `tasks.tsv` (and, for
+/// chromosomes, `folds/`); nothing is trained. A directory that holds a plan already is
+/// refused; a plan that fails leaves no directory it made behind.
+pub fn plan(dir: &Path, spec: &CvSpec) -> Result<GridPlan> {
     let made = !dir.exists();
-    let planned = plan_in(dir, name, model, data, recipe, protocol, seed);
+    let planned = plan_in(dir, spec);
     if planned.is_err() && made && dir.exists() {
         let _ = std::fs::remove_dir_all(dir);
     }
     planned
 }
 
-fn plan_in(
-    dir: &Path,
-    name: &str,
-    model: &NetConfig,
-    data: DataSection,
-    recipe: Recipe,
-    protocol: &Protocol,
-    seed: u64,
-) -> Result<GridPlan> {
+fn plan_in(dir: &Path, spec: &CvSpec) -> Result<GridPlan> {
+    let CvSpec {
+        name,
+        model,
+        data,
+        recipe,
+        protocol,
+        seed,
+    } = spec;
+    let (data, recipe, seed) = (data.clone(), recipe.clone(), *seed);
     recipe.check()?;
     model.check()?;
     if dir.join(PLAN_FILE).exists() {
@@ -482,9 +492,12 @@ fn fmt(v: Option<f64>) -> String {
     v.map_or("NA".into(), |v| format!("{v:.6}"))
 }
 
+/// The header of [`scores_csv`].
+pub const SCORES_HEADER: &str = "group,task,rows,models,pearson,spearman,mse";
+
 /// The scores as CSV: one row per group and task.
 pub fn scores_csv(r: &CvReport) -> String {
-    let mut out = String::from("group,task,rows,models,pearson,spearman,mse\n");
+    let mut out = format!("{SCORES_HEADER}\n");
     for g in &r.scores {
         for (t, task) in r.tasks.iter().enumerate() {
             writeln!(

@@ -14,7 +14,6 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::blocks::{BuildBlock, FinalLayers, FinalLayersConfig};
-use crate::data::Targets;
 use crate::nn::visit::{NamedWeights, WeightVisitor};
 use crate::nn::{forward_linear, linear};
 
@@ -47,20 +46,12 @@ impl FinalLayersConfig for BhiFinalConfig {
         1
     }
 
-    fn outputs(&self) -> usize {
-        1
-    }
-
     fn check(&self) -> Result<(), String> {
         crate::blocks::limits::count(
             "[final] hidden",
             self.hidden,
             crate::blocks::limits::MAX_WIDTH,
         )
-    }
-
-    fn targets(&self) -> Targets {
-        Targets::Raw
     }
 }
 

@@ -10,9 +10,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::regression::{summed_task_mse, task_score};
+use super::regression::{check_dense_head, summed_task_mse, task_score};
 use crate::blocks::{BuildBlock, FinalLayers, FinalLayersConfig};
-use crate::data::Targets;
 use crate::nn::keras::{DenseBn, batch_norm, batch_norm_features, dense, flatten_positions};
 use crate::nn::visit::{NamedWeights, WeightVisitor};
 use crate::nn::{dropout, forward_linear};
@@ -44,21 +43,8 @@ impl FinalLayersConfig for DeepStarrFinalConfig {
         self.tasks
     }
 
-    fn outputs(&self) -> usize {
-        self.tasks
-    }
-
     fn check(&self) -> Result<(), String> {
-        use crate::blocks::limits::{MAX_WIDTH, count, dropout};
-        count("[final] tasks", self.tasks, 1024)?;
-        for &h in &self.hidden {
-            count("[final] hidden", h, MAX_WIDTH)?;
-        }
-        dropout("[final] dropout", self.dropout)
-    }
-
-    fn targets(&self) -> Targets {
-        Targets::Raw
+        check_dense_head(self.tasks, &self.hidden, self.dropout)
     }
 
     fn score(&self, mse: f64, pearson: Option<f64>) -> f64 {

@@ -10,7 +10,6 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::blocks::{BuildBlock, FinalLayers, FinalLayersConfig};
-use crate::data::Targets;
 use crate::nn::visit::{NamedWeights, WeightVisitor};
 use crate::nn::{Conv1d, ConvInit, conv1d, linear};
 
@@ -44,18 +43,10 @@ impl FinalLayersConfig for RegressionConfig {
         self.tasks
     }
 
-    fn outputs(&self) -> usize {
-        self.tasks
-    }
-
     fn check(&self) -> Result<(), String> {
         use crate::blocks::limits::{MAX_WIDTH, count};
         count("[final] tasks", self.tasks, 1024)?;
         count("[final] hidden", self.hidden, MAX_WIDTH)
-    }
-
-    fn targets(&self) -> Targets {
-        Targets::Raw
     }
 
     fn labels_wanted(&self) -> String {
@@ -119,6 +110,16 @@ impl FinalLayers for Regression {
     fn loss(&self, pred: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
         summed_task_mse(pred, target)
     }
+}
+
+/// The checks of a dense head: `tasks` outputs after layers of `hidden` widths, `dropout`.
+pub fn check_dense_head(tasks: usize, hidden: &[usize], dropout: f64) -> Result<(), String> {
+    use crate::blocks::limits::{MAX_WIDTH, count};
+    count("[final] tasks", tasks, 1024)?;
+    for &h in hidden {
+        count("[final] hidden", h, MAX_WIDTH)?;
+    }
+    crate::blocks::limits::dropout("[final] dropout", dropout)
 }
 
 /// The sum over tasks of each task's mean squared error (`MSE(dev) + MSE(hk)`).
