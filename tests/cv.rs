@@ -323,3 +323,61 @@ fn a_fold_column_that_splits_an_element_is_refused() {
     );
     assert!(!tmp.path().join("cv").exists());
 }
+
+/// `prixfixe benchmark` end to end on the shipped human sample cut to three folds, with the
+/// baseline at one batch per epoch: the table, the manifest, both pictures; run again, it
+/// trains nothing and writes the same table.
+#[test]
+fn benchmark_command_runs_end_to_end_and_resumes() {
+    use crate::common::prixfixe;
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(data_file("human_train_200.txt")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines
+        .filter(|l| matches!(l.rsplit('\t').next(), Some("0" | "1" | "2")))
+        .collect();
+    let train = tmp.path().join("three_folds.txt");
+    std::fs::write(&train, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    let out = tmp.path().join("bench");
+    let args = [
+        "benchmark",
+        "--data",
+        "human",
+        "--train",
+        train.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--models",
+        "deepstarr",
+        "--epochs",
+        "1",
+        "--batch-per-epoch",
+        "1",
+    ];
+    let (ok, stdout, stderr) = prixfixe(&args);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("deepstarr") && stdout.contains("6/6"),
+        "{stdout}"
+    );
+    let csv = std::fs::read_to_string(out.join("benchmark.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4, "3 test folds and pooled: {csv}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("benchmark.json")).unwrap()).unwrap();
+    assert_eq!(manifest["data"], "human");
+    assert_eq!(manifest["train_sha256"].as_str().unwrap().len(), 64);
+    assert!(
+        std::fs::read(out.join("benchmark.png"))
+            .unwrap()
+            .starts_with(b"\x89PNG")
+    );
+    assert!(out.join("benchmark.svg").exists());
+    let (ok, _, stderr) = prixfixe(&args);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("0 of 6 cells to run"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("benchmark.csv")).unwrap(),
+        csv
+    );
+}
