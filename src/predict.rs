@@ -142,11 +142,7 @@ impl Model {
         batch_size: usize,
         mut on_batch: impl FnMut(usize),
     ) -> Result<Vec<f32>> {
-        let versions = if self.encoder.strands().averages() {
-            2
-        } else {
-            1
-        };
+        let versions = self.encoder.strands().versions();
         let items: Vec<Item> = (0..ds.len())
             .flat_map(|r| {
                 [Item::new(r, false), Item::new(r, true)]
@@ -163,11 +159,7 @@ impl Model {
             let n = batch.size();
             let y = self.predict_encoded(batch.x, n);
             check_finite(&y)?;
-            if versions == 2 {
-                mean_of_strands(&y, tasks, &mut out);
-            } else {
-                out.extend(y);
-            }
+            mean_of_versions(&y, tasks, versions, &mut out);
             on_batch(n / versions);
         }
         Ok(out)
@@ -390,8 +382,13 @@ impl Predictor for Ensemble {
     }
 }
 
-/// Append the mean of each (forward, reverse-complement) pair of prediction rows to `out`.
-fn mean_of_strands(y: &[f32], tasks: usize, out: &mut Vec<f32>) {
+/// Append to `out` the mean of each sequence's `versions` consecutive prediction rows (forward
+/// then turned; one row is taken as it is).
+fn mean_of_versions(y: &[f32], tasks: usize, versions: usize, out: &mut Vec<f32>) {
+    if versions == 1 {
+        out.extend_from_slice(y);
+        return;
+    }
     for pair in y.chunks(2 * tasks) {
         let (fwd, rev) = pair.split_at(tasks);
         out.extend(fwd.iter().zip(rev).map(|(a, b)| (a + b) / 2.0));
@@ -408,7 +405,7 @@ pub fn encode_for_prediction(
 ) -> Result<Vec<f32>> {
     use rayon::prelude::*;
     let row = enc.row_len();
-    let versions = if enc.strands().averages() { 2 } else { 1 };
+    let versions = enc.strands().versions();
     let mut x = vec![0.0f32; versions * seqs.len() * row];
     x.par_chunks_mut(versions * row)
         .zip(seqs.par_iter())
@@ -448,11 +445,7 @@ pub fn predict_oriented(
     batch: usize,
 ) -> Result<Vec<f32>> {
     let tasks = p.tasks();
-    let versions = if p.encoder().strands().averages() {
-        2
-    } else {
-        1
-    };
+    let versions = p.encoder().strands().versions();
     let mut out = Vec::with_capacity(seqs.len() * tasks);
     let batch = batch.max(1);
     for (c, chunk) in seqs.chunks(batch).enumerate() {
@@ -460,11 +453,7 @@ pub fn predict_oriented(
         let x = encode_for_prediction(p.encoder(), chunk, rev)?;
         let y = p.predict_encoded(x, versions * chunk.len());
         check_finite(&y)?;
-        if versions == 2 {
-            mean_of_strands(&y, tasks, &mut out);
-        } else {
-            out.extend(y);
-        }
+        mean_of_versions(&y, tasks, versions, &mut out);
     }
     Ok(out)
 }

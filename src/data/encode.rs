@@ -176,6 +176,11 @@ impl Strands {
         !matches!(self, Strands::Given)
     }
 
+    /// Rows a prediction encodes per sequence: 2 where it averages, else 1.
+    pub fn versions(&self) -> usize {
+        if self.averages() { 2 } else { 1 }
+    }
+
     /// Whether the span fits inputs of `length`.
     pub fn check(&self, length: usize) -> Result<(), String> {
         match *self {

@@ -404,6 +404,8 @@ pub fn collect(dir: &Path, batch: usize, mut on_model: impl FnMut(&str)) -> Resu
     };
     let mut table = String::new();
     let (mut all_truth, mut all_pred, mut all_models) = (Vec::new(), Vec::new(), 0);
+    // Every run reads the same data file: read once, each group applying its own folds.
+    let mut rows_read: Option<SeqDataset> = None;
     for (group, cells) in &groups {
         let finished = cells
             .iter()
@@ -421,16 +423,19 @@ pub fn collect(dir: &Path, batch: usize, mut on_model: impl FnMut(&str)) -> Resu
         }
         // The group's test rows: the data file's rows in its test folds.
         let config = plan.train_config(cells[0]);
-        let mut ds = read_rows(&config)?;
-        if let Some(path) = &config.data.folds {
-            ds.folds = Some(crate::data::folds::read(path, ds.len())?);
+        if rows_read.is_none() {
+            rows_read = Some(read_rows(&config)?);
         }
-        let folds = ds.folds.clone().unwrap_or_default();
+        let file = rows_read.as_ref().expect("read above");
+        let folds = match &config.data.folds {
+            Some(path) => crate::data::folds::read(path, file.len())?,
+            None => file.folds.clone().unwrap_or_default(),
+        };
         let test = &config.data.test_folds;
-        let rows: Vec<usize> = (0..ds.len())
+        let rows: Vec<usize> = (0..file.len())
             .filter(|&i| test.contains(&folds[i]))
             .collect();
-        let ds = std::sync::Arc::new(ds.select(&rows));
+        let ds = std::sync::Arc::new(file.select(&rows));
         let tasks = ds.n_tasks();
         if report.tasks.is_empty() {
             report.tasks = ds.task_names.clone();

@@ -558,11 +558,6 @@ impl Trainer {
         run_finished(&self.config.recipe, &self.state)
     }
 
-    /// Whether the run ended by early stopping before its last epoch.
-    pub fn stopped_early(&self) -> bool {
-        self.finished() && self.state.epochs_done < self.config.recipe.epochs
-    }
-
     /// Every epoch so far and the best one.
     pub fn summary(self) -> TrainSummary {
         TrainSummary {
