@@ -24,6 +24,7 @@
 //! - [`error`] — errors that name the file, the line and the problem.
 //! - [`output`] — every file written atomically (temporary file, sync, rename).
 
+pub mod atac;
 pub mod bench;
 pub mod blocks;
 pub mod data;

@@ -294,6 +294,7 @@ impl NetConfig {
         let core_channels = self.core.out_channels(first_channels);
         let core_length = self.core.out_length(first_length).map_err(ctx)?;
         self.final_block.check().map_err(ctx)?;
+        self.final_block.check_length(core_length).map_err(ctx)?;
         Ok(Shapes {
             input_channels,
             length,

@@ -103,6 +103,10 @@ pub trait FinalLayersConfig {
     }
     /// Whether the block can be built.
     fn check(&self) -> Result<(), String>;
+    /// Whether the block takes a core output of `length` positions (most take any).
+    fn check_length(&self, _length: usize) -> Result<(), String> {
+        Ok(())
+    }
     /// How the batcher turns a row's labels into the loss's targets; by default the labels
     /// as they are.
     fn targets(&self) -> Targets {
@@ -251,6 +255,8 @@ registry! {
         "deepstarr" => DeepStarr(first_layers::deepstarr::DeepStarrFirstConfig, first_layers::deepstarr::DeepStarrFirst),
         /// MPRAnn: valid conv k=7 → ReLU → BN (Keras semantics).
         "mprann" => Mprann(first_layers::mprann::MprannFirstConfig, first_layers::mprann::MprannFirst),
+        /// BPNet (ChromBPNet): valid conv k=21 → ReLU.
+        "bpnet" => Bpnet(first_layers::bpnet::BpnetFirstConfig, first_layers::bpnet::BpnetFirst),
     }
 
     /// Configuration of the core layers block.
@@ -267,6 +273,8 @@ registry! {
         "deepstarr" => DeepStarr(core_layers::deepstarr::DeepStarrCoreConfig, core_layers::deepstarr::DeepStarrCore),
         /// MPRAnn: three valid convolutions with a softmax over channels.
         "mprann" => Mprann(core_layers::mprann::MprannCoreConfig, core_layers::mprann::MprannCore),
+        /// BPNet (ChromBPNet): dilated residual valid convolutions.
+        "bpnet" => Bpnet(core_layers::bpnet::BpnetCoreConfig, core_layers::bpnet::BpnetCore),
     }
 
     /// Configuration of the final layers block.
@@ -286,5 +294,7 @@ registry! {
         "deepstarr" => DeepStarr(final_layers::deepstarr::DeepStarrFinalConfig, final_layers::deepstarr::DeepStarrFinal),
         /// MPRAnn: flatten → dense 300 and 200, sigmoid → linear output.
         "mprann" => Mprann(final_layers::mprann::MprannFinalConfig, final_layers::mprann::MprannFinal),
+        /// ChromBPNet's head: a cropped base-resolution profile and log total counts.
+        "profile" => Profile(final_layers::profile::ProfileConfig, final_layers::profile::ProfileHead),
     }
 }

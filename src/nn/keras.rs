@@ -66,6 +66,29 @@ impl NamedWeights for KerasConv {
     }
 }
 
+/// A Keras `Conv1D(padding='valid', dilation_rate=dilation)`: glorot-uniform weights, zero
+/// bias; `L − dilation·(k − 1)` positions out (the BPNet towers of ChromBPNet).
+pub fn valid_conv(
+    cin: usize,
+    cout: usize,
+    kernel: usize,
+    dilation: usize,
+    device: &Device,
+) -> BurnConv1d {
+    let mut conv = Conv1dConfig::new(cin, cout, kernel)
+        .with_dilation(dilation)
+        .with_padding(PaddingConfig1d::Valid)
+        .init(device);
+    conv.weight = GLOROT.init_with(
+        [cout, cin, kernel],
+        Some(cin * kernel),
+        Some(cout * kernel),
+        device,
+    );
+    conv.bias = Some(Initializer::Zeros.init([cout], device));
+    conv
+}
+
 /// A Keras `Dense` layer: glorot-uniform weights, zero bias.
 pub fn dense(din: usize, dout: usize, device: &Device) -> Linear {
     let mut l = LinearConfig::new(din, dout).init(device);

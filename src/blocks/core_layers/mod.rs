@@ -2,6 +2,7 @@
 
 pub mod autosome;
 pub mod bhi;
+pub mod bpnet;
 pub mod deepstarr;
 pub mod mprann;
 pub mod unlock_dna;

@@ -3,6 +3,7 @@
 pub mod bhi;
 pub mod deepstarr;
 pub mod mprann;
+pub mod profile;
 pub mod regression;
 pub mod soft_class;
 pub mod unlock_dna;

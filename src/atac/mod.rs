@@ -1,0 +1,6 @@
+//! Chromatin accessibility (SPEC_BENCHMARKS §5): ChromBPNet's ATAC-seq task from a genome,
+//! peaks and a Tn5-insertion bigWig — inputs, regions, the frozen-bias models, training,
+//! metrics and predicted tracks.
+
+pub mod inputs;
+pub mod model;
