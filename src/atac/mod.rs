@@ -4,3 +4,4 @@
 
 pub mod inputs;
 pub mod model;
+pub mod regions;
