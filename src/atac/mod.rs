@@ -3,5 +3,8 @@
 //! metrics and predicted tracks.
 
 pub mod inputs;
+pub mod metrics;
 pub mod model;
 pub mod regions;
+pub mod sim;
+pub mod train;

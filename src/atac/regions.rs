@@ -75,6 +75,7 @@ pub struct Regions {
     pub dropped: Dropped,
     file: File,
     path: PathBuf,
+    sources: Sources,
 }
 
 /// The files a region set is cut from.
@@ -112,6 +113,7 @@ impl Regions {
                 dropped: saved.dropped,
                 file,
                 path: bin,
+                sources: sources.clone(),
             });
         }
         let folds = ChromFolds::read(&sources.folds)?;
@@ -121,7 +123,10 @@ impl Regions {
         let mut out = BufWriter::new(File::create(&tmp).map_err(|e| Error::io(&tmp, e))?);
         let mut index = Vec::new();
         let mut dropped = Dropped::default();
-        for (path, kind) in [(&sources.peaks, Kind::Peak), (&sources.nonpeaks, Kind::Nonpeak)] {
+        for (path, kind) in [
+            (&sources.peaks, Kind::Peak),
+            (&sources.nonpeaks, Kind::Nonpeak),
+        ] {
             let peaks = super::inputs::read_peaks(path)?;
             for p in &peaks {
                 let Some(r) = cut(
@@ -159,7 +164,13 @@ impl Regions {
             dropped: saved.dropped,
             file,
             path: bin,
+            sources: sources.clone(),
         })
+    }
+
+    /// The files the regions were cut from.
+    pub fn sources(&self) -> &Sources {
+        &self.sources
     }
 
     /// The bases and counts of region `i`.
@@ -271,13 +282,19 @@ fn cut(
         return Ok(None);
     }
     // The stored window, clipped to the chromosome; the rest is N and zero counts.
-    let (lo, hi) = (c as i64 - (SEQ_WIDTH / 2) as i64, c + SEQ_WIDTH.div_ceil(2) as u64);
+    let (lo, hi) = (
+        c as i64 - (SEQ_WIDTH / 2) as i64,
+        c + SEQ_WIDTH.div_ceil(2) as u64,
+    );
     let (a, b) = (lo.max(0) as u64, hi.min(len));
     let mut seq = vec![alphabet::N; SEQ_WIDTH];
     let got = genome.fetch(&p.chrom, a, b)?;
     let off = (a as i64 - lo) as usize;
     seq[off..off + got.len()].copy_from_slice(&got);
-    let (clo, chi) = (c as i64 - (COUNT_WIDTH / 2) as i64, c + COUNT_WIDTH.div_ceil(2) as u64);
+    let (clo, chi) = (
+        c as i64 - (COUNT_WIDTH / 2) as i64,
+        c + COUNT_WIDTH.div_ceil(2) as u64,
+    );
     let (ca, cb) = (clo.max(0) as u64, chi.min(len));
     let mut counts = vec![0f32; COUNT_WIDTH];
     let got = signal.values(&p.chrom, ca, cb)?;
@@ -374,10 +391,13 @@ pub fn accessibility_plan(r: &Regions, seed: u64) -> Plan {
     pool.extend(nonpeaks.iter().take(tenth).map(|&i| r.index[i].total));
     let (lo, hi) = thresholds(&pool);
     let inside = |i: &usize| r.index[*i].total > lo && r.index[*i].total < hi;
-    let kept: Vec<f64> = pool.iter().copied().filter(|t| *t > lo && *t < hi).collect();
-    let keep = |kind, split| -> Vec<usize> {
-        r.select(kind, split).into_iter().filter(inside).collect()
-    };
+    let kept: Vec<f64> = pool
+        .iter()
+        .copied()
+        .filter(|t| *t > lo && *t < hi)
+        .collect();
+    let keep =
+        |kind, split| -> Vec<usize> { r.select(kind, split).into_iter().filter(inside).collect() };
     let train_peaks = keep(Kind::Peak, Split::Train);
     let mut train_nonpeaks = keep(Kind::Nonpeak, Split::Train);
     train_nonpeaks.shuffle(&mut rng);
@@ -417,14 +437,22 @@ pub fn bias_plan(r: &Regions, fraction: f64) -> Plan {
             .collect()
     };
     let (train, valid) = (low(Split::Train), low(Split::Valid));
-    let pool: Vec<f64> = train.iter().chain(&valid).map(|&i| r.index[i].total).collect();
+    let pool: Vec<f64> = train
+        .iter()
+        .chain(&valid)
+        .map(|&i| r.index[i].total)
+        .collect();
     let (lo, hi) = thresholds(&pool);
     let inside = |v: Vec<usize>| -> Vec<usize> {
         v.into_iter()
             .filter(|&i| r.index[i].total > lo && r.index[i].total < hi)
             .collect()
     };
-    let kept: Vec<f64> = pool.iter().copied().filter(|t| *t > lo && *t < hi).collect();
+    let kept: Vec<f64> = pool
+        .iter()
+        .copied()
+        .filter(|t| *t > lo && *t < hi)
+        .collect();
     Plan {
         train_peaks: Vec::new(),
         train_nonpeaks: inside(train),
@@ -591,9 +619,16 @@ mod tests {
         assert_eq!(a.len(), 440);
         let rc = a.iter().filter(|i| i.rc).count();
         assert!((180..260).contains(&rc), "{rc}");
-        assert!(a.iter().filter(|i| i.region >= 400).all(|i| i.offset == MAX_JITTER));
-        let offsets: std::collections::HashSet<usize> =
-            a.iter().filter(|i| i.region < 400).map(|i| i.offset).collect();
+        assert!(
+            a.iter()
+                .filter(|i| i.region >= 400)
+                .all(|i| i.offset == MAX_JITTER)
+        );
+        let offsets: std::collections::HashSet<usize> = a
+            .iter()
+            .filter(|i| i.region < 400)
+            .map(|i| i.offset)
+            .collect();
         assert!(offsets.len() > 200);
     }
 }

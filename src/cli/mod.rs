@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod atac;
 mod cv;
 mod grid;
 mod interpret;
@@ -114,6 +115,22 @@ struct TrainArgs {
     /// No progress bars: one line per epoch (for logs).
     #[arg(long)]
     quiet: bool,
+    /// What to train: expression from sequence files, or ChromBPNet's ATAC-seq task from a
+    /// genome, peaks and a bigWig (--genome, --signal, --peaks, --nonpeaks, --folds; --model
+    /// chrombpnet, dream-cnn, dream-rnn or dream-attn).
+    #[arg(long, value_enum, default_value_t = Task::Expression)]
+    task: Task,
+    #[command(flatten)]
+    atac: atac::AtacArgs,
+}
+
+/// What `train` trains.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Task {
+    /// Sequence → expression (yeast, Drosophila, human).
+    Expression,
+    /// ATAC-seq profile and counts (ChromBPNet's task).
+    Atac,
 }
 
 #[derive(Args)]
@@ -355,6 +372,35 @@ fn read_train_config(path: &std::path::Path) -> Result<prixfixe::train::TrainCon
 
 fn train(a: TrainArgs) -> Result<(), String> {
     use prixfixe::train::{self, TrainConfig, TrainOptions, TrainOverrides};
+    if a.task == Task::Atac {
+        if a.train.is_some() || a.valid.is_some() || a.data.is_some() {
+            return Err(
+                "--task atac reads --genome, --signal, --peaks, --nonpeaks and --folds, not \
+                 --train/--valid/--data"
+                    .into(),
+            );
+        }
+        return atac::train(
+            &a.atac,
+            atac::Common {
+                config: &a.config,
+                model: &a.model,
+                epochs: a.epochs,
+                batch_size: a.batch_size,
+                max_lr: a.max_lr,
+                batch_per_epoch: a.batch_per_epoch,
+                patience: a.patience,
+                seed: a.seed,
+                out: &a.out,
+                resume: a.resume,
+                force: a.force,
+                quiet: a.quiet,
+            },
+        );
+    }
+    if a.atac.genome.is_some() || a.atac.peaks.is_some() || a.atac.signal.is_some() {
+        return Err("--genome/--peaks/--signal belong to --task atac".into());
+    }
     if a.config.is_some() && (a.model.is_some() || a.data.is_some()) {
         return Err(
             "--config names the model in its [model] table; --model/--data would replace it. \

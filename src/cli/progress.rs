@@ -70,17 +70,30 @@ impl TrainObserver for TrainProgress {
     fn epoch_done(&mut self, r: &EpochRecord, epochs: usize) {
         self.bar.finish_and_clear();
         let fmt = |v: Option<f64>| v.map_or("undefined".into(), |x| format!("{x:.4}"));
-        let line = format!(
-            "epoch {:>3}/{}  loss {:.4}  val MSE {:.4}  Pearson {}  Spearman {}  {:.0} seq/s{}",
-            r.epoch,
-            epochs,
-            r.train_loss,
-            r.val_mse,
-            fmt(r.val_pearson),
-            fmt(r.val_spearman),
-            r.seqs_per_sec,
-            if r.best { "  (best)" } else { "" }
-        );
+        let line = match (r.val_loss, r.val_jsd) {
+            (Some(loss), jsd) => format!(
+                "epoch {:>3}/{}  loss {:.4}  val loss {loss:.4}  log-counts Pearson {}  MSE {:.4}  profile median JSD {}  {:.0} seq/s{}",
+                r.epoch,
+                epochs,
+                r.train_loss,
+                fmt(r.val_pearson),
+                r.val_mse,
+                fmt(jsd),
+                r.seqs_per_sec,
+                if r.best { "  (best)" } else { "" }
+            ),
+            _ => format!(
+                "epoch {:>3}/{}  loss {:.4}  val MSE {:.4}  Pearson {}  Spearman {}  {:.0} seq/s{}",
+                r.epoch,
+                epochs,
+                r.train_loss,
+                r.val_mse,
+                fmt(r.val_pearson),
+                fmt(r.val_spearman),
+                r.seqs_per_sec,
+                if r.best { "  (best)" } else { "" }
+            ),
+        };
         if self.quiet {
             println!("{line}");
         } else {

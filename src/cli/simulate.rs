@@ -12,8 +12,19 @@ pub struct SimulateArgs {
     /// What to simulate: the yeast experiment and DREAM test set, or Drosophila-like
     /// STARR-seq regions / human-like lentiMPRA oligos in the real files' layouts (train.txt,
     /// truth.tsv, simulation.json with the truth's ceiling).
-    #[arg(long, default_value = "yeast", value_parser = ["yeast", "drosophila", "human"])]
+    /// `atac` writes a synthetic genome with motif-driven accessibility, a known Tn5 bias and
+    /// Poisson insertions: genome.fa(.fai), signal.bw, peaks/nonpeaks narrowPeak, folds.json.
+    #[arg(long, default_value = "yeast", value_parser = ["yeast", "drosophila", "human", "atac"])]
     kind: String,
+    /// atac: chromosomes (chr1 tests, chr2 validates, the rest train; default 6).
+    #[arg(long)]
+    chromosomes: Option<usize>,
+    /// atac: length of each chromosome (default 400,000).
+    #[arg(long)]
+    chromosome_length: Option<u64>,
+    /// atac: peaks and non-peaks per chromosome (default 60 each).
+    #[arg(long)]
+    peaks: Option<usize>,
     /// Drosophila regions or human elements (two rows each: both strands, or the forward and
     /// the reversed oligo).
     #[arg(long, default_value_t = 10_000)]
@@ -153,6 +164,15 @@ fn config(a: &SimulateArgs) -> Result<SimConfig, String> {
 }
 
 pub fn run(a: SimulateArgs) -> Result<(), String> {
+    if a.kind == "atac" {
+        if a.out.join("genome.fa").exists() && !a.force {
+            return Err(format!(
+                "{} already holds a simulation (genome.fa); use --force to overwrite it",
+                a.out.display()
+            ));
+        }
+        return super::atac::simulate(&a.out, a.seed, a.chromosomes, a.chromosome_length, a.peaks);
+    }
     if a.kind != "yeast" {
         use prixfixe::sim::species::{Species, simulate};
         let species = if a.kind == "human" {

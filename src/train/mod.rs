@@ -709,6 +709,8 @@ impl Trainer {
             seconds,
             seqs_per_sec: seen as f64 / seconds.max(1e-9),
             best: is_best,
+            val_loss: None,
+            val_jsd: None,
         };
         let weights = checkpoint(&mut inner, config, epoch + 1);
         let moments = self.optim.to_weight_map(&mut net);

@@ -47,6 +47,13 @@ pub struct EpochRecord {
     pub seqs_per_sec: f64,
     /// Whether this epoch's weights became `best.safetensors`.
     pub best: bool,
+    /// Profile models: the validation loss (MNLL + weighted log-count MSE), which picks the
+    /// best epoch; `val_mse`, `val_pearson` and `val_spearman` are then the log counts'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    /// Profile models: the validation profiles' median Jensen–Shannon distance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_jsd: Option<f64>,
 }
 
 /// What a resumed run needs besides the weights: the content of `state.json`.

@@ -105,6 +105,34 @@ impl Transformer {
     }
 }
 
+/// The DREAM models' schedule on the ATAC task (SPEC_BENCHMARKS §5.10): a linear rise from
+/// `max_lr / 25` to `max_lr` over the first 30% of the steps, then a cosine down to
+/// `max_lr / 25 / 1e4`; beta1 stays 0.9.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WarmupCosine {
+    /// Peak rate.
+    pub max_lr: f64,
+    /// Steps in all.
+    pub total_steps: usize,
+}
+
+impl WarmupCosine {
+    /// `(lr, beta1)` at 0-based `step`.
+    pub fn at(&self, step: usize) -> (f64, f64) {
+        let start = self.max_lr / 25.0;
+        let end = start / 1e4;
+        let warm = 0.3 * self.total_steps as f64;
+        let s = step as f64;
+        let lr = if s < warm {
+            start + (self.max_lr - start) * s / warm
+        } else {
+            let t = ((s - warm) / (self.total_steps as f64 - warm).max(1.0)).min(1.0);
+            end + (self.max_lr - end) * (1.0 + (std::f64::consts::PI * t).cos()) / 2.0
+        };
+        (lr, 0.9)
+    }
+}
+
 /// A trainer's schedule.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Schedule {
@@ -116,6 +144,8 @@ pub enum Schedule {
     Transformer(Transformer),
     /// The Keras baselines': a constant rate, beta1 0.9.
     Constant(f64),
+    /// The DREAM models' on ATAC.
+    WarmupCosine(WarmupCosine),
 }
 
 impl Schedule {
@@ -126,6 +156,7 @@ impl Schedule {
             Schedule::Cosine(s) => s.at(step),
             Schedule::Transformer(s) => s.at(step),
             Schedule::Constant(lr) => (*lr, 0.9),
+            Schedule::WarmupCosine(s) => s.at(step),
         }
     }
 }
@@ -133,6 +164,19 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warmup_cosine_rises_then_falls_to_its_floor() {
+        let s = WarmupCosine {
+            max_lr: 5e-4,
+            total_steps: 100,
+        };
+        assert!((s.at(0).0 - 2e-5).abs() < 1e-12);
+        assert!((s.at(30).0 - 5e-4).abs() < 1e-12);
+        assert!((s.at(15).0 - (2e-5 + 4.8e-4 / 2.0)).abs() < 1e-12);
+        assert!((s.at(100).0 - 2e-9).abs() < 1e-15);
+        assert!(s.at(60).0 < s.at(40).0);
+    }
 
     /// Values printed by PyTorch 2's `OneCycleLR(max_lr=0.005, total_steps=100)` on AdamW.
     #[test]

@@ -51,7 +51,7 @@ impl ProfileConfig {
     /// positions, or why the tower does not fit.
     pub fn crop(&self, length: usize) -> Result<usize, String> {
         let conv = valid_length(length, self.kernel, "[final] kernel")?;
-        if conv < self.profile_length || (conv - self.profile_length) % 2 != 0 {
+        if conv < self.profile_length || !(conv - self.profile_length).is_multiple_of(2) {
             return Err(format!(
                 "[final] profile_length: the profile convolution gives {conv} positions, which \
                  cannot be cropped symmetrically to {} (the input length sets this; ChromBPNet \

@@ -1,0 +1,204 @@
+//! `prixfixe train --task atac` and `prixfixe simulate --kind atac`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use prixfixe::atac::regions::Sources;
+use prixfixe::atac::train::{AtacTask, train_atac};
+
+/// The ATAC task's inputs and its bias model.
+#[derive(Args, Default)]
+pub struct AtacArgs {
+    /// ATAC: reference FASTA (its .fai is built beside it when missing).
+    #[arg(long, help_heading = "ATAC (--task atac)")]
+    pub genome: Option<PathBuf>,
+    /// ATAC: Tn5-insertion counts per base (bigWig).
+    #[arg(long, help_heading = "ATAC (--task atac)")]
+    pub signal: Option<PathBuf>,
+    /// ATAC: peaks (narrowPeak; window centre = start + summit).
+    #[arg(long, help_heading = "ATAC (--task atac)")]
+    pub peaks: Option<PathBuf>,
+    /// ATAC: non-peak background regions (narrowPeak).
+    #[arg(long, help_heading = "ATAC (--task atac)")]
+    pub nonpeaks: Option<PathBuf>,
+    /// ATAC: chromosome folds, JSON {"train": [...], "valid": [...], "test": [...]}.
+    #[arg(long, help_heading = "ATAC (--task atac)")]
+    pub folds: Option<PathBuf>,
+    /// ATAC: a trained bias model (prixfixe checkpoint) instead of training one.
+    #[arg(long, help_heading = "ATAC (--task atac)")]
+    pub bias_model: Option<PathBuf>,
+    /// ATAC: the bias model as a model TOML ([input], [first], [core], [final]); default
+    /// ChromBPNet's (128 filters, 4 dilated layers).
+    #[arg(long, help_heading = "ATAC (--task atac)")]
+    pub bias_config: Option<PathBuf>,
+    /// ATAC: most epochs of the bias model (default 50).
+    #[arg(long, help_heading = "ATAC (--task atac)")]
+    pub bias_epochs: Option<usize>,
+}
+
+/// The options of `train` that the ATAC task takes as well.
+pub struct Common<'a> {
+    pub config: &'a Option<PathBuf>,
+    pub model: &'a Option<String>,
+    pub epochs: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub max_lr: Option<f64>,
+    pub batch_per_epoch: Option<usize>,
+    pub patience: Option<usize>,
+    pub seed: Option<u64>,
+    pub out: &'a Path,
+    pub resume: bool,
+    pub force: bool,
+    pub quiet: bool,
+}
+
+fn read_model(path: &Path) -> Result<prixfixe::NetConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    prixfixe::NetConfig::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Run the ATAC task.
+pub fn train(a: &AtacArgs, c: Common) -> Result<(), String> {
+    let need = |p: &Option<PathBuf>, flag: &str| -> Result<PathBuf, String> {
+        p.clone()
+            .ok_or_else(|| format!("--task atac needs --{flag} FILE"))
+    };
+    let sources = Sources {
+        genome: need(&a.genome, "genome")?,
+        signal: need(&a.signal, "signal")?,
+        peaks: need(&a.peaks, "peaks")?,
+        nonpeaks: need(&a.nonpeaks, "nonpeaks")?,
+        folds: need(&a.folds, "folds")?,
+    };
+    let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
+    let sources = Sources {
+        genome: absolute(sources.genome),
+        signal: absolute(sources.signal),
+        peaks: absolute(sources.peaks),
+        nonpeaks: absolute(sources.nonpeaks),
+        folds: absolute(sources.folds),
+    };
+    let name = c.model.clone().unwrap_or("chrombpnet".into());
+    let mut task = AtacTask::new(sources, &name).map_err(|e| e.to_string())?;
+    if let Some(path) = c.config {
+        task.model = read_model(path)?;
+        if c.model.is_none() {
+            task.name = "model".into();
+        }
+    }
+    if let Some(path) = &a.bias_config {
+        task.bias = read_model(path)?;
+    }
+    task.bias_model = a.bias_model.clone().map(absolute);
+    for r in [&mut task.recipe, &mut task.bias_recipe] {
+        if let Some(b) = c.batch_size {
+            r.batch_size = b;
+        }
+        if c.batch_per_epoch.is_some() {
+            r.batch_per_epoch = c.batch_per_epoch;
+        }
+        if let Some(s) = c.seed {
+            r.seed = s;
+        }
+        if let Some(p) = c.patience {
+            r.patience = Some(p);
+        }
+    }
+    if let Some(e) = c.epochs {
+        task.recipe.epochs = e;
+    }
+    if let Some(e) = a.bias_epochs {
+        task.bias_recipe.epochs = e;
+    }
+    if let Some(lr) = c.max_lr {
+        task.recipe.lr = lr;
+    }
+    if task.recipe.batch_size == 0 || task.recipe.epochs == 0 || task.bias_recipe.epochs == 0 {
+        return Err("--batch-size, --epochs and --bias-epochs must be at least 1".into());
+    }
+    let mut observer = super::progress::TrainProgress::new(c.quiet);
+    let stop = super::stop_on_usr1();
+    let summary = match train_atac(
+        &task,
+        c.out,
+        c.resume,
+        c.force,
+        &mut observer,
+        stop.as_deref(),
+    ) {
+        Err(e @ prixfixe::Error::Stopped { .. }) => super::exit_for_requeue(&e),
+        other => other.map_err(|e| e.to_string())?,
+    };
+    let p = &summary.plan;
+    println!(
+        "{} training peaks, {} non-peaks in the pool ({} per epoch), {} validation regions; \
+         counts weight {}; bias shift {:+.4}; left out: {} windows off their chromosome, {} on \
+         chromosomes in no fold",
+        p.train_peaks,
+        p.train_nonpeaks,
+        p.nonpeaks_per_epoch.unwrap_or(p.train_nonpeaks),
+        p.valid,
+        p.counts_weight,
+        p.bias_shift.unwrap_or(0.0),
+        p.dropped.off_chromosome,
+        p.dropped.no_fold
+    );
+    let fmt = |v: Option<f64>| v.map_or("undefined".into(), |x| format!("{x:.4}"));
+    println!("test      regions  counts r  counts ρ  counts MSE  median JSD  median norm. JSD");
+    for (group, m) in &summary.test {
+        println!(
+            "{group:<9} {:>7}  {:>8}  {:>8}  {:>10.4}  {:>10.4}  {:>16.4}",
+            m.n,
+            fmt(m.counts_pearson),
+            fmt(m.counts_spearman),
+            m.counts_mse,
+            m.profile_median_jsd,
+            m.profile_median_norm_jsd
+        );
+    }
+    let dir = c.out.join(&task.name);
+    println!(
+        "model {} (best epoch {}), test predictions {}, tracks {}",
+        dir.join("best.safetensors").display(),
+        summary.best_epoch.map_or("-".into(), |e| e.to_string()),
+        dir.join("test_predictions.tsv").display(),
+        dir.join("predicted.bw").display()
+    );
+    Ok(())
+}
+
+/// `simulate --kind atac`.
+pub fn simulate(
+    out: &Path,
+    seed: u64,
+    chromosomes: Option<usize>,
+    length: Option<u64>,
+    peaks: Option<usize>,
+) -> Result<(), String> {
+    let mut p = prixfixe::atac::sim::AtacSim {
+        seed,
+        ..Default::default()
+    };
+    if let Some(c) = chromosomes {
+        p.chromosomes = c;
+    }
+    if let Some(l) = length {
+        p.chromosome_length = l;
+    }
+    if let Some(n) = peaks {
+        p.peaks_per_chromosome = n;
+        p.nonpeaks_per_chromosome = n;
+    }
+    let r = prixfixe::atac::sim::simulate(&p, out).map_err(|e| e.to_string())?;
+    println!(
+        "{} chromosomes × {} nt, {} peaks, {} non-peaks in {} (genome.fa, signal.bw, \
+         peaks.narrowPeak, nonpeaks.narrowPeak, folds.json, truth.tsv, simulation.json)",
+        p.chromosomes,
+        p.chromosome_length,
+        r.peaks,
+        r.nonpeaks,
+        out.display()
+    );
+    Ok(())
+}
