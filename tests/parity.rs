@@ -807,3 +807,130 @@ fn baselines_match_pytorch() {
         assert_close_scaled(&format!("{name} evaluation output"), &got, &f.eval_output);
     }
 }
+
+#[derive(Deserialize)]
+struct AtacFixture {
+    length: usize,
+    profile_length: usize,
+    counts_weight: f64,
+    main: AtacWidths,
+    bias: AtacWidths,
+    seqs: Vec<String>,
+    input: Vec<f32>,
+    counts: Vec<f32>,
+    main_weights: std::collections::BTreeMap<String, FixtureTensor>,
+    bias_weights: std::collections::BTreeMap<String, FixtureTensor>,
+    output: Vec<f32>,
+    nll: f32,
+    mse: f32,
+    loss: f32,
+    input_grad: Vec<f32>,
+    grads: std::collections::BTreeMap<String, Vec<f32>>,
+}
+
+#[derive(Deserialize)]
+struct AtacWidths {
+    filters: usize,
+    layers: usize,
+}
+
+fn weight_map(w: &std::collections::BTreeMap<String, FixtureTensor>) -> WeightMap {
+    WeightMap {
+        tensors: w
+            .iter()
+            .map(|(k, t)| {
+                let (shape, data) = (t.shape.clone(), t.data.clone());
+                (k.clone(), prixfixe::weights::WeightTensor { shape, data })
+            })
+            .collect(),
+        metadata: Default::default(),
+    }
+}
+
+/// ChromBPNet's tower, profile head, frozen-bias combination and loss against an independent
+/// PyTorch port (`tools/atac_fixtures.py`, with torch's own Multinomial): the encoding, the
+/// combined output, the NLL and log-count MSE, and the gradients of the total loss with
+/// respect to the input and every accessibility parameter.
+#[test]
+fn atac_models_match_pytorch() {
+    use prixfixe::atac::model::{self, combined_forward};
+    use prixfixe::blocks::final_layers::profile::{ProfileConfig, profile_loss_parts};
+    use prixfixe::blocks::{FinalConfig, core_layers::bpnet::BpnetCoreConfig};
+    use prixfixe::blocks::first_layers::bpnet::BpnetFirstConfig;
+    use prixfixe::nn::NamedWeights;
+    let f: AtacFixture =
+        serde_json::from_str(&std::fs::read_to_string(fixture_path("atac_bpnet.json")).unwrap())
+            .unwrap();
+    let config = |w: &AtacWidths| NetConfig {
+        input: InputConfig {
+            padding: prixfixe::data::Padding::exact(f.length),
+            ..model::input()
+        },
+        first: FirstConfig::Bpnet(BpnetFirstConfig {
+            filters: w.filters,
+            ..Default::default()
+        }),
+        core: CoreConfig::Bpnet(BpnetCoreConfig {
+            layers: w.layers,
+            ..Default::default()
+        }),
+        final_block: FinalConfig::Profile(ProfileConfig {
+            profile_length: f.profile_length,
+            counts_weight: f.counts_weight,
+            ..Default::default()
+        }),
+    };
+    // The encoding: A, C, G, T, N as zeros.
+    let mut encoded = vec![0f32; f.input.len()];
+    for (s, plane) in f.seqs.iter().zip(encoded.chunks_mut(4 * f.length)) {
+        let codes = alphabet::encode(s.as_bytes()).unwrap();
+        prixfixe::atac::regions::encode_window(&codes, false, plane);
+    }
+    assert_eq!(encoded, f.input, "encoding");
+
+    let plain = Device::flex();
+    let ad = plain.clone().autodiff();
+    let mut main = config(&f.main).init(&ad).unwrap();
+    weight_map(&f.main_weights).apply_to(&mut main, "", &ad).unwrap();
+    let mut bias = config(&f.bias).init(&plain).unwrap();
+    weight_map(&f.bias_weights)
+        .apply_to(&mut bias, "", &plain)
+        .unwrap();
+    let b = f.seqs.len();
+    let x = Tensor::<3>::from_data(TensorData::new(f.input.clone(), [b, 4, f.length]), &ad)
+        .require_grad();
+    let out = combined_forward(&main, &bias, x.clone(), &plain);
+    assert_close_scaled("combined output", &vals(out.clone()), &f.output);
+    let counts = Tensor::<2>::from_data(
+        TensorData::new(f.counts.clone(), [b, f.profile_length]),
+        &ad,
+    );
+    let (nll, mse) = profile_loss_parts(out, counts);
+    let loss = nll.clone() + mse.clone().mul_scalar(f.counts_weight);
+    for (what, ours, theirs) in [
+        ("nll", vals(nll)[0], f.nll),
+        ("mse", vals(mse)[0], f.mse),
+        ("loss", vals(loss.clone())[0], f.loss),
+    ] {
+        assert!(
+            (ours - theirs).abs() <= 1e-5 * theirs.abs().max(1.0),
+            "{what}: {ours} vs {theirs}"
+        );
+    }
+    let grads = loss.backward();
+    let input_grad = vals(x.grad(&grads).unwrap());
+    assert_close_scaled("input gradient", &input_grad, &f.input_grad);
+    let mut collect = GradCollector {
+        grads: &grads,
+        out: Default::default(),
+    };
+    main.visit_weights("", &mut collect);
+    assert_eq!(
+        collect.out.keys().collect::<Vec<_>>(),
+        f.grads.keys().collect::<Vec<_>>(),
+        "parameters with gradients"
+    );
+    for (k, want) in &f.grads {
+        assert_close_scaled(&format!("gradient of {k}"), &collect.out[k], want);
+    }
+}
