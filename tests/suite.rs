@@ -5,6 +5,7 @@
 
 mod common;
 
+mod atac;
 mod bad_input;
 mod checkpoints;
 mod cli;

@@ -53,7 +53,7 @@ impl Default for AtacSim {
             chromosome_length: 400_000,
             peaks_per_chromosome: 60,
             nonpeaks_per_chromosome: 60,
-            background: 0.04,
+            background: 0.03,
             footprint_sd: 40.0,
             seed: 42,
         }
@@ -62,10 +62,10 @@ impl Default for AtacSim {
 
 /// The motifs (consensus, strength) planted at peaks.
 const MOTIFS: [(&str, f64); 4] = [
-    ("TGACTCA", 30.0),    // AP-1
-    ("CCGCGGGAGG", 20.0), // a CTCF-like core
-    ("AGATAAG", 15.0),    // GATA
-    ("CACGTG", 10.0),     // E-box
+    ("TGACTCA", 120.0),    // AP-1
+    ("CCGCGGGAGG", 80.0), // a CTCF-like core
+    ("AGATAAG", 60.0),    // GATA
+    ("CACGTG", 40.0),     // E-box
 ];
 
 /// The Tn5 bias: log-weights of A, C, G, T at each of 7 positions around the insertion,
@@ -133,8 +133,8 @@ fn simulate_chrom(p: &AtacSim, c: usize) -> Chrom {
         if peaks.iter().any(|&q| q.abs_diff(centre) < PEAK_SPACING) {
             continue;
         }
-        // 1–4 motif instances within ±150 nt of the centre, either strand.
-        let k = rng.random_range(1..=4);
+        // 2–5 motif instances within ±150 nt of the centre, either strand.
+        let k = rng.random_range(2..=5);
         for _ in 0..k {
             let (motif, strength) = MOTIFS[rng.random_range(0..MOTIFS.len())];
             let mut codes = alphabet::encode(motif.as_bytes()).expect("motif");

@@ -1,0 +1,201 @@
+//! The ATAC task end to end on a simulated genome: `simulate --kind atac` → `train --task
+//! atac` (bias model, counts adjustment, accessibility model, test metrics, tracks), killed
+//! mid-run and resumed to the same bytes, and bad inputs refused with file and line.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::prixfixe;
+
+const INPUT: &str = r#"[input.padding]
+kind = "exact"
+length = 2114
+trim = "error"
+[input.channels]
+is_reverse = false
+is_singleton = false
+bases = "acgt"
+n = "zero"
+[input.strands]
+kind = "given"
+"#;
+
+fn tiny_models(dir: &Path) -> (PathBuf, PathBuf) {
+    let bias = dir.join("bias.toml");
+    let main = dir.join("main.toml");
+    std::fs::write(
+        &bias,
+        format!("{INPUT}[first]\nblock = \"bpnet\"\nfilters = 4\n[core]\nblock = \"bpnet\"\nlayers = 2\n[final]\nblock = \"profile\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        &main,
+        format!("{INPUT}[first]\nblock = \"bpnet\"\nfilters = 8\n[core]\nblock = \"bpnet\"\nlayers = 3\n[final]\nblock = \"profile\"\n"),
+    )
+    .unwrap();
+    (bias, main)
+}
+
+fn simulate(dir: &Path) -> PathBuf {
+    let sim = dir.join("sim");
+    let (ok, _, err) = prixfixe(&[
+        "simulate",
+        "--kind",
+        "atac",
+        "--out",
+        sim.to_str().unwrap(),
+        "--chromosomes",
+        "3",
+        "--chromosome-length",
+        "80000",
+        "--peaks",
+        "12",
+    ]);
+    assert!(ok, "{err}");
+    sim
+}
+
+fn train_cmd(sim: &Path, dir: &Path, out: &Path, peaks: Option<&Path>, folds: Option<&Path>) -> Command {
+    let (bias, main) = tiny_models(dir);
+    let s = |f: &str| sim.join(f).to_str().unwrap().to_string();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_prixfixe"));
+    c.args(["train", "--task", "atac", "--genome", &s("genome.fa"), "--signal", &s("signal.bw")])
+        .args(["--nonpeaks", &s("nonpeaks.narrowPeak")])
+        .arg("--folds")
+        .arg(folds.map_or_else(|| sim.join("folds.json"), Path::to_path_buf))
+        .arg("--peaks")
+        .arg(peaks.map_or_else(|| sim.join("peaks.narrowPeak"), Path::to_path_buf))
+        .arg("--config")
+        .arg(&main)
+        .arg("--bias-config")
+        .arg(&bias)
+        .args(["--epochs", "2", "--bias-epochs", "2", "--batch-size", "8", "--quiet"])
+        .arg("--out")
+        .arg(out)
+        .env_remove("PRIXFIXE_CRASH_AT");
+    c
+}
+
+#[test]
+fn atac_task_trains_scores_writes_tracks_and_resumes_after_a_kill() {
+    let d = tempfile::tempdir().unwrap();
+    let sim = simulate(d.path());
+    let whole = d.path().join("whole");
+    let o = train_cmd(&sim, d.path(), &whole, None, None).output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("peaks") && stdout.contains("median JSD"), "{stdout}");
+    let run = whole.join("model");
+
+    // Every test-chromosome region is scored once; the metrics name the three groups.
+    let regions: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(whole.join("regions.json")).unwrap())
+            .unwrap();
+    let test = regions["index"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["split"] == "test")
+        .count();
+    assert!(test > 0);
+    let tsv = std::fs::read_to_string(run.join("test_predictions.tsv")).unwrap();
+    assert_eq!(tsv.lines().count(), test + 1);
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    let groups: Vec<&str> = metrics["test"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g[0].as_str().unwrap())
+        .collect();
+    assert_eq!(groups, ["peaks", "nonpeaks", "all"]);
+    let all = &metrics["test"][2][1];
+    assert_eq!(all["n"].as_u64().unwrap() as usize, test);
+    let jsd = all["profile_median_jsd"].as_f64().unwrap();
+    assert!(jsd > 0.0 && jsd < (2f64.ln()).sqrt(), "{jsd}");
+    assert!(metrics["plan"]["counts_weight"].as_f64().unwrap() >= 1.0);
+    assert!(metrics["plan"]["bias_shift"].as_f64().unwrap().is_finite());
+
+    // The predicted track: softmax × exp(log counts) over a test peak's central 1,000 nt.
+    let first = tsv.lines().nth(1).unwrap();
+    let f: Vec<&str> = first.split('\t').collect();
+    let (chrom, centre): (&str, u64) = (f[0], f[1].parse().unwrap());
+    let pred_lc: f64 = f[5].parse().unwrap();
+    let mut bw = prixfixe::atac::inputs::Signal::open(&run.join("predicted.bw")).unwrap();
+    let v = bw.values(chrom, centre - 500, centre + 500).unwrap();
+    let sum: f64 = v.iter().map(|&x| x as f64).sum();
+    assert!(
+        (sum - pred_lc.exp()).abs() < 1e-3 * pred_lc.exp(),
+        "{sum} vs {}",
+        pred_lc.exp()
+    );
+    // Both models' runs and the frozen bias model the accessibility model used.
+    for f in ["bias/best.safetensors", "model/bias.safetensors", "model/curves.svg", "model/plan.json"] {
+        assert!(whole.join(f).exists(), "{f}");
+    }
+
+    // Killed at the accessibility model's first commit (the bias model's two came first),
+    // then resumed: the same predictions to the byte.
+    let cut = d.path().join("cut");
+    let o = train_cmd(&sim, d.path(), &cut, None, None)
+        .env("PRIXFIXE_CRASH_AT", "state-committed:3")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(!cut.join("model/metrics.json").exists());
+    let o = train_cmd(&sim, d.path(), &cut, None, None)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(cut.join("model/test_predictions.tsv")).unwrap(),
+        tsv
+    );
+    // Without --resume the directory is refused, not overwritten.
+    let o = train_cmd(&sim, d.path(), &cut, None, None).output().unwrap();
+    assert!(!o.status.success());
+}
+
+#[test]
+fn atac_bad_inputs_name_the_file_and_line() {
+    let d = tempfile::tempdir().unwrap();
+    let sim = simulate(d.path());
+    let peaks = std::fs::read_to_string(sim.join("peaks.narrowPeak")).unwrap();
+    let check = |name: &str, text: String, want: &[&str]| {
+        let p = d.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let o = train_cmd(&sim, d.path(), &d.path().join(format!("out_{name}")), Some(&p), None)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{name}");
+        for w in want {
+            assert!(err.contains(w), "{name}: {err}");
+        }
+    };
+    let second = peaks.lines().nth(1).unwrap();
+    check(
+        "chrom.narrowPeak",
+        format!("{}\n{}\n", peaks.lines().next().unwrap(), second.replacen("chr", "chrZ", 1)),
+        &["chrom.narrowPeak:2:", "chrZ", "not in the genome"],
+    );
+    check(
+        "end.narrowPeak",
+        "chr1\t79990\t80500\tx\t0\t.\t0\t0\t0\t5\n".into(),
+        &["end.narrowPeak:1:", "past the chromosome's end"],
+    );
+    check(
+        "cols.narrowPeak",
+        "chr1\t100\t300\n".into(),
+        &["cols.narrowPeak:1:", "narrowPeak"],
+    );
+    // Overlapping folds.
+    let folds = d.path().join("folds.json");
+    std::fs::write(&folds, r#"{"train":["chr2","chr3"],"valid":["chr3"],"test":["chr1"]}"#).unwrap();
+    let o = train_cmd(&sim, d.path(), &d.path().join("out_folds"), None, Some(&folds))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("overlap") && err.contains("chr3"), "{err}");
+}
