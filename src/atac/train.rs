@@ -159,6 +159,9 @@ pub struct PlanSummary {
 pub struct AtacSummary {
     /// Test metrics per group (`peaks`, `nonpeaks`, `all`).
     pub test: Vec<(String, GroupMetrics)>,
+    /// On a simulated genome: the truth's figures on the same regions (the ceiling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth: Option<Vec<(String, GroupMetrics)>>,
     /// The accessibility model's best epoch.
     pub best_epoch: Option<usize>,
     /// The bias model's best epoch (when it was trained here).
@@ -337,8 +340,14 @@ pub fn train_atac(
             &run,
         )?
     };
+    // On a simulated genome, the truth's own figures on the same regions: the ceiling.
+    let truth = match super::sim::report_beside(&task.sources.genome) {
+        Some(report) if !test.is_empty() => Some(super::sim::truth_groups(&report, &regions, &test)?),
+        _ => None,
+    };
     let result = AtacSummary {
         test: groups,
+        truth,
         best_epoch,
         bias_best_epoch,
         plan: summary,

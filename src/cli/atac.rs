@@ -145,10 +145,13 @@ pub fn train(a: &AtacArgs, c: Common) -> Result<(), String> {
         p.dropped.no_fold
     );
     let fmt = |v: Option<f64>| v.map_or("undefined".into(), |x| format!("{x:.4}"));
-    println!("test      regions  counts r  counts ρ  counts MSE  median JSD  median norm. JSD");
-    for (group, m) in &summary.test {
+    println!(
+        "test             regions  counts r  counts ρ  counts MSE  median JSD  median norm. JSD"
+    );
+    let truth = summary.truth.iter().flatten().map(|(g, m)| (format!("{g} (truth)"), m));
+    for (group, m) in summary.test.iter().map(|(g, m)| (g.clone(), m)).chain(truth) {
         println!(
-            "{group:<9} {:>7}  {:>8}  {:>8}  {:>10.4}  {:>10.4}  {:>16.4}",
+            "{group:<16} {:>7}  {:>8}  {:>8}  {:>10.4}  {:>10.4}  {:>16.4}",
             m.n,
             fmt(m.counts_pearson),
             fmt(m.counts_spearman),

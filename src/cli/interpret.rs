@@ -73,6 +73,18 @@ impl ModelArgs {
     /// Load every model named.
     pub fn load(&self) -> Result<Vec<Model>, String> {
         let models = self.load_uncropped()?;
+        if models
+            .iter()
+            .any(|m| prixfixe::atac::model::counts_weight(&m.config).is_some())
+        {
+            return Err(
+                "this is an ATAC profile model (ChromBPNet's head): its predictions combine it \
+                 with the frozen bias model it was trained with, and this command would use it \
+                 alone. `train --task atac` writes its test predictions (test_predictions.tsv) \
+                 and tracks (predicted.bw); scoring new regions is not built yet"
+                    .into(),
+            );
+        }
         match self.crop {
             None => Ok(models),
             Some(c) => models
