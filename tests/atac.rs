@@ -55,24 +55,46 @@ fn simulate(dir: &Path) -> PathBuf {
     sim
 }
 
-fn train_cmd(sim: &Path, dir: &Path, out: &Path, peaks: Option<&Path>, folds: Option<&Path>) -> Command {
+fn train_cmd(
+    sim: &Path,
+    dir: &Path,
+    out: &Path,
+    peaks: Option<&Path>,
+    folds: Option<&Path>,
+) -> Command {
     let (bias, main) = tiny_models(dir);
     let s = |f: &str| sim.join(f).to_str().unwrap().to_string();
     let mut c = Command::new(env!("CARGO_BIN_EXE_prixfixe"));
-    c.args(["train", "--task", "atac", "--genome", &s("genome.fa"), "--signal", &s("signal.bw")])
-        .args(["--nonpeaks", &s("nonpeaks.narrowPeak")])
-        .arg("--folds")
-        .arg(folds.map_or_else(|| sim.join("folds.json"), Path::to_path_buf))
-        .arg("--peaks")
-        .arg(peaks.map_or_else(|| sim.join("peaks.narrowPeak"), Path::to_path_buf))
-        .arg("--config")
-        .arg(&main)
-        .arg("--bias-config")
-        .arg(&bias)
-        .args(["--epochs", "2", "--bias-epochs", "2", "--batch-size", "8", "--quiet"])
-        .arg("--out")
-        .arg(out)
-        .env_remove("PRIXFIXE_CRASH_AT");
+    c.args([
+        "train",
+        "--task",
+        "atac",
+        "--genome",
+        &s("genome.fa"),
+        "--signal",
+        &s("signal.bw"),
+    ])
+    .args(["--nonpeaks", &s("nonpeaks.narrowPeak")])
+    .arg("--folds")
+    .arg(folds.map_or_else(|| sim.join("folds.json"), Path::to_path_buf))
+    .arg("--peaks")
+    .arg(peaks.map_or_else(|| sim.join("peaks.narrowPeak"), Path::to_path_buf))
+    .arg("--config")
+    .arg(&main)
+    .arg("--bias-config")
+    .arg(&bias)
+    .args([
+        "--epochs",
+        "2",
+        "--bias-epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--quiet",
+    ])
+    .arg("--out")
+    .arg(out)
+    .env_remove("PRIXFIXE_CRASH_AT");
     c
 }
 
@@ -81,10 +103,15 @@ fn atac_task_trains_scores_writes_tracks_and_resumes_after_a_kill() {
     let d = tempfile::tempdir().unwrap();
     let sim = simulate(d.path());
     let whole = d.path().join("whole");
-    let o = train_cmd(&sim, d.path(), &whole, None, None).output().unwrap();
+    let o = train_cmd(&sim, d.path(), &whole, None, None)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(stdout.contains("peaks") && stdout.contains("median JSD"), "{stdout}");
+    assert!(
+        stdout.contains("peaks") && stdout.contains("median JSD"),
+        "{stdout}"
+    );
     let run = whole.join("model");
 
     // Every test-chromosome region is scored once; the metrics name the three groups.
@@ -130,7 +157,12 @@ fn atac_task_trains_scores_writes_tracks_and_resumes_after_a_kill() {
         pred_lc.exp()
     );
     // Both models' runs and the frozen bias model the accessibility model used.
-    for f in ["bias/best.safetensors", "model/bias.safetensors", "model/curves.svg", "model/plan.json"] {
+    for f in [
+        "bias/best.safetensors",
+        "model/bias.safetensors",
+        "model/curves.svg",
+        "model/plan.json",
+    ] {
         assert!(whole.join(f).exists(), "{f}");
     }
 
@@ -153,7 +185,9 @@ fn atac_task_trains_scores_writes_tracks_and_resumes_after_a_kill() {
         tsv
     );
     // Without --resume the directory is refused, not overwritten.
-    let o = train_cmd(&sim, d.path(), &cut, None, None).output().unwrap();
+    let o = train_cmd(&sim, d.path(), &cut, None, None)
+        .output()
+        .unwrap();
     assert!(!o.status.success());
 }
 
@@ -165,9 +199,15 @@ fn atac_bad_inputs_name_the_file_and_line() {
     let check = |name: &str, text: String, want: &[&str]| {
         let p = d.path().join(name);
         std::fs::write(&p, text).unwrap();
-        let o = train_cmd(&sim, d.path(), &d.path().join(format!("out_{name}")), Some(&p), None)
-            .output()
-            .unwrap();
+        let o = train_cmd(
+            &sim,
+            d.path(),
+            &d.path().join(format!("out_{name}")),
+            Some(&p),
+            None,
+        )
+        .output()
+        .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{name}");
         for w in want {
@@ -177,7 +217,11 @@ fn atac_bad_inputs_name_the_file_and_line() {
     let second = peaks.lines().nth(1).unwrap();
     check(
         "chrom.narrowPeak",
-        format!("{}\n{}\n", peaks.lines().next().unwrap(), second.replacen("chr", "chrZ", 1)),
+        format!(
+            "{}\n{}\n",
+            peaks.lines().next().unwrap(),
+            second.replacen("chr", "chrZ", 1)
+        ),
         &["chrom.narrowPeak:2:", "chrZ", "not in the genome"],
     );
     check(
@@ -192,10 +236,23 @@ fn atac_bad_inputs_name_the_file_and_line() {
     );
     // Overlapping folds.
     let folds = d.path().join("folds.json");
-    std::fs::write(&folds, r#"{"train":["chr2","chr3"],"valid":["chr3"],"test":["chr1"]}"#).unwrap();
-    let o = train_cmd(&sim, d.path(), &d.path().join("out_folds"), None, Some(&folds))
-        .output()
-        .unwrap();
+    std::fs::write(
+        &folds,
+        r#"{"train":["chr2","chr3"],"valid":["chr3"],"test":["chr1"]}"#,
+    )
+    .unwrap();
+    let o = train_cmd(
+        &sim,
+        d.path(),
+        &d.path().join("out_folds"),
+        None,
+        Some(&folds),
+    )
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("overlap") && err.contains("chr3"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("overlap") && err.contains("chr3"),
+        "{err}"
+    );
 }

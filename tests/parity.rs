@@ -855,8 +855,8 @@ fn weight_map(w: &std::collections::BTreeMap<String, FixtureTensor>) -> WeightMa
 fn atac_models_match_pytorch() {
     use prixfixe::atac::model::{self, combined_forward};
     use prixfixe::blocks::final_layers::profile::{ProfileConfig, profile_loss_parts};
-    use prixfixe::blocks::{FinalConfig, core_layers::bpnet::BpnetCoreConfig};
     use prixfixe::blocks::first_layers::bpnet::BpnetFirstConfig;
+    use prixfixe::blocks::{FinalConfig, core_layers::bpnet::BpnetCoreConfig};
     use prixfixe::nn::NamedWeights;
     let f: AtacFixture =
         serde_json::from_str(&std::fs::read_to_string(fixture_path("atac_bpnet.json")).unwrap())
@@ -891,7 +891,9 @@ fn atac_models_match_pytorch() {
     let plain = Device::flex();
     let ad = plain.clone().autodiff();
     let mut main = config(&f.main).init(&ad).unwrap();
-    weight_map(&f.main_weights).apply_to(&mut main, "", &ad).unwrap();
+    weight_map(&f.main_weights)
+        .apply_to(&mut main, "", &ad)
+        .unwrap();
     let mut bias = config(&f.bias).init(&plain).unwrap();
     weight_map(&f.bias_weights)
         .apply_to(&mut bias, "", &plain)

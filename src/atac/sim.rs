@@ -62,7 +62,7 @@ impl Default for AtacSim {
 
 /// The motifs (consensus, strength) planted at peaks.
 const MOTIFS: [(&str, f64); 4] = [
-    ("TGACTCA", 120.0),    // AP-1
+    ("TGACTCA", 120.0),   // AP-1
     ("CCGCGGGAGG", 80.0), // a CTCF-like core
     ("AGATAAG", 60.0),    // GATA
     ("CACGTG", 40.0),     // E-box
@@ -407,11 +407,7 @@ pub fn truth_groups(
     }
     let group = |keep: &dyn Fn(Kind) -> bool| {
         let sel: Vec<_> = rows.iter().filter(|r| keep(r.0)).collect();
-        let col = |k: usize| -> Vec<f64> {
-            sel.iter()
-                .map(|r| [r.1, r.2, r.3, r.4][k])
-                .collect()
-        };
+        let col = |k: usize| -> Vec<f64> { sel.iter().map(|r| [r.1, r.2, r.3, r.4][k]).collect() };
         GroupMetrics::of(&col(0), &col(1), &col(2), &col(3))
     };
     Ok(vec![

@@ -342,7 +342,9 @@ pub fn train_atac(
     };
     // On a simulated genome, the truth's own figures on the same regions: the ceiling.
     let truth = match super::sim::report_beside(&task.sources.genome) {
-        Some(report) if !test.is_empty() => Some(super::sim::truth_groups(&report, &regions, &test)?),
+        Some(report) if !test.is_empty() => {
+            Some(super::sim::truth_groups(&report, &regions, &test)?)
+        }
         _ => None,
     };
     let result = AtacSummary {
@@ -695,9 +697,7 @@ fn score_and_write(
     tsv.commit()?;
     let group = |keep: &dyn Fn(Kind) -> bool| {
         let sel: Vec<_> = rows.iter().filter(|r| keep(r.0)).collect();
-        let col = |f: &dyn Fn(&Scored) -> f64| -> Vec<f64> {
-            sel.iter().map(|r| f(r)).collect()
-        };
+        let col = |f: &dyn Fn(&Scored) -> f64| -> Vec<f64> { sel.iter().map(|r| f(r)).collect() };
         GroupMetrics::of(
             &col(&|r| r.1),
             &col(&|r| r.2),

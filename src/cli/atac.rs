@@ -148,8 +148,17 @@ pub fn train(a: &AtacArgs, c: Common) -> Result<(), String> {
     println!(
         "test             regions  counts r  counts ρ  counts MSE  median JSD  median norm. JSD"
     );
-    let truth = summary.truth.iter().flatten().map(|(g, m)| (format!("{g} (truth)"), m));
-    for (group, m) in summary.test.iter().map(|(g, m)| (g.clone(), m)).chain(truth) {
+    let truth = summary
+        .truth
+        .iter()
+        .flatten()
+        .map(|(g, m)| (format!("{g} (truth)"), m));
+    for (group, m) in summary
+        .test
+        .iter()
+        .map(|(g, m)| (g.clone(), m))
+        .chain(truth)
+    {
         println!(
             "{group:<16} {:>7}  {:>8}  {:>8}  {:>10.4}  {:>10.4}  {:>16.4}",
             m.n,
