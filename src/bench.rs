@@ -126,7 +126,7 @@ pub fn bench(
     }
     let mut net = config.init(&ad)?;
     let params = net.param_counts().total();
-    let width = config.final_block.outputs();
+    let width = config.final_block.target_width();
     let mut optim = AdamW::new(AdamWConfig::default());
     let mut train = Vec::new();
     for &b in &spec.train_batches {

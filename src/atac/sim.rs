@@ -304,6 +304,60 @@ pub fn simulate(p: &AtacSim, dir: &Path) -> Result<AtacSimReport> {
     Ok(report)
 }
 
+/// The simulation beside a genome file (its `simulation.json`), if there is one.
+pub fn report_beside(genome: &Path) -> Option<AtacSimReport> {
+    let path = genome.parent()?.join("simulation.json");
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// The truth's own scores on regions `idx` (the ceiling a model can reach): the expected
+/// insertions' `log(1 + Σ rate)` as the predicted log counts and `log(rate)` as the profile's
+/// logits, against the measured counts, per group (peaks, non-peaks, all).
+pub fn truth_groups(
+    report: &AtacSimReport,
+    regions: &super::regions::Regions,
+    idx: &[usize],
+) -> crate::error::Result<Vec<(String, super::metrics::GroupMetrics)>> {
+    use super::metrics::{GroupMetrics, profile_jsd};
+    use super::regions::{Kind, MAX_JITTER};
+    let half = PROFILE_LENGTH / 2;
+    let mut rows: Vec<(Kind, f64, f64, f64, f64)> = Vec::new();
+    for c in 0..report.params.chromosomes {
+        let name = chrom_name(c);
+        let here: Vec<usize> = idx
+            .iter()
+            .copied()
+            .filter(|&i| regions.index[i].chrom == name)
+            .collect();
+        if here.is_empty() {
+            continue;
+        }
+        let chrom = simulate_chrom(&report.params, c);
+        for i in here {
+            let r = &regions.index[i];
+            let (_, counts) = regions.read(i)?;
+            let measured = &counts[MAX_JITTER..MAX_JITTER + PROFILE_LENGTH];
+            let at = r.centre as usize - half;
+            let rate = &chrom.rate[at..at + PROFILE_LENGTH];
+            let logits: Vec<f32> = rate.iter().map(|&v| v.ln() as f32).collect();
+            let (jsd, norm) = profile_jsd(measured, &logits);
+            let truth = (1.0 + measured.iter().map(|&v| v as f64).sum::<f64>()).ln();
+            let expected = (1.0 + rate.iter().sum::<f64>()).ln();
+            rows.push((r.kind, truth, expected, jsd, norm));
+        }
+    }
+    let group = |keep: &dyn Fn(Kind) -> bool| {
+        let sel: Vec<_> = rows.iter().filter(|r| keep(r.0)).collect();
+        let col = |k: usize| -> Vec<f64> { sel.iter().map(|r| [r.1, r.2, r.3, r.4][k]).collect() };
+        GroupMetrics::of(&col(0), &col(1), &col(2), &col(3))
+    };
+    Ok(vec![
+        ("peaks".into(), group(&|k| k == Kind::Peak)),
+        ("nonpeaks".into(), group(&|k| k == Kind::Nonpeak)),
+        ("all".into(), group(&|_| true)),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,58 +415,4 @@ mod tests {
             );
         }
     }
-}
-
-/// The simulation beside a genome file (its `simulation.json`), if there is one.
-pub fn report_beside(genome: &Path) -> Option<AtacSimReport> {
-    let path = genome.parent()?.join("simulation.json");
-    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
-}
-
-/// The truth's own scores on regions `idx` (the ceiling a model can reach): the expected
-/// insertions' `log(1 + Σ rate)` as the predicted log counts and `log(rate)` as the profile's
-/// logits, against the measured counts, per group (peaks, non-peaks, all).
-pub fn truth_groups(
-    report: &AtacSimReport,
-    regions: &super::regions::Regions,
-    idx: &[usize],
-) -> crate::error::Result<Vec<(String, super::metrics::GroupMetrics)>> {
-    use super::metrics::{GroupMetrics, profile_jsd};
-    use super::regions::{Kind, MAX_JITTER};
-    let half = PROFILE_LENGTH / 2;
-    let mut rows: Vec<(Kind, f64, f64, f64, f64)> = Vec::new();
-    for c in 0..report.params.chromosomes {
-        let name = chrom_name(c);
-        let here: Vec<usize> = idx
-            .iter()
-            .copied()
-            .filter(|&i| regions.index[i].chrom == name)
-            .collect();
-        if here.is_empty() {
-            continue;
-        }
-        let chrom = simulate_chrom(&report.params, c);
-        for i in here {
-            let r = &regions.index[i];
-            let (_, counts) = regions.read(i)?;
-            let measured = &counts[MAX_JITTER..MAX_JITTER + PROFILE_LENGTH];
-            let at = r.centre as usize - half;
-            let rate = &chrom.rate[at..at + PROFILE_LENGTH];
-            let logits: Vec<f32> = rate.iter().map(|&v| v.ln() as f32).collect();
-            let (jsd, norm) = profile_jsd(measured, &logits);
-            let truth = (1.0 + measured.iter().map(|&v| v as f64).sum::<f64>()).ln();
-            let expected = (1.0 + rate.iter().sum::<f64>()).ln();
-            rows.push((r.kind, truth, expected, jsd, norm));
-        }
-    }
-    let group = |keep: &dyn Fn(Kind) -> bool| {
-        let sel: Vec<_> = rows.iter().filter(|r| keep(r.0)).collect();
-        let col = |k: usize| -> Vec<f64> { sel.iter().map(|r| [r.1, r.2, r.3, r.4][k]).collect() };
-        GroupMetrics::of(&col(0), &col(1), &col(2), &col(3))
-    };
-    Ok(vec![
-        ("peaks".into(), group(&|k| k == Kind::Peak)),
-        ("nonpeaks".into(), group(&|k| k == Kind::Nonpeak)),
-        ("all".into(), group(&|_| true)),
-    ])
 }

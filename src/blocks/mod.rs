@@ -101,6 +101,11 @@ pub trait FinalLayersConfig {
     fn outputs(&self) -> usize {
         self.tasks()
     }
+    /// Values per row of the loss's target (by default one per raw output; the profile head
+    /// takes the per-base counts).
+    fn target_width(&self) -> usize {
+        self.outputs()
+    }
     /// Whether the block can be built.
     fn check(&self) -> Result<(), String>;
     /// Whether the block takes a core output of `length` positions (most take any).

@@ -75,7 +75,14 @@ fn draw(history: &[EpochRecord], svg: &mut String) -> Result<(), String> {
             .collect()
     };
     let losses = series(|r| Some(r.train_loss));
-    let mses = series(|r| Some(r.val_mse));
+    // A profile model's validation figure is its loss (MNLL + weighted log-count MSE), on the
+    // training loss's scale; the correlations are then the log counts'.
+    let profile = history.iter().any(|r| r.val_loss.is_some());
+    let mses = if profile {
+        series(|r| r.val_loss)
+    } else {
+        series(|r| Some(r.val_mse))
+    };
     let top = losses
         .iter()
         .chain(&mses)
@@ -86,7 +93,12 @@ fn draw(history: &[EpochRecord], svg: &mut String) -> Result<(), String> {
 
     let mut chart = panel(&left, "loss", epochs, 0.0..top.max(1e-6))?;
     line(&mut chart, losses, BLUE, "train loss")?;
-    line(&mut chart, mses, RED, "validation MSE")?;
+    let val_label = if profile {
+        "validation loss"
+    } else {
+        "validation MSE"
+    };
+    line(&mut chart, mses, RED, val_label)?;
     legend(&mut chart)?;
 
     let (pearson, spearman) = (series(|r| r.val_pearson), series(|r| r.val_spearman));
@@ -95,7 +107,12 @@ fn draw(history: &[EpochRecord], svg: &mut String) -> Result<(), String> {
         .chain(&spearman)
         .map(|p| p.1 - 0.05)
         .fold(-0.1f64, f64::min);
-    let mut chart = panel(&right, "validation correlation", epochs, low..1.0)?;
+    let title = if profile {
+        "validation log-counts correlation"
+    } else {
+        "validation correlation"
+    };
+    let mut chart = panel(&right, title, epochs, low..1.0)?;
     line(&mut chart, pearson, BLUE, "Pearson r")?;
     line(&mut chart, spearman, GREEN, "Spearman ρ")?;
     legend(&mut chart)?;

@@ -72,6 +72,10 @@ impl FinalLayersConfig for ProfileConfig {
         self.profile_length + 1
     }
 
+    fn target_width(&self) -> usize {
+        self.profile_length
+    }
+
     fn check(&self) -> Result<(), String> {
         use crate::blocks::limits::{MAX_KERNEL, MAX_LENGTH, count};
         count("[final] profile_length", self.profile_length, MAX_LENGTH)?;
