@@ -108,6 +108,13 @@ mod tests {
         assert!(js_distance(&[0.0, 0.0], &[1.0, 1.0]).is_nan());
         assert_eq!(nan_median(&[3.0, f64::NAN, 1.0, 2.0]), 2.0);
         let (j, n) = profile_jsd(&[2.0, 2.0, 2.0], &[0.0, 0.0, 0.0]);
-        assert!(j.abs() < 1e-6 && n == 0.0);
+        // A uniform measured profile has no distance to normalise by: NaN, as in ChromBPNet
+        // (left out of the nan-median).
+        assert!(j.abs() < 1e-6 && n.is_nan(), "{j} {n}");
+        // SciPy: jensenshannon(t / (0.001 + Σt), softmax([5, 0, 0])) = 0.06804804590287815
+        // and the normalised form 0.8793779740369357 for t = [4, 0, 0].
+        let (j, n) = profile_jsd(&[4.0, 0.0, 0.0], &[5.0, 0.0, 0.0]);
+        assert!((j - 0.068_048_045_902_878_15).abs() < 1e-7, "{j}");
+        assert!((n - 0.879_377_974_036_935_7).abs() < 1e-6, "{n}");
     }
 }

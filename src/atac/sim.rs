@@ -370,7 +370,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = AtacSim {
             chromosomes: 3,
-            chromosome_length: 40_000,
+            chromosome_length: 60_000,
             peaks_per_chromosome: 6,
             nonpeaks_per_chromosome: 6,
             ..Default::default()
