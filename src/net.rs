@@ -155,6 +155,31 @@ pub const PRESETS: [&str; 6] = [
     "mprann",
 ];
 
+/// The first and core blocks of a DREAM model (or LegNet as the blocks allow) by name.
+pub fn dream_blocks(name: &str) -> Option<(FirstConfig, CoreConfig)> {
+    Some(match name {
+        "dream-cnn" => (
+            FirstConfig::Bhi(BhiFirstConfig::default()),
+            CoreConfig::Autosome(AutosomeCoreConfig::default()),
+        ),
+        "dream-rnn" => (
+            FirstConfig::Bhi(BhiFirstConfig::default()),
+            CoreConfig::Bhi(BhiCoreConfig::default()),
+        ),
+        "dream-attn" => (
+            FirstConfig::Autosome(AutosomeFirstConfig::default()),
+            CoreConfig::UnlockDna(UnlockDnaConfig::default()),
+        ),
+        // LegNet as far as the blocks allow: Autosome first (256) and core; the original's
+        // final SiLU-activated 1×1 convolution and its extra SE branch are not reproduced.
+        "legnet" => (
+            FirstConfig::Autosome(AutosomeFirstConfig::default()),
+            CoreConfig::Autosome(AutosomeCoreConfig::default()),
+        ),
+        _ => return None,
+    })
+}
+
 /// A whole model: input, first, core and final blocks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -200,31 +225,11 @@ impl NetConfig {
         if let Some(baseline) = Self::baseline(name, data) {
             return Ok(baseline);
         }
-        let (first, core) = match name {
-            "dream-cnn" => (
-                FirstConfig::Bhi(BhiFirstConfig::default()),
-                CoreConfig::Autosome(AutosomeCoreConfig::default()),
-            ),
-            "dream-rnn" => (
-                FirstConfig::Bhi(BhiFirstConfig::default()),
-                CoreConfig::Bhi(BhiCoreConfig::default()),
-            ),
-            "dream-attn" => (
-                FirstConfig::Autosome(AutosomeFirstConfig::default()),
-                CoreConfig::UnlockDna(UnlockDnaConfig::default()),
-            ),
-            // LegNet as far as the blocks allow: Autosome first (256) and core; the original's
-            // final SiLU-activated 1×1 convolution and its extra SE branch are not reproduced.
-            "legnet" => (
-                FirstConfig::Autosome(AutosomeFirstConfig::default()),
-                CoreConfig::Autosome(AutosomeCoreConfig::default()),
-            ),
-            other => {
-                return Err(Error::Config(format!(
-                    "unknown model preset {other:?}; known presets: {}",
-                    PRESETS.join(", ")
-                )));
-            }
+        let Some((first, core)) = dream_blocks(name) else {
+            return Err(Error::Config(format!(
+                "unknown model preset {name:?}; known presets: {}",
+                PRESETS.join(", ")
+            )));
         };
         Ok(NetConfig {
             input: data.input(),

@@ -44,19 +44,13 @@ pub fn profile_jsd(counts: &[f32], logits: &[f32]) -> (f64, f64) {
     (jsd, norm)
 }
 
-/// The median of the finite values (NaN where none are).
+/// The median of the finite values (NaN where none are): NumPy's `nanmedian`.
 pub fn nan_median(values: &[f64]) -> f64 {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {
         return f64::NAN;
     }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+    crate::eval::metrics::median(&mut v)
 }
 
 /// One group's figures (peaks, non-peaks or both).

@@ -4,13 +4,8 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::blocks::core_layers::autosome::AutosomeCoreConfig;
-use crate::blocks::core_layers::bhi::BhiCoreConfig;
 use crate::blocks::core_layers::bpnet::BpnetCoreConfig;
-use crate::blocks::core_layers::unlock_dna::UnlockDnaConfig;
 use crate::blocks::final_layers::profile::{ProfileConfig, combine_with_bias};
-use crate::blocks::first_layers::autosome::AutosomeFirstConfig;
-use crate::blocks::first_layers::bhi::BhiFirstConfig;
 use crate::blocks::first_layers::bpnet::BpnetFirstConfig;
 use crate::blocks::{CoreConfig, FinalConfig, FirstConfig};
 use crate::data::{BaseOrder, Channels, NCode, Padding, Strands};
@@ -41,32 +36,21 @@ pub fn preset(name: &str, counts_weight: f64) -> Result<NetConfig> {
         counts_weight,
         ..Default::default()
     });
-    let (first, core) = match name {
-        // F = 512, D = 8: 6,377,986 parameters.
-        "chrombpnet" => (
+    // BPNet's tower (F = 512, D = 8: 6,377,986 parameters), or a DREAM model's blocks on the
+    // 4 bases (§5.10).
+    let blocks = match name {
+        "chrombpnet" => Some((
             FirstConfig::Bpnet(BpnetFirstConfig::default()),
             CoreConfig::Bpnet(BpnetCoreConfig::default()),
-        ),
-        // BHI first (2 × 160, k 9/15) on the 4 bases, then the Autosome core or BHI's
-        // BiLSTM core (§5.10).
-        "dream-cnn" => (
-            FirstConfig::Bhi(BhiFirstConfig::default()),
-            CoreConfig::Autosome(AutosomeCoreConfig::default()),
-        ),
-        "dream-rnn" => (
-            FirstConfig::Bhi(BhiFirstConfig::default()),
-            CoreConfig::Bhi(BhiCoreConfig::default()),
-        ),
-        "dream-attn" => (
-            FirstConfig::Autosome(AutosomeFirstConfig::default()),
-            CoreConfig::UnlockDna(UnlockDnaConfig::default()),
-        ),
-        other => {
-            return Err(Error::Config(format!(
-                "unknown ATAC model {other:?}; known: {}",
-                MODELS.join(", ")
-            )));
-        }
+        )),
+        "legnet" => None,
+        other => crate::net::dream_blocks(other),
+    };
+    let Some((first, core)) = blocks else {
+        return Err(Error::Config(format!(
+            "unknown ATAC model {name:?}; known: {}",
+            MODELS.join(", ")
+        )));
     };
     Ok(NetConfig {
         input: input(),

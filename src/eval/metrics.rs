@@ -50,6 +50,18 @@ pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
     pearson(&rank_average(x), &rank_average(y))
 }
 
+/// The median of `v` (sorted in place; the mean of the two middle values for an even
+/// count).
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
 /// Mean squared error.
 pub fn mse(pred: &[f64], target: &[f64]) -> f64 {
     assert_eq!(
