@@ -256,3 +256,92 @@ fn atac_bad_inputs_name_the_file_and_line() {
         "{err}"
     );
 }
+
+/// `benchmark atac` on two folds and two models: one bias model per fold shared by both
+/// models, the table's rows per model, fold and group with the truth's, and a second run
+/// that reuses every finished run and writes the same table.
+#[test]
+fn atac_benchmark_tables_models_by_fold_with_the_truth() {
+    let d = tempfile::tempdir().unwrap();
+    let sim = simulate(d.path());
+    let (bias, main) = tiny_models(d.path());
+    let other = d.path().join("wide.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&main)
+            .unwrap()
+            .replace("filters = 8", "filters = 12"),
+    )
+    .unwrap();
+    let fold1 = d.path().join("fold1.json");
+    std::fs::write(
+        &fold1,
+        r#"{"train":["chr1"],"valid":["chr3"],"test":["chr2"]}"#,
+    )
+    .unwrap();
+    let out = d.path().join("bench");
+    let s = |f: &str| sim.join(f).to_str().unwrap().to_string();
+    let models = format!("{},{}", main.display(), other.display());
+    let args = [
+        "benchmark",
+        "atac",
+        "--out",
+        out.to_str().unwrap(),
+        "--genome",
+        &s("genome.fa"),
+        "--signal",
+        &s("signal.bw"),
+        "--peaks",
+        &s("peaks.narrowPeak"),
+        "--nonpeaks",
+        &s("nonpeaks.narrowPeak"),
+        "--folds",
+        &s("folds.json"),
+        fold1.to_str().unwrap(),
+        "--models",
+        &models,
+        "--bias-config",
+        bias.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--bias-epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--quiet",
+    ];
+    let (ok, stdout, err) = prixfixe(&args);
+    assert!(ok, "{err}");
+    assert!(
+        stdout.contains("median JSD") && stdout.contains("truth"),
+        "{stdout}"
+    );
+    let csv = std::fs::read_to_string(out.join("benchmark_atac.csv")).unwrap();
+    // 2 folds × (2 models + the truth) × 3 groups.
+    assert_eq!(csv.lines().count(), 1 + 2 * 3 * 3, "{csv}");
+    for (fold, test) in [(0, "chr1"), (1, "chr2")] {
+        let dir = out.join(format!("fold_{fold}"));
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("bias/state.json")).unwrap())
+                .unwrap();
+        assert_eq!(state["epochs_done"], 1, "one bias model per fold");
+        for m in ["main", "wide"] {
+            let tsv = std::fs::read_to_string(dir.join(m).join("test_predictions.tsv")).unwrap();
+            assert!(
+                tsv.lines()
+                    .skip(1)
+                    .all(|l| l.starts_with(&format!("{test}\t")))
+            );
+        }
+    }
+    let rows: Vec<&str> = csv.lines().filter(|l| l.starts_with("main,")).collect();
+    assert_eq!(rows.len(), 6);
+    assert!(rows[0].contains(",0,peaks,"), "{}", rows[0]);
+    // Again: every run is reused, the same table.
+    let (ok, _, err) = prixfixe(&args);
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("benchmark_atac.csv")).unwrap(),
+        csv
+    );
+}

@@ -2,6 +2,7 @@
 //! peaks and a Tn5-insertion bigWig — inputs, regions, the frozen-bias models, training,
 //! metrics and predicted tracks.
 
+pub mod benchmark;
 pub mod inputs;
 pub mod metrics;
 pub mod model;

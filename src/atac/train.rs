@@ -118,6 +118,20 @@ pub struct AtacTask {
 }
 
 impl AtacTask {
+    /// The part models in one directory share (inputs, bias model) and this model's own part,
+    /// as JSON.
+    pub fn parts(&self) -> (serde_json::Value, serde_json::Value) {
+        let mut shared = serde_json::to_value(self).expect("json");
+        let map = shared.as_object_mut().expect("an object");
+        let mut own = serde_json::Map::new();
+        for key in ["name", "model", "recipe"] {
+            if let Some(v) = map.remove(key) {
+                own.insert(key.into(), v);
+            }
+        }
+        (shared, serde_json::Value::Object(own))
+    }
+
     /// ChromBPNet's defaults for `name` on `sources`.
     pub fn new(sources: Sources, name: &str) -> Result<Self> {
         Ok(AtacTask {
@@ -179,27 +193,42 @@ pub fn train_atac(
     observer: &mut dyn TrainObserver,
     stop: Option<&std::sync::atomic::AtomicBool>,
 ) -> Result<AtacSummary> {
-    let task_file = out.join("task.json");
-    if let Ok(text) = std::fs::read_to_string(&task_file) {
-        let stored: AtacTask = serde_json::from_str(&text)
-            .map_err(|e| Error::Other(format!("{}: {e}", task_file.display())))?;
-        if !force && stored != *task {
-            let what = if resume {
-                "--resume continues the task stored there, and this one differs"
-            } else {
-                "it holds another task"
-            };
-            return Err(Error::Config(format!(
-                "{}: {what} (inputs, model or recipe); use another directory or --force",
-                task_file.display()
-            )));
+    // The directory's shared part (inputs and bias model) in `task.json`; each accessibility
+    // model's own part in `<model>/model.json`. Several models trained in one directory share
+    // its regions and its bias model, as ChromBPNet's models share one bias model per fold.
+    let (shared, own) = task.parts();
+    let run = out.join(&task.name);
+    for (file, part, what) in [
+        (out.join("task.json"), &shared, "its inputs or bias model"),
+        (
+            run.join("model.json"),
+            &own,
+            "this model's config or recipe",
+        ),
+    ] {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            let stored: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::Other(format!("{}: {e}", file.display())))?;
+            if !force && stored != *part {
+                return Err(Error::Config(format!(
+                    "{}: the task stored there differs in {what}; use another directory or \
+                     --force",
+                    file.display()
+                )));
+            }
         }
     }
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    std::fs::create_dir_all(&run).map_err(|e| Error::io(&run, e))?;
     let regions = Regions::open_or_extract(&task.sources, out)?;
     crate::output::write_atomic(
-        &task_file,
-        serde_json::to_string_pretty(task).expect("json").as_bytes(),
+        &out.join("task.json"),
+        serde_json::to_string_pretty(&shared)
+            .expect("json")
+            .as_bytes(),
+    )?;
+    crate::output::write_atomic(
+        &run.join("model.json"),
+        serde_json::to_string_pretty(&own).expect("json").as_bytes(),
     )?;
     let device = Device::flex();
 
@@ -235,12 +264,16 @@ pub fn train_atac(
                 jitter: false,
                 bias: None,
             };
+            // The shared bias model: continued or reused when its directory holds it (a
+            // changed bias config is refused there), trained otherwise.
+            let dir = out.join("bias");
+            let held = dir.join("state.json").exists();
             let (net, best) = train_phase(
                 &phase,
                 &regions,
-                &out.join("bias"),
-                resume,
-                force,
+                &dir,
+                resume || held,
+                force && !held,
                 observer,
                 stop,
             )?;
@@ -257,8 +290,6 @@ pub fn train_atac(
             plan.valid.len()
         )));
     }
-    let run = out.join(&task.name);
-    std::fs::create_dir_all(&run).map_err(|e| Error::io(&run, e))?;
     let shift = {
         let nonpeaks: Vec<usize> = plan
             .train_nonpeaks

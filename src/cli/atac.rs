@@ -214,3 +214,143 @@ pub fn simulate(
     );
     Ok(())
 }
+
+/// `benchmark atac`.
+#[derive(Args)]
+pub struct BenchAtacArgs {
+    /// The benchmark directory (fold_<k>/ per fold file, benchmark_atac.csv/.json). Running
+    /// the command again continues unfinished runs.
+    #[arg(long)]
+    out: PathBuf,
+    /// Reference FASTA.
+    #[arg(long)]
+    genome: PathBuf,
+    /// Tn5-insertion counts (bigWig).
+    #[arg(long)]
+    signal: PathBuf,
+    /// Peaks (narrowPeak).
+    #[arg(long)]
+    peaks: PathBuf,
+    /// Non-peaks (narrowPeak).
+    #[arg(long)]
+    nonpeaks: PathBuf,
+    /// Fold files (ChromBPNet's JSON), one per fold, in fold order.
+    #[arg(long, num_args = 1.., required = true)]
+    folds: Vec<PathBuf>,
+    /// Models, comma-separated: chrombpnet, dream-cnn, dream-rnn, dream-attn, or model TOML
+    /// files (named by their stem). Default chrombpnet,dream-cnn,dream-rnn (the paper's).
+    #[arg(long, value_delimiter = ',')]
+    models: Vec<String>,
+    /// The bias model as a model TOML (default ChromBPNet's); one is trained per fold.
+    #[arg(long)]
+    bias_config: Option<PathBuf>,
+    /// Most epochs per accessibility model (default: the model's recipe).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Most epochs of each fold's bias model (default 50).
+    #[arg(long)]
+    bias_epochs: Option<usize>,
+    /// Examples per batch (default 64).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// An epoch as at most this many batches (for trials).
+    #[arg(long)]
+    batch_per_epoch: Option<usize>,
+    /// Early-stopping patience (default: the model's recipe).
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Seed (default 1234).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Run `benchmark atac`.
+pub fn benchmark(a: BenchAtacArgs) -> Result<(), String> {
+    use prixfixe::atac::benchmark;
+    let absolute = |p: &Path| std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()));
+    let models = if a.models.is_empty() {
+        ["chrombpnet", "dream-cnn", "dream-rnn"]
+            .map(String::from)
+            .to_vec()
+    } else {
+        a.models.clone()
+    };
+    let bias = a.bias_config.as_deref().map(read_model).transpose()?;
+    let mut tasks = Vec::new();
+    for fold in &a.folds {
+        let sources = Sources {
+            genome: absolute(&a.genome)?,
+            signal: absolute(&a.signal)?,
+            peaks: absolute(&a.peaks)?,
+            nonpeaks: absolute(&a.nonpeaks)?,
+            folds: absolute(fold)?,
+        };
+        let mut row = Vec::new();
+        for m in &models {
+            let mut task = if m.ends_with(".toml") {
+                let path = Path::new(m);
+                let mut t =
+                    AtacTask::new(sources.clone(), "chrombpnet").map_err(|e| e.to_string())?;
+                t.model = read_model(path)?;
+                t.name = path
+                    .file_stem()
+                    .map_or("model".into(), |s| s.to_string_lossy().into_owned());
+                t
+            } else {
+                AtacTask::new(sources.clone(), m).map_err(|e| e.to_string())?
+            };
+            if let Some(b) = &bias {
+                task.bias = b.clone();
+            }
+            for r in [&mut task.recipe, &mut task.bias_recipe] {
+                if let Some(b) = a.batch_size {
+                    r.batch_size = b;
+                }
+                if a.batch_per_epoch.is_some() {
+                    r.batch_per_epoch = a.batch_per_epoch;
+                }
+                if let Some(s) = a.seed {
+                    r.seed = s;
+                }
+                if let Some(p) = a.patience {
+                    r.patience = Some(p);
+                }
+            }
+            if let Some(e) = a.epochs {
+                task.recipe.epochs = e;
+            }
+            if let Some(e) = a.bias_epochs {
+                task.bias_recipe.epochs = e;
+            }
+            row.push(task);
+        }
+        tasks.push(row);
+    }
+    let mut observer = super::progress::TrainProgress::new(a.quiet);
+    let stop = super::stop_on_usr1();
+    let rows = match benchmark::run(&tasks, &a.out, &mut observer, stop.as_deref()) {
+        Err(e @ prixfixe::Error::Stopped { .. }) => super::exit_for_requeue(&e),
+        other => other.map_err(|e| e.to_string())?,
+    };
+    let manifest = benchmark::Manifest {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        folds: a.folds.clone(),
+        models: tasks
+            .first()
+            .map_or(vec![], |r| r.iter().map(|t| t.name.clone()).collect()),
+        runs_completed: tasks.iter().map(Vec::len).sum(),
+        rows,
+    };
+    benchmark::write(&a.out, &manifest).map_err(|e| e.to_string())?;
+    print!("{}", benchmark::table_text(&manifest.rows));
+    println!(
+        "every figure: {} (peaks, non-peaks and all; {} fold(s) × {} model(s))",
+        a.out.join("benchmark_atac.csv").display(),
+        a.folds.len(),
+        manifest.models.len()
+    );
+    Ok(())
+}

@@ -154,19 +154,23 @@ fn collect(a: CollectArgs) -> Result<(), String> {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct BenchmarkArgs {
+    /// `atac`: ChromBPNet's ATAC-seq task (Fig. 3c,d) instead of the MPRA benchmarks.
+    #[command(subcommand)]
+    task: Option<BenchTask>,
     /// The benchmark directory: one cross-validation per model under it, then the table
     /// (benchmark.csv), the manifest (benchmark.json) and the bar plot (benchmark.svg/.png).
     /// Running the command again resumes the unfinished runs.
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required = true)]
+    out: Option<PathBuf>,
     /// Data kind, which picks the protocol and the baseline: human (the file's folds; MPRAnn)
     /// or drosophila (held-out chromosomes; DeepSTARR).
-    #[arg(long, value_parser = ["human", "drosophila"])]
-    data: String,
+    #[arg(long, required = true, value_parser = ["human", "drosophila"])]
+    data: Option<String>,
     /// The data file (lentiMPRA or DeepSTARR layout, with ids).
-    #[arg(long)]
-    train: PathBuf,
+    #[arg(long, required = true)]
+    train: Option<PathBuf>,
     /// Models, comma-separated (default: dream-cnn, dream-rnn, dream-attn and the data's
     /// baseline).
     #[arg(long, value_delimiter = ',')]
@@ -178,10 +182,24 @@ pub struct BenchmarkArgs {
     jobs: usize,
 }
 
+#[derive(clap::Subcommand)]
+enum BenchTask {
+    /// Every accessibility model on every fold of the ATAC task: counts r and median JSD per
+    /// model, fold and group (benchmark_atac.csv, benchmark_atac.json, a printed table).
+    Atac(super::atac::BenchAtacArgs),
+}
+
 pub fn benchmark(a: BenchmarkArgs) -> Result<(), String> {
     use prixfixe::grid::benchmark::{self, Entry};
+    if let Some(BenchTask::Atac(b)) = a.task {
+        return super::atac::benchmark(b);
+    }
+    let (Some(out), Some(data), Some(train)) = (a.out.clone(), a.data.clone(), a.train.clone())
+    else {
+        return Err("benchmark needs --out, --data and --train (or: benchmark atac …)".into());
+    };
     let err = |e: prixfixe::Error| e.to_string();
-    let baseline = if a.data == "human" {
+    let baseline = if data == "human" {
         "mprann"
     } else {
         "deepstarr"
@@ -193,22 +211,22 @@ pub fn benchmark(a: BenchmarkArgs) -> Result<(), String> {
     } else {
         a.models.clone()
     };
-    let kind = prixfixe::DataKind::parse(&a.data).map_err(err)?;
+    let kind = prixfixe::DataKind::parse(&data).map_err(err)?;
     for m in &models {
         prixfixe::NetConfig::preset(m, kind).map_err(err)?;
     }
     let train =
-        std::fs::canonicalize(&a.train).map_err(|e| format!("{}: {e}", a.train.display()))?;
-    std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+        std::fs::canonicalize(&train).map_err(|e| format!("{}: {e}", train.display()))?;
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let mut entries = Vec::new();
     for m in &models {
-        let dir = a.out.join(m);
+        let dir = out.join(m);
         if !dir.join(prixfixe::grid::PLAN_FILE).exists() {
             plan(PlanArgs {
                 out: dir.clone(),
                 model: m.clone(),
-                data: a.data.clone(),
-                train: a.train.clone(),
+                data: data.clone(),
+                train: train.clone(),
                 runs: a.runs.clone(),
                 batch_size: None,
             })?;
@@ -234,7 +252,7 @@ pub fn benchmark(a: BenchmarkArgs) -> Result<(), String> {
     // On simulated data, the truth beside the models: its figures on the same test rows.
     let truth = train.with_file_name("truth.tsv");
     if let (true, Some(first)) = (truth.exists(), models.first()) {
-        let report = cv::truth_report(&a.out.join(first), &truth).map_err(err)?;
+        let report = cv::truth_report(&out.join(first), &truth).map_err(err)?;
         entries.push(Entry {
             model: "truth".into(),
             parameters: 0,
@@ -254,7 +272,7 @@ pub fn benchmark(a: BenchmarkArgs) -> Result<(), String> {
     let manifest = serde_json::json!({
         "prixfixe": env!("CARGO_PKG_VERSION"),
         "command": std::env::args().collect::<Vec<_>>().join(" "),
-        "data": a.data,
+        "data": data,
         "train": train,
         "train_sha256": sha,
         "protocol": protocol,
@@ -265,19 +283,19 @@ pub fn benchmark(a: BenchmarkArgs) -> Result<(), String> {
     });
     let title = format!(
         "Cross-species benchmark: {} ({})",
-        a.data,
+        data,
         train
             .file_name()
             .map_or(String::new(), |f| f.to_string_lossy().into_owned())
     );
-    benchmark::write(&a.out, &title, &entries, manifest).map_err(err)?;
+    benchmark::write(&out, &title, &entries, manifest).map_err(err)?;
     print!("{}", benchmark::table_text(&entries));
     println!(
         "table in {}; manifest in {}; plot in {} and {}",
-        a.out.join(benchmark::TABLE_FILE).display(),
-        a.out.join(benchmark::MANIFEST_FILE).display(),
-        a.out.join("benchmark.svg").display(),
-        a.out.join("benchmark.png").display()
+        out.join(benchmark::TABLE_FILE).display(),
+        out.join(benchmark::MANIFEST_FILE).display(),
+        out.join("benchmark.svg").display(),
+        out.join("benchmark.png").display()
     );
     Ok(())
 }
