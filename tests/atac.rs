@@ -184,6 +184,23 @@ fn atac_task_trains_scores_writes_tracks_and_resumes_after_a_kill() {
         std::fs::read_to_string(cut.join("model/test_predictions.tsv")).unwrap(),
         tsv
     );
+    // Killed in the bias model's first commit, before any state: resumed, it starts that
+    // run and ends with the same predictions.
+    let early = d.path().join("early");
+    let o = train_cmd(&sim, d.path(), &early, None, None)
+        .env("PRIXFIXE_CRASH_AT", "model-written:1")
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && !early.join("bias/state.json").exists());
+    let o = train_cmd(&sim, d.path(), &early, None, None)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(early.join("model/test_predictions.tsv")).unwrap(),
+        tsv
+    );
     // Without --resume the directory is refused, not overwritten.
     let o = train_cmd(&sim, d.path(), &cut, None, None)
         .output()

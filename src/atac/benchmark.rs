@@ -45,7 +45,7 @@ pub fn run(
         let dir = out.join(format!("fold_{fold}"));
         let mut truth_done = false;
         for task in models {
-            let resume = dir.join(&task.name).join("state.json").exists();
+            let resume = super::train::holds_run(&dir.join(&task.name));
             let summary: AtacSummary = train_atac(task, &dir, resume, false, observer, stop)?;
             let mut net = task.model.init(&burn::tensor::Device::flex())?;
             let parameters = net.param_counts().total();

@@ -267,7 +267,7 @@ pub fn train_atac(
             // The shared bias model: continued or reused when its directory holds it (a
             // changed bias config is refused there), trained otherwise.
             let dir = out.join("bias");
-            let held = dir.join("state.json").exists();
+            let held = holds_run(&dir);
             let (net, best) = train_phase(
                 &phase,
                 &regions,
@@ -404,6 +404,11 @@ struct Phase<'a> {
     bias: Option<&'a PrixFixeNet>,
 }
 
+/// Whether `dir` holds a run, committed or begun.
+pub fn holds_run(dir: &Path) -> bool {
+    dir.join("state.json").exists() || dir.join("config.toml").exists()
+}
+
 /// Whether a run's committed state ends it: all epochs, or `patience` without a better one.
 fn phase_done(recipe: &AtacRecipe, state: &TrainerState) -> bool {
     let stale = match (recipe.patience, state.best) {
@@ -427,7 +432,8 @@ fn train_phase(
     let device = Device::flex();
     let ad = device.clone().autodiff();
     let recipe = phase.recipe;
-    let (run, state) = RunDir::open(dir, resume && dir.join("state.json").exists(), force)?;
+    // A run killed before its first commit has its config and no state: resumed, it starts.
+    let (run, state) = RunDir::open(dir, resume && holds_run(dir), force)?;
     let config_path = run.file("config.toml");
     match &state {
         Some(_) => {

@@ -215,8 +215,7 @@ pub fn benchmark(a: BenchmarkArgs) -> Result<(), String> {
     for m in &models {
         prixfixe::NetConfig::preset(m, kind).map_err(err)?;
     }
-    let train =
-        std::fs::canonicalize(&train).map_err(|e| format!("{}: {e}", train.display()))?;
+    let train = std::fs::canonicalize(&train).map_err(|e| format!("{}: {e}", train.display()))?;
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let mut entries = Vec::new();
     for m in &models {
