@@ -147,6 +147,46 @@ impl AtacTask {
     }
 }
 
+/// Recipe values given on the command line; `None` keeps the recipe's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AtacOverrides {
+    /// Most epochs of the accessibility model.
+    pub epochs: Option<usize>,
+    /// Most epochs of the bias model.
+    pub bias_epochs: Option<usize>,
+    /// Examples per batch (both models).
+    pub batch_size: Option<usize>,
+    /// Batches per epoch at most (both models).
+    pub batch_per_epoch: Option<usize>,
+    /// Early-stopping patience (both models).
+    pub patience: Option<usize>,
+    /// Seed (both models).
+    pub seed: Option<u64>,
+    /// The accessibility model's (peak) learning rate.
+    pub lr: Option<f64>,
+}
+
+impl AtacTask {
+    /// Set the given recipe values; zero batches or epochs are refused.
+    pub fn apply(&mut self, o: &AtacOverrides) -> Result<()> {
+        for r in [&mut self.recipe, &mut self.bias_recipe] {
+            r.batch_size = o.batch_size.unwrap_or(r.batch_size);
+            r.batch_per_epoch = o.batch_per_epoch.or(r.batch_per_epoch);
+            r.seed = o.seed.unwrap_or(r.seed);
+            r.patience = o.patience.or(r.patience);
+        }
+        self.recipe.epochs = o.epochs.unwrap_or(self.recipe.epochs);
+        self.bias_recipe.epochs = o.bias_epochs.unwrap_or(self.bias_recipe.epochs);
+        self.recipe.lr = o.lr.unwrap_or(self.recipe.lr);
+        if self.recipe.batch_size == 0 || self.recipe.epochs == 0 || self.bias_recipe.epochs == 0 {
+            return Err(Error::Config(
+                "--batch-size, --epochs and --bias-epochs must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What the accessibility model was trained on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanSummary {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use prixfixe::atac::regions::Sources;
-use prixfixe::atac::train::{AtacTask, train_atac};
+use prixfixe::atac::train::{AtacOverrides, AtacTask, train_atac};
 
 /// The ATAC task's inputs and its bias model.
 #[derive(Args, Default)]
@@ -91,32 +91,16 @@ pub fn train(a: &AtacArgs, c: Common) -> Result<(), String> {
         task.bias = read_model(path)?;
     }
     task.bias_model = a.bias_model.clone().map(absolute);
-    for r in [&mut task.recipe, &mut task.bias_recipe] {
-        if let Some(b) = c.batch_size {
-            r.batch_size = b;
-        }
-        if c.batch_per_epoch.is_some() {
-            r.batch_per_epoch = c.batch_per_epoch;
-        }
-        if let Some(s) = c.seed {
-            r.seed = s;
-        }
-        if let Some(p) = c.patience {
-            r.patience = Some(p);
-        }
-    }
-    if let Some(e) = c.epochs {
-        task.recipe.epochs = e;
-    }
-    if let Some(e) = a.bias_epochs {
-        task.bias_recipe.epochs = e;
-    }
-    if let Some(lr) = c.max_lr {
-        task.recipe.lr = lr;
-    }
-    if task.recipe.batch_size == 0 || task.recipe.epochs == 0 || task.bias_recipe.epochs == 0 {
-        return Err("--batch-size, --epochs and --bias-epochs must be at least 1".into());
-    }
+    task.apply(&AtacOverrides {
+        epochs: c.epochs,
+        bias_epochs: a.bias_epochs,
+        batch_size: c.batch_size,
+        batch_per_epoch: c.batch_per_epoch,
+        patience: c.patience,
+        seed: c.seed,
+        lr: c.max_lr,
+    })
+    .map_err(|e| e.to_string())?;
     let mut observer = super::progress::TrainProgress::new(c.quiet);
     let stop = super::stop_on_usr1();
     let summary = match train_atac(
@@ -305,26 +289,16 @@ pub fn benchmark(a: BenchAtacArgs) -> Result<(), String> {
             if let Some(b) = &bias {
                 task.bias = b.clone();
             }
-            for r in [&mut task.recipe, &mut task.bias_recipe] {
-                if let Some(b) = a.batch_size {
-                    r.batch_size = b;
-                }
-                if a.batch_per_epoch.is_some() {
-                    r.batch_per_epoch = a.batch_per_epoch;
-                }
-                if let Some(s) = a.seed {
-                    r.seed = s;
-                }
-                if let Some(p) = a.patience {
-                    r.patience = Some(p);
-                }
-            }
-            if let Some(e) = a.epochs {
-                task.recipe.epochs = e;
-            }
-            if let Some(e) = a.bias_epochs {
-                task.bias_recipe.epochs = e;
-            }
+            task.apply(&AtacOverrides {
+                epochs: a.epochs,
+                bias_epochs: a.bias_epochs,
+                batch_size: a.batch_size,
+                batch_per_epoch: a.batch_per_epoch,
+                patience: a.patience,
+                seed: a.seed,
+                lr: None,
+            })
+            .map_err(|e| e.to_string())?;
             row.push(task);
         }
         tasks.push(row);
