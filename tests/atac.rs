@@ -351,6 +351,9 @@ fn atac_benchmark_tables_models_by_fold_with_the_truth() {
             );
         }
     }
+    for f in ["benchmark_atac_counts.png", "benchmark_atac_profile.svg"] {
+        assert!(std::fs::metadata(out.join(f)).unwrap().len() > 1000, "{f}");
+    }
     let rows: Vec<&str> = csv.lines().filter(|l| l.starts_with("main,")).collect();
     assert_eq!(rows.len(), 6);
     assert!(rows[0].contains(",0,peaks,"), "{}", rows[0]);

@@ -13,9 +13,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use plotters::prelude::{IntoDrawingArea, SVGBackend};
+
 use super::metrics::GroupMetrics;
 use super::train::{AtacSummary, AtacTask, train_atac};
 use crate::error::{Error, Result};
+use crate::grid::benchmark::{SIZE, Series, draw_bars};
 use crate::train::TrainObserver;
 
 /// One model's figures on one fold and group.
@@ -137,8 +140,74 @@ pub struct Manifest {
     pub rows: Vec<Row>,
 }
 
-/// Write the table and the manifest into `out`.
+/// One figure of a group's metrics.
+type Figure = fn(&GroupMetrics) -> Option<f64>;
+
+/// The series of one figure of test peaks per model, a value per fold.
+fn peak_series(rows: &[Row], folds: usize, f: Figure) -> Vec<Series> {
+    let mut models: Vec<&str> = Vec::new();
+    for r in rows {
+        if !models.contains(&r.model.as_str()) {
+            models.push(&r.model);
+        }
+    }
+    // The truth last, beside the models it bounds.
+    models.sort_by_key(|m| *m == "truth");
+    models
+        .into_iter()
+        .map(|m| Series {
+            label: m.to_string(),
+            values: (0..folds)
+                .map(|k| {
+                    rows.iter()
+                        .find(|r| r.model == m && r.fold == k && r.group == "peaks")
+                        .and_then(|r| f(&r.metrics))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The paper's two panels as bar plots of test peaks by fold: counts Pearson r
+/// (`benchmark_atac_counts.svg/.png`, Fig. 3c) and the profiles' median JSD
+/// (`benchmark_atac_profile.svg/.png`, 3d; lower is better).
+fn plots(out: &Path, rows: &[Row], folds: usize) -> Result<()> {
+    let groups: Vec<String> = (0..folds).map(|k| format!("fold {k}")).collect();
+    let panels: [(&str, &str, &str, Figure); 2] = [
+        (
+            "benchmark_atac_counts",
+            "ATAC test peaks: log counts",
+            "Pearson r of log counts",
+            |m| m.counts_pearson,
+        ),
+        (
+            "benchmark_atac_profile",
+            "ATAC test peaks: profiles (lower is better)",
+            "median Jensen-Shannon distance",
+            |m| Some(m.profile_median_jsd),
+        ),
+    ];
+    crate::figure::fonts();
+    for (file, title, y, f) in panels {
+        let series = peak_series(rows, folds, f);
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+            draw_bars(&root, title, y, &groups, &series).map_err(Error::Other)?;
+            root.present().map_err(|e| Error::Other(e.to_string()))?;
+        }
+        crate::output::write_atomic(&out.join(format!("{file}.svg")), svg.as_bytes())?;
+        let png = crate::figure::png(SIZE.0, SIZE.1, |root| {
+            draw_bars(root, title, y, &groups, &series)
+        })?;
+        crate::output::write_atomic(&out.join(format!("{file}.png")), &png)?;
+    }
+    Ok(())
+}
+
+/// Write the table, the manifest and the two bar plots into `out`.
 pub fn write(out: &Path, manifest: &Manifest) -> Result<()> {
+    plots(out, &manifest.rows, manifest.folds.len())?;
     crate::output::write_atomic(
         &out.join("benchmark_atac.csv"),
         table_csv(&manifest.rows).as_bytes(),

@@ -90,47 +90,85 @@ pub fn draw<DB: DrawingBackend>(
     title: &str,
     entries: &[Entry],
 ) -> std::result::Result<(), String> {
-    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    root.fill(&WHITE).map_err(e)?;
     let tasks = entries
         .first()
         .map(|e| e.report.tasks.clone())
         .unwrap_or_default();
-    let values: Vec<f64> = entries
+    let series: Vec<Series> = entries
         .iter()
-        .flat_map(|en| pooled(&en.report).pearson.iter().flatten().copied())
+        .map(|en| Series {
+            label: match en.report.runs {
+                0 => format!("{} (noise-free)", en.model),
+                _ => format!("{} ({} runs)", en.model, runs(en)),
+            },
+            values: (0..tasks.len())
+                .map(|t| pooled(&en.report).pearson.get(t).copied().flatten())
+                .collect(),
+        })
+        .collect();
+    draw_bars(
+        root,
+        title,
+        "Pearson r (pooled test predictions)",
+        &tasks,
+        &series,
+    )
+}
+
+/// One model's bars: its key label and a value per group (`None`: no bar).
+pub struct Series {
+    /// The key's label.
+    pub label: String,
+    /// One value per group.
+    pub values: Vec<Option<f64>>,
+}
+
+/// Grouped bars with their values printed: one group per name in `groups`, one bar per
+/// series in each, a key above the tallest bar.
+pub fn draw_bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    y_desc: &str,
+    groups: &[String],
+    series: &[Series],
+) -> std::result::Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let values: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.values.iter().flatten().copied())
+        .filter(|v| v.is_finite())
         .collect();
     let lo = values.iter().copied().fold(0.0f64, f64::min).min(0.0);
     let hi = values.iter().copied().fold(0.0f64, f64::max).max(0.1);
     let pad = (hi - lo) * 0.12;
-    // Room above the tallest bar for the key (a line per model).
-    let room = (hi - lo) * (0.12 + 0.09 * entries.len() as f64);
-    let n = entries.len().max(1) as f64;
+    // Room above the tallest bar for the key (a line per series).
+    let room = (hi - lo) * (0.12 + 0.09 * series.len() as f64);
+    let n = series.len().max(1) as f64;
     let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 20))
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(64)
         .build_cartesian_2d(
-            0.0..tasks.len().max(1) as f64,
+            0.0..groups.len().max(1) as f64,
             (lo - pad.min(lo.abs()))..hi + room,
         )
         .map_err(e)?;
-    let names = tasks.clone();
     chart
         .configure_mesh()
         .disable_x_mesh()
         .light_line_style(WHITE)
-        .x_labels(tasks.len().max(1) * 2 + 1)
+        .x_labels(groups.len().max(1) * 2 + 1)
         .x_label_formatter(&|x| {
             let i = x.floor() as usize;
-            if (x - x.floor() - 0.5).abs() < 1e-6 && i < names.len() {
-                names[i].clone()
+            if (x - x.floor() - 0.5).abs() < 1e-6 && i < groups.len() {
+                groups[i].clone()
             } else {
                 String::new()
             }
         })
-        .y_desc("Pearson r (pooled test predictions)")
+        .y_desc(y_desc)
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 15))
         .draw()
@@ -143,21 +181,21 @@ pub fn draw<DB: DrawingBackend>(
         RGBColor(140, 86, 75),
         RGBColor(127, 127, 127),
     ];
-    for (m, en) in entries.iter().enumerate() {
+    for (m, s) in series.iter().enumerate() {
         let colour = palette[m % palette.len()];
-        let p = pooled(&en.report);
-        let bars: Vec<Rectangle<(f64, f64)>> = (0..tasks.len())
-            .filter_map(|t| {
-                let v = p.pearson.get(t).copied().flatten()?;
-                let x0 = t as f64 + 0.1 + 0.8 * m as f64 / n;
+        let value = |g: usize| s.values.get(g).copied().flatten().filter(|v| v.is_finite());
+        let bars: Vec<Rectangle<(f64, f64)>> = (0..groups.len())
+            .filter_map(|g| {
+                let v = value(g)?;
+                let x0 = g as f64 + 0.1 + 0.8 * m as f64 / n;
                 let x1 = x0 + 0.8 / n * 0.9;
                 Some(Rectangle::new([(x0, 0.0), (x1, v)], colour.filled()))
             })
             .collect();
-        let labels: Vec<Text<(f64, f64), String>> = (0..tasks.len())
-            .filter_map(|t| {
-                let v = p.pearson.get(t).copied().flatten()?;
-                let x = t as f64 + 0.1 + 0.8 * (m as f64 + 0.2) / n;
+        let labels: Vec<Text<(f64, f64), String>> = (0..groups.len())
+            .filter_map(|g| {
+                let v = value(g)?;
+                let x = g as f64 + 0.1 + 0.8 * (m as f64 + 0.2) / n;
                 let y = if v >= 0.0 {
                     v + pad * 0.45
                 } else {
@@ -174,10 +212,7 @@ pub fn draw<DB: DrawingBackend>(
         chart
             .draw_series(bars)
             .map_err(e)?
-            .label(match en.report.runs {
-                0 => format!("{} (noise-free)", en.model),
-                _ => format!("{} ({} runs)", en.model, runs(en)),
-            })
+            .label(s.label.clone())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled()));
     }
     chart
