@@ -318,10 +318,10 @@ pub fn truth_groups(
     regions: &super::regions::Regions,
     idx: &[usize],
 ) -> crate::error::Result<Vec<(String, super::metrics::GroupMetrics)>> {
-    use super::metrics::{GroupMetrics, profile_jsd};
-    use super::regions::{Kind, MAX_JITTER};
+    use super::metrics::profile_jsd;
+    use super::regions::MAX_JITTER;
     let half = PROFILE_LENGTH / 2;
-    let mut rows: Vec<(Kind, f64, f64, f64, f64)> = Vec::new();
+    let mut rows: Vec<super::train::Scored> = Vec::new();
     for c in 0..report.params.chromosomes {
         let name = chrom_name(c);
         let here: Vec<usize> = idx
@@ -346,16 +346,7 @@ pub fn truth_groups(
             rows.push((r.kind, truth, expected, jsd, norm));
         }
     }
-    let group = |keep: &dyn Fn(Kind) -> bool| {
-        let sel: Vec<_> = rows.iter().filter(|r| keep(r.0)).collect();
-        let col = |k: usize| -> Vec<f64> { sel.iter().map(|r| [r.1, r.2, r.3, r.4][k]).collect() };
-        GroupMetrics::of(&col(0), &col(1), &col(2), &col(3))
-    };
-    Ok(vec![
-        ("peaks".into(), group(&|k| k == Kind::Peak)),
-        ("nonpeaks".into(), group(&|k| k == Kind::Nonpeak)),
-        ("all".into(), group(&|_| true)),
-    ])
+    Ok(super::train::group_metrics(&rows))
 }
 
 #[cfg(test)]

@@ -273,7 +273,7 @@ pub fn train_atac(
     let device = Device::flex();
 
     // The bias model: given, or trained on low-count non-peaks.
-    let (mut bias_net, bias_best_epoch) = match &task.bias_model {
+    let (mut bias_net, bias_config, bias_best_epoch) = match &task.bias_model {
         Some(path) => {
             let m = crate::predict::Model::from_checkpoint(path, &device)?;
             if model::counts_weight(&m.config).is_none() {
@@ -282,7 +282,8 @@ pub fn train_atac(
                     path.display()
                 )));
             }
-            (m.into_net(), None)
+            let config = m.config.clone();
+            (m.into_net(), config, None)
         }
         None => {
             let plan = regions::bias_plan(&regions, task.bias_fraction);
@@ -317,7 +318,7 @@ pub fn train_atac(
                 observer,
                 stop,
             )?;
-            (net, best)
+            (net, config, best)
         }
     };
 
@@ -351,15 +352,6 @@ pub fn train_atac(
             / nonpeaks.len().max(1) as f64;
         model::shift_log_counts(&mut bias_net, delta, &device)?;
         delta
-    };
-    let bias_config = match &task.bias_model {
-        Some(path) => crate::predict::Model::from_checkpoint(path, &device)?
-            .config
-            .clone(),
-        None => model::with_counts_weight(
-            task.bias.clone(),
-            regions::bias_plan(&regions, task.bias_fraction).counts_weight,
-        ),
     };
     let mut map = WeightMap::from_model(&mut bias_net, "");
     map.metadata
@@ -772,21 +764,7 @@ fn score_and_write(
         }
     }
     tsv.commit()?;
-    let group = |keep: &dyn Fn(Kind) -> bool| {
-        let sel: Vec<_> = rows.iter().filter(|r| keep(r.0)).collect();
-        let col = |f: &dyn Fn(&Scored) -> f64| -> Vec<f64> { sel.iter().map(|r| f(r)).collect() };
-        GroupMetrics::of(
-            &col(&|r| r.1),
-            &col(&|r| r.2),
-            &col(&|r| r.3),
-            &col(&|r| r.4),
-        )
-    };
-    let groups = vec![
-        ("peaks".to_string(), group(&|k| k == Kind::Peak)),
-        ("nonpeaks".to_string(), group(&|k| k == Kind::Nonpeak)),
-        ("all".to_string(), group(&|_| true)),
-    ];
+    let groups = group_metrics(&rows);
     // Sorted by chromosome (genome order) and position; overlapping windows keep the first.
     let genome = crate::data::genome::Genome::open(&regions_genome(regions))?;
     let order: std::collections::HashMap<&str, usize> = genome
@@ -807,7 +785,21 @@ fn score_and_write(
 }
 
 /// A scored test region: kind, measured and predicted log counts, JSD, normalised JSD.
-type Scored = (Kind, f64, f64, f64, f64);
+pub(crate) type Scored = (Kind, f64, f64, f64, f64);
+
+/// The figures of scored regions per group: peaks, non-peaks and all.
+pub(crate) fn group_metrics(rows: &[Scored]) -> Vec<(String, GroupMetrics)> {
+    let group = |keep: &dyn Fn(Kind) -> bool| {
+        let sel: Vec<&Scored> = rows.iter().filter(|r| keep(r.0)).collect();
+        let col = |f: fn(&Scored) -> f64| -> Vec<f64> { sel.iter().map(|r| f(r)).collect() };
+        GroupMetrics::of(&col(|r| r.1), &col(|r| r.2), &col(|r| r.3), &col(|r| r.4))
+    };
+    vec![
+        ("peaks".to_string(), group(&|k| k == Kind::Peak)),
+        ("nonpeaks".to_string(), group(&|k| k == Kind::Nonpeak)),
+        ("all".to_string(), group(&|_| true)),
+    ]
+}
 
 fn regions_genome(r: &Regions) -> PathBuf {
     r.sources().genome.clone()
