@@ -76,23 +76,30 @@ fn next_stream_seed() -> Option<u64> {
     Some(z ^ (z >> 31))
 }
 
+/// The next seed of the thread's dropout stream, or, outside one, 48 bits from burn's random
+/// stream on `x`'s device.
+pub(super) fn draw_seed<const D: usize>(x: &Tensor<D>) -> u64 {
+    if let Some(seed) = next_stream_seed() {
+        return seed;
+    }
+    let draw: Tensor<1> = Tensor::random(
+        [2],
+        burn::tensor::Distribution::Uniform(0.0, 1.0),
+        &x.device().inner(),
+    );
+    let draw = draw
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("uniform draws are f32");
+    ((draw[0] * 16_777_216.0) as u64) << 24 | (draw[1] * 16_777_216.0) as u64
+}
+
 /// Dropout as one node, or `None` off `Autodiff<Flex>`. The mask is drawn by our generator from
 /// a seed taken from the thread's dropout stream ([`with_dropout_stream`]), or, outside one,
 /// from burn's random stream (so `device.seed(..)` makes single-threaded runs repeatable).
 pub(crate) fn dropout<const D: usize>(x: &Tensor<D>, prob: f64) -> Option<Tensor<D>> {
     let xp = primitive(x)?;
-    let seed = match next_stream_seed() {
-        Some(seed) => seed,
-        None => {
-            let draw: Tensor<1> = Tensor::random(
-                [2],
-                burn::tensor::Distribution::Uniform(0.0, 1.0),
-                &x.device().inner(),
-            );
-            let draw = draw.into_data().try_into_vec::<f32>().ok()?;
-            ((draw[0] * 16_777_216.0) as u64) << 24 | (draw[1] * 16_777_216.0) as u64
-        }
-    };
+    let seed = draw_seed(x);
     let output = flex(
         dropout_apply(&values(xp.primitive()), prob, seed),
         &x.dims(),

@@ -166,6 +166,7 @@ where
 }
 
 mod attention;
+mod checkpoint;
 mod conv;
 mod elementwise;
 mod linear;
@@ -173,6 +174,7 @@ mod lstm;
 mod norm;
 
 pub(crate) use attention::attention;
+pub(crate) use checkpoint::{SAVED_ACTIVATIONS_LIMIT, checkpointed};
 pub(crate) use conv::conv1d_same;
 pub(crate) use elementwise::{channel_scale, dropout, swiglu, with_dropout_stream};
 pub(crate) use linear::{WeightLayout, linear};

@@ -236,10 +236,32 @@ impl UnlockDnaCore {
             .narrow(0, 0, l)
             .unsqueeze_dim::<3>(0);
         let x = x.swap_dims(1, 2) + pos;
+        let checkpoint = self.saved_bytes(&x) > crate::ops::SAVED_ACTIVATIONS_LIMIT;
+        self.layers_forward(x, checkpoint).swap_dims(1, 2)
+    }
+
+    /// The conformer layers on `x [b, l, d]`, each checkpointed when `checkpoint` (training on
+    /// the CPU).
+    fn layers_forward(&self, x: Tensor<3>, checkpoint: bool) -> Tensor<3> {
         self.layers
             .iter()
-            .fold(x, |x, layer| layer.forward(x))
-            .swap_dims(1, 2)
+            .fold(x, |x, layer| {
+                crate::ops::checkpointed(layer, x, checkpoint, ConformerLayer::forward)
+            })
+    }
+
+    /// Roughly what training's backward pass would keep of all layers for `x [b, l, d]`: per
+    /// position and layer, ~12 values of width d (norms, convolutions, residuals, attention's
+    /// projections) and ~3 of width ff (the feed-forward modules). Above
+    /// [`crate::ops::SAVED_ACTIVATIONS_LIMIT`] the layers are checkpointed: each keeps its input
+    /// and runs again in the backward pass (identical results, ~1/3 more compute).
+    fn saved_bytes(&self, x: &Tensor<3>) -> usize {
+        let [b, l, d] = x.dims();
+        let Some(layer) = self.layers.first() else {
+            return 0;
+        };
+        let ff = layer.ff1.linear1.weight.dims()[1];
+        self.layers.len() * b * l * (12 * d + 3 * ff) * 4
     }
 
     /// Longest input the positional embedding covers.
@@ -274,5 +296,65 @@ impl NamedWeights for UnlockDnaCore {
 impl CoreLayers for UnlockDnaCore {
     fn forward(&self, x: Tensor<3>) -> BlockOutput {
         UnlockDnaCore::forward(self, x).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::{assert_all_close, normal};
+    use burn::module::ModuleVisitor;
+
+    /// Every float parameter's gradient, flattened, in visiting order.
+    struct Grads<'a>(&'a burn::tensor::Gradients, Vec<Vec<f32>>);
+
+    impl ModuleVisitor for Grads<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let g = param.val().grad(self.0).expect("every parameter takes a gradient");
+            self.1.push(g.into_data().try_into_vec().unwrap());
+        }
+    }
+
+    /// Output, input gradient and every parameter's gradient of the layers, with dropout on.
+    fn run(core: &UnlockDnaCore, x: &Tensor<3>, checkpoint: bool) -> Vec<Vec<f32>> {
+        let xg = x.clone().detach().require_grad();
+        let y = crate::ops::with_dropout_stream(7, || core.layers_forward(xg.clone(), checkpoint));
+        let w: Tensor<3> = normal(y.dims(), 0.0, 1.0, 3, &y.device());
+        let grads = (y.clone() * w).sum().backward();
+        let mut out = vec![
+            y.into_data().try_into_vec().unwrap(),
+            xg.grad(&grads).unwrap().into_data().try_into_vec().unwrap(),
+        ];
+        let mut g = Grads(&grads, Vec::new());
+        for layer in &core.layers {
+            layer.visit(&mut g);
+        }
+        assert_eq!(g.1.len(), 2 * 19, "two layers of 19 parameter tensors");
+        out.extend(g.1);
+        out
+    }
+
+    /// Checkpointed layers (input kept, the layer run again in the backward pass) give the
+    /// plain layers' output and gradients, dropout masks included.
+    #[test]
+    fn checkpointed_layers_match_the_plain_ones() {
+        let device = Device::flex().autodiff();
+        let config = UnlockDnaConfig {
+            d: 8,
+            layers: 2,
+            heads: 2,
+            ff: 16,
+            kernel: 3,
+            dropout: 0.2,
+        };
+        let core = config.build(8, 12, &device);
+        let x: Tensor<3> = normal([3, 12, 8], 0.1, 1.0, 1, &device);
+        let plain = run(&core, &x, false);
+        let checkpointed = run(&core, &x, true);
+        assert_all_close(&checkpointed, &plain, 1e-6, "checkpointed layers");
+        // The dropout masks are live: another stream seed changes the output.
+        let other = crate::ops::with_dropout_stream(8, || core.layers_forward(x.clone(), true));
+        let other: Vec<f32> = other.into_data().try_into_vec().unwrap();
+        assert!(other.iter().zip(&plain[0]).any(|(a, b)| (a - b).abs() > 1e-3));
     }
 }
