@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -83,6 +83,8 @@ pub struct BenchReport {
     pub cpu_peak_gflops: Option<f64>,
     /// Peak resident memory of the process, in MiB (Linux), if known.
     pub peak_rss_mib: Option<f64>,
+    /// The same high-water mark read after the training steps, before inference.
+    pub train_peak_rss_mib: Option<f64>,
 }
 
 fn peak_rss_mib() -> Option<f64> {
@@ -100,9 +102,50 @@ pub fn bench(
     config: &NetConfig,
     device: &Device,
     spec: &BenchSpec,
+    say: impl FnMut(&str),
+) -> Result<BenchReport> {
+    bench_with(config, None, device, spec, say)
+}
+
+/// [`bench`] for a profile model over a frozen bias model (`bias`, ChromBPNet's Tn5 model), as
+/// the ATAC task trains it: each training step and inference pass includes the bias model's
+/// forward pass (no gradients) and the combination of the two outputs.
+pub fn bench_with_bias(
+    config: &NetConfig,
+    bias: &NetConfig,
+    device: &Device,
+    spec: &BenchSpec,
+    say: impl FnMut(&str),
+) -> Result<BenchReport> {
+    bench_with(config, Some(bias), device, spec, say)
+}
+
+fn bench_with(
+    config: &NetConfig,
+    bias: Option<&NetConfig>,
+    device: &Device,
+    spec: &BenchSpec,
     mut say: impl FnMut(&str),
 ) -> Result<BenchReport> {
     let shapes = config.check()?;
+    let bias = match bias {
+        Some(b) => {
+            let s = b.check()?;
+            if (s.input_channels, s.length) != (shapes.input_channels, shapes.length)
+                || b.final_block.target_width() != config.final_block.target_width()
+            {
+                return Err(crate::Error::Config(
+                    "the bias model's input or output differs from the model's".into(),
+                ));
+            }
+            Some(b.init(device)?)
+        }
+        None => None,
+    };
+    let forward = |net: &crate::net::PrixFixeNet, x: Tensor<3>| match &bias {
+        Some(b) => crate::atac::model::combined_forward(net, b, x, device),
+        None => net.forward(x).out,
+    };
     let (c, l) = (shapes.input_channels, shapes.length);
     let ad = device.clone().autodiff();
     let on_cpu = *device == Device::flex();
@@ -123,12 +166,13 @@ pub fn bench(
     let mut train = Vec::new();
     for &b in &spec.train_batches {
         let x = Tensor::<3>::random([b, c, l], Distribution::Default, &ad);
-        let y = Tensor::<2>::random([b, width], Distribution::Default, &ad);
+        // Whole numbers 0..=2: read counts for a profile head, as good as any for the others.
+        let y = Tensor::<2>::random([b, width], Distribution::Uniform(0.0, 3.0), &ad).floor();
         let mut times = Vec::new();
         for rep in 0..=spec.reps {
             let t = Instant::now();
-            let out = net.forward(x.clone());
-            let loss = net.final_block().loss(out.out, y.clone());
+            let out = forward(&net, x.clone());
+            let loss = net.final_block().loss(out, y.clone());
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optim.step(1e-4, 0.9, net, grads);
             // Wait for the device before stopping the clock (GPU backends run asynchronously).
@@ -152,15 +196,39 @@ pub fn bench(
             max_ms: max,
         });
     }
+    let train_peak_rss_mib = peak_rss_mib();
+    if let Some(m) = train_peak_rss_mib {
+        say(&format!("peak memory after training: {m:.0} MiB"));
+    }
     // Inference as prediction runs it: through `Model`, so the CPU engine is used where it
     // covers the blocks (`PRIXFIXE_ENGINE=burn` measures the burn network instead).
-    let model = Model::new(config.clone(), net.valid(), device.clone())?;
-    let engine = if model.uses_engine() {
+    // With a bias model, the two models' combined output from the burn networks (the
+    // prediction path has no profile models).
+    let valid = net.valid();
+    let model = match bias {
+        Some(_) => None,
+        None => Some(Model::new(config.clone(), valid.clone(), device.clone())?),
+    };
+    let engine = if model.as_ref().is_some_and(|m| m.uses_engine()) {
         "prixfixe CPU engine"
     } else {
         "burn"
     };
     say(&format!("inference engine: {engine}"));
+    let infer = |x: Vec<f32>, b: usize| -> Result<()> {
+        match &model {
+            Some(m) => {
+                std::hint::black_box(m.predict_encoded(x, b));
+                Ok(())
+            }
+            None => {
+                let x = Tensor::<3>::from_data(TensorData::new(x, [b, c, l]), device);
+                let out = forward(&valid, x).into_data();
+                std::hint::black_box(out);
+                Ok(())
+            }
+        }
+    };
     let mut inference = Vec::new();
     let mut b = 32;
     while b <= spec.max_infer_batch {
@@ -169,9 +237,9 @@ pub fn bench(
             .map(|i| ((i as u64).wrapping_mul(2_654_435_761) % 1000) as f32 / 1000.0)
             .collect();
         // One warm-up pass, then one timed pass; results come back to the host either way.
-        let _ = model.predict_encoded(x.clone(), b);
+        infer(x.clone(), b)?;
         let t = Instant::now();
-        let _ = model.predict_encoded(x, b);
+        infer(x, b)?;
         let secs = t.elapsed().as_secs_f64();
         let rate = b as f64 / secs;
         say(&format!("inference, batch {b:>5}: {rate:>9.1} seq/s"));
@@ -195,6 +263,7 @@ pub fn bench(
         training: training.into(),
         cpu_peak_gflops,
         peak_rss_mib: peak_rss_mib(),
+        train_peak_rss_mib,
     })
 }
 
@@ -236,9 +305,9 @@ mod tests {
             vec![32, 64]
         );
         assert!(r.best_seqs_per_sec > 0.0);
-        // the training-kernels and CPU-peak lines, two training lines, the engine line, two
-        // inference lines
-        assert_eq!(lines, 7);
+        // the training-kernels and CPU-peak lines, two training lines, the memory line, the
+        // engine line, two inference lines
+        assert_eq!(lines, 8);
         assert_eq!(r.engine, "prixfixe CPU engine");
         assert_eq!(r.training, "prixfixe CPU kernels");
         assert!(r.cpu_peak_gflops.is_some_and(|p| p > 0.0));

@@ -156,6 +156,109 @@ fn atac_task_trains_scores_writes_tracks_and_resumes_after_a_kill() {
         "{sum} vs {}",
         pred_lc.exp()
     );
+    // New regions through the trained model (`predict atac`): every peak of the file, the
+    // test chromosome's with the figures training wrote for them.
+    let preds = d.path().join("preds");
+    let (ok, stdout, err) = prixfixe(&[
+        "predict",
+        "atac",
+        "--model",
+        run.to_str().unwrap(),
+        "--genome",
+        sim.join("genome.fa").to_str().unwrap(),
+        "--regions",
+        sim.join("peaks.narrowPeak").to_str().unwrap(),
+        "--signal",
+        sim.join("signal.bw").to_str().unwrap(),
+        "--out",
+        preds.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        stdout.contains("counts r") && stdout.contains("median JSD"),
+        "{stdout}"
+    );
+    let trained: std::collections::HashMap<(String, String), (f64, f64, f64)> = tsv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let num = |i: usize| f[i].parse::<f64>().unwrap();
+            ((f[0].into(), f[1].into()), (num(5), num(4), num(6)))
+        })
+        .collect();
+    let predicted = std::fs::read_to_string(preds.join("predictions.tsv")).unwrap();
+    let peaks = prixfixe::atac::inputs::read_peaks(&sim.join("peaks.narrowPeak")).unwrap();
+    assert_eq!(predicted.lines().count(), peaks.len() + 1);
+    let mut matched = 0;
+    for l in predicted.lines().skip(1) {
+        let f: Vec<&str> = l.split('\t').collect();
+        let num = |i: usize| f[i].parse::<f64>().unwrap();
+        if let Some(&(lc, measured, jsd)) = trained.get(&(f[0].to_string(), f[3].to_string())) {
+            assert!((num(5) - lc).abs() < 1e-5, "{l}: trained {lc}");
+            assert!(
+                (num(6) - measured).abs() < 1e-5 && (num(7) - jsd).abs() < 1e-5,
+                "{l}"
+            );
+            matched += 1;
+        }
+    }
+    assert!(
+        matched > 0 && matched < peaks.len(),
+        "{matched} test peaks matched"
+    );
+    // Its track: the first region's central 1,000 nt sum to its predicted counts.
+    let f: Vec<&str> = predicted.lines().nth(1).unwrap().split('\t').collect();
+    let (centre, lc): (u64, f64) = (f[3].parse().unwrap(), f[5].parse().unwrap());
+    let mut bw = prixfixe::atac::inputs::Signal::open(&preds.join("predicted.bw")).unwrap();
+    let sum: f64 = bw
+        .values(f[0], centre - 500, centre + 500)
+        .unwrap()
+        .iter()
+        .map(|&x| x as f64)
+        .sum();
+    assert!(
+        (sum - lc.exp()).abs() < 1e-3 * lc.exp(),
+        "{sum} vs {}",
+        lc.exp()
+    );
+    // A region on a chromosome the genome lacks: refused with file and line, nothing written.
+    let bad = d.path().join("bad.narrowPeak");
+    std::fs::write(
+        &bad,
+        "chr1\t5000\t5400\tx\t0\t.\t0\t0\t0\t200\nchrQ\t5000\t5400\tx\t0\t.\t0\t0\t0\t200\n",
+    )
+    .unwrap();
+    let (ok, _, err) = prixfixe(&[
+        "predict",
+        "atac",
+        "--model",
+        run.to_str().unwrap(),
+        "--genome",
+        sim.join("genome.fa").to_str().unwrap(),
+        "--regions",
+        bad.to_str().unwrap(),
+        "--out",
+        d.path().join("bad_out").to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && err.contains("bad.narrowPeak:2:") && err.contains("chrQ"),
+        "{err}"
+    );
+    assert!(!d.path().join("bad_out/predictions.tsv").exists());
+    // The plain `predict` names the command that scores a profile model.
+    let (ok, _, err) = prixfixe(&[
+        "predict",
+        "--model-dir",
+        run.to_str().unwrap(),
+        "--input",
+        bad.to_str().unwrap(),
+        "--output",
+        d.path().join("x.tsv").to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("predict atac"), "{err}");
+
     // Both models' runs and the frozen bias model the accessibility model used.
     for f in [
         "bias/best.safetensors",

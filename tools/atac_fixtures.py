@@ -35,8 +35,9 @@ L, P, W = 300, 100, 3.7
 
 
 class Bpnet(nn.Module):
-    def __init__(self, filters, layers):
+    def __init__(self, filters, layers, profile_length=P):
         super().__init__()
+        self.profile_length = profile_length
         self.first = nn.Conv1d(4, filters, 21)
         self.layers = nn.ModuleList(
             nn.Conv1d(filters, filters, 3, dilation=2 ** (i + 1)) for i in range(layers)
@@ -51,8 +52,9 @@ class Bpnet(nn.Module):
             crop = (x.shape[2] - h.shape[2]) // 2
             x = x[:, :, crop:crop + h.shape[2]] + h
         p = self.profile(x)
-        crop = (p.shape[2] - P) // 2
-        logits = p[:, 0, crop:crop + P]
+        n = self.profile_length
+        crop = (p.shape[2] - n) // 2
+        logits = p[:, 0, crop:crop + n]
         counts = self.counts(x.mean(dim=2))
         return torch.cat([logits, counts], dim=1)
 

@@ -6,6 +6,7 @@ pub mod benchmark;
 pub mod inputs;
 pub mod metrics;
 pub mod model;
+pub mod predict;
 pub mod regions;
 pub mod sim;
 pub mod train;

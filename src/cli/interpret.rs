@@ -80,8 +80,8 @@ impl ModelArgs {
             return Err(
                 "this is an ATAC profile model (ChromBPNet's head): its predictions combine it \
                  with the frozen bias model it was trained with, and this command would use it \
-                 alone. `train --task atac` writes its test predictions (test_predictions.tsv) \
-                 and tracks (predicted.bw); scoring new regions is not built yet"
+                 alone. Score regions of a genome with `prixfixe predict atac --model DIR --genome \
+                 FASTA --regions PEAKS --out OUT`"
                     .into(),
             );
         }

@@ -134,21 +134,34 @@ enum Task {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct PredictArgs {
+    /// `atac`: regions of a genome through a `train --task atac` model (its frozen bias model
+    /// included), with tracks.
+    #[command(subcommand)]
+    task: Option<PredictTask>,
     #[command(flatten)]
     model: interpret::ModelArgs,
     /// Sequences to predict: DREAM train/test file, FASTA or table.
-    #[arg(long)]
-    input: PathBuf,
+    #[arg(long, required = true)]
+    input: Option<PathBuf>,
     /// Where to write `sequence<TAB>prediction` (TSV; rows in input order).
-    #[arg(long)]
-    output: PathBuf,
+    #[arg(long, required = true)]
+    output: Option<PathBuf>,
     /// Sequences per batch.
     #[arg(long, default_value_t = 1024)]
     batch_size: usize,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(clap::Subcommand)]
+enum PredictTask {
+    /// Regions of a genome (narrowPeak) through an ATAC profile model and the bias model it
+    /// was trained with: predictions.tsv (log counts; with --signal the measured ones and the
+    /// profile's JSD) and predicted.bw (the predicted insertions over each central 1,000 nt).
+    Atac(atac::PredictAtacArgs),
 }
 
 #[derive(Args)]
@@ -203,9 +216,14 @@ struct ScoreArgs {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// A named model: dream-cnn, dream-rnn, dream-attn, legnet, deepstarr, mprann.
+    /// A named model: dream-cnn, dream-rnn, dream-attn, legnet, deepstarr, mprann; with
+    /// `--task atac`: chrombpnet, dream-cnn, dream-rnn, dream-attn.
     #[arg(long, default_value = "dream-cnn", conflicts_with = "config")]
     model: String,
+    /// The task the model is built for: `atac` measures the profile model at 2,114 nt with
+    /// ChromBPNet's frozen bias model in every step, as `train --task atac` runs it.
+    #[arg(long, value_enum, default_value_t = Task::Expression)]
+    task: Task,
     /// Data kind of --model: yeast, human, drosophila.
     #[arg(long, default_value = "yeast")]
     data: String,
@@ -482,11 +500,17 @@ fn train(a: TrainArgs) -> Result<(), String> {
 }
 
 fn predict(a: PredictArgs) -> Result<(), String> {
+    if let Some(PredictTask::Atac(b)) = a.task {
+        return atac::predict(b);
+    }
+    let (Some(input), Some(output)) = (a.input, a.output) else {
+        return Err("predict needs --input and --output".into());
+    };
     // One model, or several averaged (repeated --model-dir, a cross-validation directory).
     let model = a.model.load_ensemble()?;
     let bar = progress::spinner(a.quiet, "predict", "sequences");
     let summary =
-        prixfixe::predict::predict_file(&model, &a.input, None, &a.output, a.batch_size, |n| {
+        prixfixe::predict::predict_file(&model, &input, None, &output, a.batch_size, |n| {
             bar.inc(n as u64)
         })
         .map_err(err)?;
@@ -509,7 +533,7 @@ fn predict(a: PredictArgs) -> Result<(), String> {
         eprintln!(
             "{} predictions written to {}",
             summary.rows,
-            a.output.display()
+            output.display()
         );
     }
     Ok(())
@@ -547,17 +571,29 @@ fn score(a: ScoreArgs) -> Result<(), String> {
 }
 
 fn bench(a: BenchArgs) -> Result<(), String> {
-    use prixfixe::bench::{BenchSpec, bench};
-    let config = model_config(
-        &if a.config.is_some() {
-            None
-        } else {
-            Some(a.model.clone())
-        },
-        &a.data,
-        &a.config,
-    )?
-    .expect("a model or a config");
+    use prixfixe::bench::{BenchSpec, bench, bench_with_bias};
+    let bias = (a.task == Task::Atac).then(|| prixfixe::atac::model::bias_preset(1.0));
+    let config = if a.task == Task::Atac {
+        match &a.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                prixfixe::NetConfig::from_toml(&text).map_err(err)?
+            }
+            None => prixfixe::atac::model::preset(&a.model, 1.0).map_err(err)?,
+        }
+    } else {
+        model_config(
+            &if a.config.is_some() {
+                None
+            } else {
+                Some(a.model.clone())
+            },
+            &a.data,
+            &a.config,
+        )?
+        .expect("a model or a config")
+    };
     let device = prixfixe::device::parse_device(&a.device).map_err(err)?;
     let spec = BenchSpec {
         train_batches: a.train_batches.clone(),
@@ -570,7 +606,12 @@ fn bench(a: BenchArgs) -> Result<(), String> {
         a.device,
         rayon::current_num_threads()
     );
-    let report = bench(&config, &device, &spec, |line| println!("{line}")).map_err(err)?;
+    let say = |line: &str| println!("{line}");
+    let report = match &bias {
+        Some(b) => bench_with_bias(&config, b, &device, &spec, say),
+        None => bench(&config, &device, &spec, say),
+    }
+    .map_err(err)?;
     println!(
         "parameters {}; best inference {:.1} seq/s; peak memory {}",
         report.params,

@@ -18,6 +18,17 @@ use super::*;
 /// conformer layers at 2,114 nt and batch 64 would keep ≈ 18 GB.
 pub(crate) const SAVED_ACTIVATIONS_LIMIT: usize = 4 << 30;
 
+/// Whether a block whose saved values the caller estimates at `saved` bytes is checkpointed:
+/// above [`SAVED_ACTIVATIONS_LIMIT`], unless `PRIXFIXE_CHECKPOINT` says `always` or `never`
+/// (results are the same either way; only memory and time differ).
+pub(crate) fn wanted(saved: usize) -> bool {
+    match std::env::var("PRIXFIXE_CHECKPOINT").as_deref() {
+        Ok("always") => true,
+        Ok("never") => false,
+        _ => saved > SAVED_ACTIVATIONS_LIMIT,
+    }
+}
+
 /// `f(module, x)` as one checkpointed node when `checkpoint` and training on `Autodiff<Flex>`;
 /// otherwise `f(module, x)` as is. Either way, on the autodiff backend the block's dropout
 /// masks come from one seed drawn from the caller's stream (see the module docs).

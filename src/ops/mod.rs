@@ -174,8 +174,8 @@ mod lstm;
 mod norm;
 
 pub(crate) use attention::attention;
-pub(crate) use checkpoint::{SAVED_ACTIVATIONS_LIMIT, checkpointed};
-pub(crate) use conv::conv1d_same;
+pub(crate) use checkpoint::{checkpointed, wanted as checkpoint_wanted};
+pub(crate) use conv::{conv1d, conv1d_same};
 pub(crate) use elementwise::{channel_scale, dropout, swiglu, with_dropout_stream};
 pub(crate) use linear::{WeightLayout, linear};
 pub(crate) use lstm::{LstmWeights, bilstm, lstm_direction};

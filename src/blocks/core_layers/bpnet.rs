@@ -87,7 +87,7 @@ impl CoreLayers for BpnetCore {
     /// `(batch, F, L) -> (batch, F, L − Σ 2·2^i)`.
     fn forward(&self, mut x: Tensor<3>) -> BlockOutput {
         for conv in &self.layers {
-            let h = relu(conv.forward(x.clone()));
+            let h = relu(crate::nn::keras::forward_valid(conv, x.clone()));
             let (l, out) = (x.dims()[2], h.dims()[2]);
             x = x.narrow(2, (l - out) / 2, out) + h;
         }

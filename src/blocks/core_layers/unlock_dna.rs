@@ -236,24 +236,22 @@ impl UnlockDnaCore {
             .narrow(0, 0, l)
             .unsqueeze_dim::<3>(0);
         let x = x.swap_dims(1, 2) + pos;
-        let checkpoint = self.saved_bytes(&x) > crate::ops::SAVED_ACTIVATIONS_LIMIT;
+        let checkpoint = crate::ops::checkpoint_wanted(self.saved_bytes(&x));
         self.layers_forward(x, checkpoint).swap_dims(1, 2)
     }
 
     /// The conformer layers on `x [b, l, d]`, each checkpointed when `checkpoint` (training on
     /// the CPU).
     fn layers_forward(&self, x: Tensor<3>, checkpoint: bool) -> Tensor<3> {
-        self.layers
-            .iter()
-            .fold(x, |x, layer| {
-                crate::ops::checkpointed(layer, x, checkpoint, ConformerLayer::forward)
-            })
+        self.layers.iter().fold(x, |x, layer| {
+            crate::ops::checkpointed(layer, x, checkpoint, ConformerLayer::forward)
+        })
     }
 
     /// Roughly what training's backward pass would keep of all layers for `x [b, l, d]`: per
     /// position and layer, ~12 values of width d (norms, convolutions, residuals, attention's
     /// projections) and ~3 of width ff (the feed-forward modules). Above
-    /// [`crate::ops::SAVED_ACTIVATIONS_LIMIT`] the layers are checkpointed: each keeps its input
+    /// the checkpointing limit (4 GiB) the layers are checkpointed: each keeps its input
     /// and runs again in the backward pass (identical results, ~1/3 more compute).
     fn saved_bytes(&self, x: &Tensor<3>) -> usize {
         let [b, l, d] = x.dims();
@@ -310,7 +308,10 @@ mod tests {
 
     impl ModuleVisitor for Grads<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let g = param.val().grad(self.0).expect("every parameter takes a gradient");
+            let g = param
+                .val()
+                .grad(self.0)
+                .expect("every parameter takes a gradient");
             self.1.push(g.into_data().try_into_vec().unwrap());
         }
     }
@@ -355,6 +356,11 @@ mod tests {
         // The dropout masks are live: another stream seed changes the output.
         let other = crate::ops::with_dropout_stream(8, || core.layers_forward(x.clone(), true));
         let other: Vec<f32> = other.into_data().try_into_vec().unwrap();
-        assert!(other.iter().zip(&plain[0]).any(|(a, b)| (a - b).abs() > 1e-3));
+        assert!(
+            other
+                .iter()
+                .zip(&plain[0])
+                .any(|(a, b)| (a - b).abs() > 1e-3)
+        );
     }
 }

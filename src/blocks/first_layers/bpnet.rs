@@ -66,7 +66,7 @@ pub struct BpnetFirst {
 impl FirstLayers for BpnetFirst {
     /// `(batch, 4, L) -> (batch, F, L − k + 1)`.
     fn forward(&self, x: Tensor<3>) -> BlockOutput {
-        relu(self.conv.forward(x)).into()
+        relu(crate::nn::keras::forward_valid(&self.conv, x)).into()
     }
 }
 
