@@ -98,6 +98,37 @@ fn train_cmd(
     c
 }
 
+/// `prixfixe predict atac` with the model of `run` on `sim`'s genome.
+fn predict_atac(
+    run: &Path,
+    sim: &Path,
+    regions: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> (bool, String, String) {
+    let mut args = vec![
+        "predict".to_string(),
+        "atac".into(),
+        "--model".into(),
+        run.display().to_string(),
+        "--genome".into(),
+        sim.join("genome.fa").display().to_string(),
+        "--regions".into(),
+        regions.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    prixfixe(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The sum of a bigWig over the 1,000 nt centred on `centre`.
+fn track_sum(path: &Path, chrom: &str, centre: u64) -> f64 {
+    let mut bw = prixfixe::atac::inputs::Signal::open(path).unwrap();
+    let v = bw.values(chrom, centre - 500, centre + 500).unwrap();
+    v.iter().map(|&x| x as f64).sum()
+}
+
 #[test]
 fn atac_task_trains_scores_writes_tracks_and_resumes_after_a_kill() {
     let d = tempfile::tempdir().unwrap();
@@ -148,9 +179,7 @@ fn atac_task_trains_scores_writes_tracks_and_resumes_after_a_kill() {
     let f: Vec<&str> = first.split('\t').collect();
     let (chrom, centre): (&str, u64) = (f[0], f[1].parse().unwrap());
     let pred_lc: f64 = f[5].parse().unwrap();
-    let mut bw = prixfixe::atac::inputs::Signal::open(&run.join("predicted.bw")).unwrap();
-    let v = bw.values(chrom, centre - 500, centre + 500).unwrap();
-    let sum: f64 = v.iter().map(|&x| x as f64).sum();
+    let sum = track_sum(&run.join("predicted.bw"), chrom, centre);
     assert!(
         (sum - pred_lc.exp()).abs() < 1e-3 * pred_lc.exp(),
         "{sum} vs {}",
@@ -159,21 +188,17 @@ fn atac_task_trains_scores_writes_tracks_and_resumes_after_a_kill() {
     // New regions through the trained model (`predict atac`): every peak of the file, the
     // test chromosome's with the figures training wrote for them.
     let preds = d.path().join("preds");
-    let (ok, stdout, err) = prixfixe(&[
-        "predict",
-        "atac",
-        "--model",
-        run.to_str().unwrap(),
-        "--genome",
-        sim.join("genome.fa").to_str().unwrap(),
-        "--regions",
-        sim.join("peaks.narrowPeak").to_str().unwrap(),
-        "--signal",
-        sim.join("signal.bw").to_str().unwrap(),
-        "--out",
-        preds.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let (ok, stdout, err) = predict_atac(
+        &run,
+        &sim,
+        &sim.join("peaks.narrowPeak"),
+        &preds,
+        &[
+            "--signal",
+            sim.join("signal.bw").to_str().unwrap(),
+            "--quiet",
+        ],
+    );
     assert!(ok, "{err}");
     assert!(
         stdout.contains("counts r") && stdout.contains("median JSD"),
@@ -211,13 +236,7 @@ fn atac_task_trains_scores_writes_tracks_and_resumes_after_a_kill() {
     // Its track: the first region's central 1,000 nt sum to its predicted counts.
     let f: Vec<&str> = predicted.lines().nth(1).unwrap().split('\t').collect();
     let (centre, lc): (u64, f64) = (f[3].parse().unwrap(), f[5].parse().unwrap());
-    let mut bw = prixfixe::atac::inputs::Signal::open(&preds.join("predicted.bw")).unwrap();
-    let sum: f64 = bw
-        .values(f[0], centre - 500, centre + 500)
-        .unwrap()
-        .iter()
-        .map(|&x| x as f64)
-        .sum();
+    let sum = track_sum(&preds.join("predicted.bw"), f[0], centre);
     assert!(
         (sum - lc.exp()).abs() < 1e-3 * lc.exp(),
         "{sum} vs {}",
@@ -230,18 +249,7 @@ fn atac_task_trains_scores_writes_tracks_and_resumes_after_a_kill() {
         "chr1\t5000\t5400\tx\t0\t.\t0\t0\t0\t200\nchrQ\t5000\t5400\tx\t0\t.\t0\t0\t0\t200\n",
     )
     .unwrap();
-    let (ok, _, err) = prixfixe(&[
-        "predict",
-        "atac",
-        "--model",
-        run.to_str().unwrap(),
-        "--genome",
-        sim.join("genome.fa").to_str().unwrap(),
-        "--regions",
-        bad.to_str().unwrap(),
-        "--out",
-        d.path().join("bad_out").to_str().unwrap(),
-    ]);
+    let (ok, _, err) = predict_atac(&run, &sim, &bad, &d.path().join("bad_out"), &[]);
     assert!(
         !ok && err.contains("bad.narrowPeak:2:") && err.contains("chrQ"),
         "{err}"
