@@ -648,22 +648,17 @@ fn validate(
     batch_size: usize,
     weight: f64,
 ) -> Result<Validation> {
-    let device = Device::flex();
     let mut loss = 0.0;
     let (mut t, mut p, mut j, mut nj) = (vec![], vec![], vec![], vec![]);
-    for chunk in valid.chunks(batch_size) {
-        let items: Vec<Item> = chunk.iter().map(|&i| Item::plain(i)).collect();
-        let b = regions::batch(regions, &items)?;
-        let (x, counts) = tensors(&b, &device);
-        let out = match bias {
-            Some(bias) => model::combined_forward(net, bias, x, &device),
-            None => net.forward(x).out,
-        };
+    forward_batches(net, bias, regions, valid, batch_size, |_, b, out| {
+        let counts = Tensor::<2>::from_data(
+            TensorData::new(b.counts.clone(), [b.n, PROFILE_LENGTH]),
+            &Device::flex(),
+        );
         let (nll, mse) = profile_loss_parts(out.clone(), counts);
         let l = nll.into_scalar::<f32>() as f64 + weight * mse.into_scalar::<f32>() as f64;
         loss += l * b.n as f64;
-        let host = host(out);
-        for (k, row) in host.chunks(PROFILE_LENGTH + 1).enumerate() {
+        for (k, row) in host(out).chunks(PROFILE_LENGTH + 1).enumerate() {
             let c = &b.counts[k * PROFILE_LENGTH..(k + 1) * PROFILE_LENGTH];
             let (jsd, norm) = profile_jsd(c, &row[..PROFILE_LENGTH]);
             t.push((1.0 + c.iter().map(|&v| v as f64).sum::<f64>()).ln());
@@ -671,11 +666,36 @@ fn validate(
             j.push(jsd);
             nj.push(norm);
         }
-    }
+        Ok(())
+    })?;
     Ok(Validation {
         loss: loss / valid.len().max(1) as f64,
         counts: GroupMetrics::of(&t, &p, &j, &nj),
     })
+}
+
+/// The model (combined with `bias` if given) on `regions[idx]`, a batch at a time, centred,
+/// forward strand: `f(region indices, batch, output (n, P + 1))` per batch.
+fn forward_batches(
+    net: &PrixFixeNet,
+    bias: Option<&PrixFixeNet>,
+    regions: &Regions,
+    idx: &[usize],
+    batch_size: usize,
+    mut f: impl FnMut(&[usize], &regions::Batch, Tensor<2>) -> Result<()>,
+) -> Result<()> {
+    let device = Device::flex();
+    for chunk in idx.chunks(batch_size) {
+        let items: Vec<Item> = chunk.iter().map(|&i| Item::plain(i)).collect();
+        let b = regions::batch(regions, &items)?;
+        let (x, _) = tensors(&b, &device);
+        let out = match bias {
+            Some(bias) => model::combined_forward(net, bias, x, &device),
+            None => net.forward(x).out,
+        };
+        f(chunk, &b, out)?;
+    }
+    Ok(())
 }
 
 fn host(t: Tensor<2>) -> Vec<f32> {
@@ -693,22 +713,15 @@ fn predict_log_counts(
     idx: &[usize],
     batch_size: usize,
 ) -> Result<Vec<f64>> {
-    let device = Device::flex();
     let mut out = Vec::with_capacity(idx.len());
-    for chunk in idx.chunks(batch_size) {
-        let items: Vec<Item> = chunk.iter().map(|&i| Item::plain(i)).collect();
-        let b = regions::batch(regions, &items)?;
-        let (x, _) = tensors(&b, &device);
-        let o = match bias {
-            Some(bias) => model::combined_forward(net, bias, x, &device),
-            None => net.forward(x).out,
-        };
+    forward_batches(net, bias, regions, idx, batch_size, |_, _, o| {
         out.extend(
             host(o)
                 .chunks(PROFILE_LENGTH + 1)
                 .map(|r| r[PROFILE_LENGTH] as f64),
         );
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -724,45 +737,48 @@ fn score_and_write(
     batch_size: usize,
     dir: &Path,
 ) -> Result<Vec<(String, GroupMetrics)>> {
-    let device = Device::flex();
     let mut tsv = crate::output::AtomicFile::create(&dir.join("test_predictions.tsv"))?;
     tsv.put(b"chrom\tcentre\tkind\tline\tlog_counts\tpredicted_log_counts\tjsd\tnorm_jsd\n")?;
     let mut rows: Vec<Scored> = Vec::new();
     let mut track: Vec<(String, u32, u32, f32)> = Vec::new();
-    for chunk in test.chunks(batch_size) {
-        let items: Vec<Item> = chunk.iter().map(|&i| Item::plain(i)).collect();
-        let b = regions::batch(regions, &items)?;
-        let (x, _) = tensors(&b, &device);
-        let out = host(model::combined_forward(main, bias, x, &device));
-        for (k, row) in out.chunks(PROFILE_LENGTH + 1).enumerate() {
-            let r = &regions.index[chunk[k]];
-            let c = &b.counts[k * PROFILE_LENGTH..(k + 1) * PROFILE_LENGTH];
-            let (jsd, norm) = profile_jsd(c, &row[..PROFILE_LENGTH]);
-            let truth = (1.0 + c.iter().map(|&v| v as f64).sum::<f64>()).ln();
-            let pred = row[PROFILE_LENGTH] as f64;
-            tsv.put(
-                format!(
-                    "{}\t{}\t{}\t{}\t{truth:.6}\t{pred:.6}\t{jsd:.6}\t{norm:.6}\n",
-                    r.chrom,
-                    r.centre,
-                    match r.kind {
-                        Kind::Peak => "peak",
-                        Kind::Nonpeak => "nonpeak",
-                    },
-                    r.line
-                )
-                .as_bytes(),
-            )?;
-            rows.push((r.kind, truth, pred, jsd, norm));
-            let probs = super::metrics::softmax(&row[..PROFILE_LENGTH]);
-            let total = pred.exp();
-            let start = r.centre - (PROFILE_LENGTH / 2) as u64;
-            for (j, q) in probs.iter().enumerate() {
-                let pos = (start + j as u64) as u32;
-                track.push((r.chrom.clone(), pos, pos + 1, (q * total) as f32));
+    forward_batches(
+        main,
+        Some(bias),
+        regions,
+        test,
+        batch_size,
+        |chunk, b, out| {
+            for (k, row) in host(out).chunks(PROFILE_LENGTH + 1).enumerate() {
+                let r = &regions.index[chunk[k]];
+                let c = &b.counts[k * PROFILE_LENGTH..(k + 1) * PROFILE_LENGTH];
+                let (jsd, norm) = profile_jsd(c, &row[..PROFILE_LENGTH]);
+                let truth = (1.0 + c.iter().map(|&v| v as f64).sum::<f64>()).ln();
+                let pred = row[PROFILE_LENGTH] as f64;
+                tsv.put(
+                    format!(
+                        "{}\t{}\t{}\t{}\t{truth:.6}\t{pred:.6}\t{jsd:.6}\t{norm:.6}\n",
+                        r.chrom,
+                        r.centre,
+                        match r.kind {
+                            Kind::Peak => "peak",
+                            Kind::Nonpeak => "nonpeak",
+                        },
+                        r.line
+                    )
+                    .as_bytes(),
+                )?;
+                rows.push((r.kind, truth, pred, jsd, norm));
+                let probs = super::metrics::softmax(&row[..PROFILE_LENGTH]);
+                let total = pred.exp();
+                let start = r.centre - (PROFILE_LENGTH / 2) as u64;
+                for (j, q) in probs.iter().enumerate() {
+                    let pos = (start + j as u64) as u32;
+                    track.push((r.chrom.clone(), pos, pos + 1, (q * total) as f32));
+                }
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     tsv.commit()?;
     let groups = group_metrics(&rows);
     // Sorted by chromosome (genome order) and position; overlapping windows keep the first.
