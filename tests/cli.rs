@@ -33,6 +33,35 @@ fn help_lists_the_subcommands() {
     }
 }
 
+/// `--threads N` sizes the worker pool of any command (here, the one `bench` reports); 0 is
+/// refused by name.
+#[test]
+fn threads_flag_sets_the_worker_pool() {
+    let bench = [
+        "bench",
+        "--model",
+        "dream-cnn",
+        "--train-batches",
+        "2",
+        "--reps",
+        "1",
+        "--max-infer-batch",
+        "16",
+    ];
+    for n in ["1", "3"] {
+        let mut args = vec!["--threads", n];
+        args.extend(bench);
+        let (ok, out, err) = prixfixe(&args);
+        assert!(ok, "{err}");
+        assert!(
+            out.contains(&format!("benchmark on cpu: {n} threads")),
+            "{out}"
+        );
+    }
+    let (ok, _, err) = prixfixe(&["bench", "--threads", "0", "--reps", "1"]);
+    assert!(!ok && err.contains("--threads"), "{err}");
+}
+
 #[test]
 fn inspect_data_summarises_the_yeast_sample() {
     let (ok, out, err) = prixfixe(&["inspect-data", &fixture("yeast_demo_train.txt")]);

@@ -22,6 +22,10 @@ use prixfixe::data::{ReverseRule, TableSpec};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Worker threads for every parallel step (training, prediction, ISM, design); default:
+    /// one per core. `RAYON_NUM_THREADS` sets it too.
+    #[arg(long, global = true, env = "RAYON_NUM_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
 #[derive(Subcommand)]
@@ -713,6 +717,14 @@ fn exit_for_requeue(e: &prixfixe::Error) -> ! {
 /// Parse the command line and run it; errors print as `error: …` with exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(n) = cli.threads
+        && let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build_global()
+    {
+        eprintln!("error: cannot start {n} threads: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Demo(a) => demo(a),
         Command::Simulate(a) => simulate::run(a),
