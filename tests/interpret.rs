@@ -252,6 +252,35 @@ fn ism_variants_and_design_commands() {
         (fit - pred).abs() < 1e-4,
         "fitness of max is the prediction"
     );
+    // The same designs as FASTA beside the table, best first, read back by `predict`: the
+    // same predictions.
+    let fasta = std::fs::read_to_string(d.join("designs.fa")).unwrap();
+    let lines: Vec<&str> = fasta.lines().collect();
+    assert_eq!(lines.len(), 10);
+    assert!(
+        lines[0].starts_with(">design_1 fitness=") && lines[1] == seq,
+        "{fasta}"
+    );
+    let pout = d.join("designs_pred.tsv");
+    let (ok, _, err) = prixfixe(&[
+        "predict",
+        "--model-dir",
+        &run1,
+        "--input",
+        &s(&d.join("designs.fa")),
+        "--output",
+        &s(&pout),
+    ]);
+    assert!(ok, "{err}");
+    let again = std::fs::read_to_string(&pout).unwrap();
+    let first: f64 = again
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split('\t').next_back())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((first - pred).abs() < 1e-4, "{again}");
     // Disagreement needs two models.
     let (ok, _, err) = prixfixe(&[
         "design",

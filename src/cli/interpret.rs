@@ -332,10 +332,23 @@ pub struct DesignArgs {
     quiet: bool,
 }
 
+/// The FASTA file written beside a design table: its name with `.fa` (`.fasta` when the
+/// table itself ends in `.fa`).
+fn fasta_beside(table: &Path) -> PathBuf {
+    let fa = table.with_extension("fa");
+    if fa == table {
+        table.with_extension("fasta")
+    } else {
+        fa
+    }
+}
+
 pub fn run_design(a: DesignArgs) -> Result<(), String> {
     use prixfixe::design::{self, DesignSpec, GaConfig};
     if let Some(init) = &a.init {
         prixfixe::output::refuse_overwriting_input(&a.output, &[init]).map_err(err)?;
+        prixfixe::output::refuse_overwriting_input(&fasta_beside(&a.output), &[init])
+            .map_err(err)?;
     }
     let ensemble = Ensemble::new(a.model.load()?).map_err(err)?;
     let init = match &a.init {
@@ -393,11 +406,15 @@ pub fn run_design(a: DesignArgs) -> Result<(), String> {
     progress.finish_and_clear();
     prixfixe::output::write_atomic(&a.output, design::design_table(&result).as_bytes())
         .map_err(err)?;
+    let fasta = fasta_beside(&a.output);
+    prixfixe::output::write_atomic(&fasta, design::design_fasta(&result).as_bytes())
+        .map_err(err)?;
     if !a.quiet {
         eprintln!(
-            "{} designed sequences written to {}",
+            "{} designed sequences written to {} and {}",
             result.best.len(),
-            a.output.display()
+            a.output.display(),
+            fasta.display()
         );
     }
     Ok(())

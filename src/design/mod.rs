@@ -5,4 +5,4 @@ pub mod ga;
 pub mod run;
 
 pub use ga::{GaConfig, GenerationStats, Individual, Seq, best_distinct, evolve};
-pub use run::{Design, DesignSpec, Objective, design_table, run};
+pub use run::{Design, DesignSpec, Objective, design_fasta, design_table, run};

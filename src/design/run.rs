@@ -144,6 +144,20 @@ pub fn run(
 }
 
 /// The designs as a TSV: `rank sequence fitness prediction_m1 …`.
+/// The designed sequences as FASTA, best first: `>design_<rank> fitness=<value>`.
+pub fn design_fasta(d: &Design) -> String {
+    let mut out = String::new();
+    for (i, ind) in d.best.iter().enumerate() {
+        out.push_str(&format!(
+            ">design_{} fitness={}\n{}\n",
+            i + 1,
+            ind.fitness,
+            crate::data::alphabet::decode(&ind.seq)
+        ));
+    }
+    out
+}
+
 pub fn design_table(d: &Design) -> String {
     let mut out = String::from("rank\tsequence\tfitness");
     for k in 0..d.per_model.len() {
