@@ -143,7 +143,6 @@ pub fn run(
     Ok(Design { best, per_model })
 }
 
-/// The designs as a TSV: `rank sequence fitness prediction_m1 …`.
 /// The designed sequences as FASTA, best first: `>design_<rank> fitness=<value>`.
 pub fn design_fasta(d: &Design) -> String {
     let mut out = String::new();
@@ -158,6 +157,7 @@ pub fn design_fasta(d: &Design) -> String {
     out
 }
 
+/// The designs as a TSV: `rank sequence fitness prediction_m1 …`.
 pub fn design_table(d: &Design) -> String {
     let mut out = String::from("rank\tsequence\tfitness");
     for k in 0..d.per_model.len() {
