@@ -142,9 +142,8 @@ fn bench_with(
         }
         None => None,
     };
-    let forward = |net: &crate::net::PrixFixeNet, x: Tensor<3>| match &bias {
-        Some(b) => crate::atac::model::combined_forward(net, b, x, device),
-        None => net.forward(x).out,
+    let forward = |net: &crate::net::PrixFixeNet, x: Tensor<3>| {
+        crate::atac::model::combined_forward(net, bias.as_ref(), x, device)
     };
     let (c, l) = (shapes.input_channels, shapes.length);
     let ad = device.clone().autodiff();

@@ -901,7 +901,7 @@ fn atac_models_match_pytorch() {
     let b = f.seqs.len();
     let x = Tensor::<3>::from_data(TensorData::new(f.input.clone(), [b, 4, f.length]), &ad)
         .require_grad();
-    let out = combined_forward(&main, &bias, x.clone(), &plain);
+    let out = combined_forward(&main, Some(&bias), x.clone(), &plain);
     assert_close_scaled("combined output", &vals(out.clone()), &f.output);
     let counts = Tensor::<2>::from_data(
         TensorData::new(f.counts.clone(), [b, f.profile_length]),

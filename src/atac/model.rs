@@ -114,13 +114,17 @@ pub fn shift_log_counts(net: &mut PrixFixeNet, delta: f64, device: &Device) -> R
 
 /// The combined model's raw output `(batch, P + 1)` for one-hot `x` (`(batch, 4, L)` on the
 /// accessibility model's device): the accessibility model's output combined with the frozen
-/// bias model's, which runs without gradients on `bias_device` (§5.5).
+/// bias model's, which runs without gradients on `bias_device` (§5.5); without a bias model
+/// (the bias model's own training), the model's output alone.
 pub fn combined_forward(
     main: &PrixFixeNet,
-    bias: &PrixFixeNet,
+    bias: Option<&PrixFixeNet>,
     x: Tensor<3>,
     bias_device: &Device,
 ) -> Tensor<2> {
+    let Some(bias) = bias else {
+        return main.forward(x).out;
+    };
     let device = x.device();
     let plain = Tensor::<3>::from_data(x.clone().into_data(), bias_device);
     let b = bias.forward(plain).out;

@@ -18,9 +18,9 @@ use serde::Serialize;
 use super::inputs::{Signal, read_peaks, write_bigwig};
 use super::metrics::{GroupMetrics, profile_jsd, softmax};
 use super::model::{self, INPUT_LENGTH, PROFILE_LENGTH};
-use super::regions::encode_window;
+use super::regions::{checked_length, encode_window};
 use crate::data::genome::Genome;
-use crate::error::{Error, Problem, Result};
+use crate::error::{Error, Result};
 use crate::net::PrixFixeNet;
 use crate::predict::Model;
 
@@ -28,7 +28,6 @@ use crate::predict::Model;
 pub struct ProfileModel {
     main: PrixFixeNet,
     bias: PrixFixeNet,
-    dir: PathBuf,
 }
 
 impl ProfileModel {
@@ -79,13 +78,7 @@ impl ProfileModel {
         Ok(ProfileModel {
             main: main.into_net(),
             bias: bias.into_net(),
-            dir: dir.to_path_buf(),
         })
-    }
-
-    /// The model's directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// The combined output of one-hot windows `x` (`n × 4 × 2,114`, A, C, G, T): per window
@@ -93,7 +86,7 @@ impl ProfileModel {
     pub fn predict(&self, x: Vec<f32>, n: usize) -> Vec<f32> {
         let device = Device::flex();
         let x = Tensor::<3>::from_data(TensorData::new(x, [n, 4, INPUT_LENGTH]), &device);
-        model::combined_forward(&self.main, &self.bias, x, &device)
+        model::combined_forward(&self.main, Some(&self.bias), x, &device)
             .into_data()
             .convert::<f32>()
             .try_into_vec::<f32>()
@@ -141,54 +134,8 @@ pub fn predict_regions(
     let mut keep = Vec::with_capacity(peaks.len());
     let mut off_chromosome = 0;
     for p in &peaks {
-        let Some(&chrom) = order.get(&p.chrom) else {
-            return Err(Error::data(
-                regions,
-                p.line,
-                Problem::Other(format!(
-                    "chromosome {:?} is not in the genome {} (it has {})",
-                    p.chrom,
-                    genome.path().display(),
-                    crate::data::genome::preview(genome.names())
-                )),
-            ));
-        };
-        let len = genome.length(&p.chrom).unwrap_or(0);
-        if p.end > len {
-            return Err(Error::data(
-                regions,
-                p.line,
-                Problem::Other(format!(
-                    "the region {}:{}-{} runs past the chromosome's end ({len}); is it of \
-                     another assembly?",
-                    p.chrom, p.start, p.end
-                )),
-            ));
-        }
-        if let Some(s) = &signal {
-            match s.length(&p.chrom) {
-                Some(l) if l == len => {}
-                Some(l) => {
-                    return Err(Error::Config(format!(
-                        "{}: chromosome {} is {l} nt long there and {len} in the genome: not \
-                         of the same assembly",
-                        s.path().display(),
-                        p.chrom
-                    )));
-                }
-                None => {
-                    return Err(Error::data(
-                        regions,
-                        p.line,
-                        Problem::Other(format!(
-                            "chromosome {:?} is not in the signal {}",
-                            p.chrom,
-                            s.path().display()
-                        )),
-                    ));
-                }
-            }
-        }
+        let len = checked_length(p, regions, &genome, signal.as_ref())?;
+        let chrom = order[&p.chrom];
         if p.centre < half || p.centre + half > len {
             off_chromosome += 1;
             continue;
@@ -266,11 +213,8 @@ pub fn predict_regions(
             done(chunk.len());
         }
         runs.flush().map_err(|e| Error::io(&runs_path, e))?;
-        let names: Vec<String> = genome.names().to_vec();
-        let sizes: Vec<(String, u64)> = names
-            .iter()
-            .map(|n| (n.clone(), genome.length(n).unwrap_or(0)))
-            .collect();
+        let sizes = genome.sizes();
+        let names = sizes.iter().map(|(n, _)| n.clone()).collect();
         let file = std::fs::File::open(&runs_path).map_err(|e| Error::io(&runs_path, e))?;
         write_bigwig(
             &out.join("predicted.bw"),

@@ -218,18 +218,14 @@ fn stamp(s: &Sources) -> Result<Vec<(PathBuf, u64, u64)>> {
         .collect()
 }
 
-/// Cut one region into `out`; `None` where it is left out (counted in `dropped`).
-#[allow(clippy::too_many_arguments)]
-fn cut(
+/// The length of `p`'s chromosome, once the genome holds it, the peak lies on it and the
+/// signal (when given) holds it at the same length; errors name `path` and the peak's line.
+pub(crate) fn checked_length(
     p: &Peak,
-    kind: Kind,
     path: &Path,
-    folds: &ChromFolds,
-    genome: &mut Genome,
-    signal: &mut Signal,
-    dropped: &mut Dropped,
-    out: &mut impl Write,
-) -> Result<Option<Region>> {
+    genome: &Genome,
+    signal: Option<&Signal>,
+) -> Result<u64> {
     let bad = |msg: String| Error::data(path, p.line, Problem::Other(msg));
     let len = genome.length(&p.chrom).ok_or_else(|| {
         bad(format!(
@@ -248,24 +244,43 @@ fn cut(
             genome.path().display()
         )));
     }
-    match signal.length(&p.chrom) {
-        None => {
-            return Err(bad(format!(
-                "chromosome {:?} is not in the signal {}",
-                p.chrom,
-                signal.path().display()
-            )));
+    if let Some(signal) = signal {
+        match signal.length(&p.chrom) {
+            None => {
+                return Err(bad(format!(
+                    "chromosome {:?} is not in the signal {}",
+                    p.chrom,
+                    signal.path().display()
+                )));
+            }
+            Some(l) if l != len => {
+                return Err(bad(format!(
+                    "chromosome {:?} has {len} nt in the genome and {l} in the signal {}: \
+                     they are not of the same assembly",
+                    p.chrom,
+                    signal.path().display()
+                )));
+            }
+            Some(_) => {}
         }
-        Some(l) if l != len => {
-            return Err(bad(format!(
-                "chromosome {:?} has {len} nt in the genome and {l} in the signal {}: \
-                 they are not of the same assembly",
-                p.chrom,
-                signal.path().display()
-            )));
-        }
-        Some(_) => {}
     }
+    Ok(len)
+}
+
+/// Cut one region into `out`; `None` where it is left out (counted in `dropped`).
+#[allow(clippy::too_many_arguments)]
+fn cut(
+    p: &Peak,
+    kind: Kind,
+    path: &Path,
+    folds: &ChromFolds,
+    genome: &mut Genome,
+    signal: &mut Signal,
+    dropped: &mut Dropped,
+    out: &mut impl Write,
+) -> Result<Option<Region>> {
+    let bad = |msg: String| Error::data(path, p.line, Problem::Other(msg));
+    let len = checked_length(p, path, genome, Some(signal))?;
     let Some(split) = folds.split(&p.chrom) else {
         dropped.no_fold += 1;
         return Ok(None);

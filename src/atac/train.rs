@@ -530,9 +530,8 @@ fn train_phase(
             let (x, counts) = tensors(&batch, &ad);
             lr = schedule.at(state.step).0;
             let seed = dropout_seed ^ state.step as u64;
-            let out = crate::ops::with_dropout_stream(seed, || match phase.bias {
-                Some(bias) => model::combined_forward(&net, bias, x, &device),
-                None => net.forward(x).out,
+            let out = crate::ops::with_dropout_stream(seed, || {
+                model::combined_forward(&net, phase.bias, x, &device)
             });
             let (nll, mse) = profile_loss_parts(out, counts);
             let loss = nll + mse.mul_scalar(weight);
@@ -689,11 +688,7 @@ fn forward_batches(
         let items: Vec<Item> = chunk.iter().map(|&i| Item::plain(i)).collect();
         let b = regions::batch(regions, &items)?;
         let (x, _) = tensors(&b, &device);
-        let out = match bias {
-            Some(bias) => model::combined_forward(net, bias, x, &device),
-            None => net.forward(x).out,
-        };
-        f(chunk, &b, out)?;
+        f(chunk, &b, model::combined_forward(net, bias, x, &device))?;
     }
     Ok(())
 }
@@ -791,12 +786,11 @@ fn score_and_write(
         .collect();
     track.sort_by_key(|(c, s, _, _)| (order.get(c.as_str()).copied().unwrap_or(usize::MAX), *s));
     track.dedup_by(|b, a| a.0 == b.0 && a.1 == b.1);
-    let sizes: Vec<(String, u64)> = genome
-        .names()
-        .iter()
-        .map(|n| (n.clone(), genome.length(n).unwrap_or(0)))
-        .collect();
-    write_bigwig(&dir.join("predicted.bw"), &sizes, track.into_iter())?;
+    write_bigwig(
+        &dir.join("predicted.bw"),
+        &genome.sizes(),
+        track.into_iter(),
+    )?;
     Ok(groups)
 }
 

@@ -53,7 +53,8 @@ pub struct Common<'a> {
     pub quiet: bool,
 }
 
-fn read_model(path: &Path) -> Result<prixfixe::NetConfig, String> {
+/// A model config (TOML); errors name the file.
+pub fn read_model(path: &Path) -> Result<prixfixe::NetConfig, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     prixfixe::NetConfig::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -579,11 +579,7 @@ fn bench(a: BenchArgs) -> Result<(), String> {
     let bias = (a.task == Task::Atac).then(|| prixfixe::atac::model::bias_preset(1.0));
     let config = if a.task == Task::Atac {
         match &a.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                prixfixe::NetConfig::from_toml(&text).map_err(err)?
-            }
+            Some(path) => atac::read_model(path)?,
             None => prixfixe::atac::model::preset(&a.model, 1.0).map_err(err)?,
         }
     } else {

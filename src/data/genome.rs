@@ -81,6 +81,14 @@ impl Genome {
         &self.names
     }
 
+    /// Each chromosome's name and length, in file order (a bigWig header's sizes).
+    pub fn sizes(&self) -> Vec<(String, u64)> {
+        self.names
+            .iter()
+            .map(|n| (n.clone(), self.lengths[n]))
+            .collect()
+    }
+
     /// Bases `[start, end)` (0-based) of `chrom`, as codes.
     pub fn fetch(&mut self, chrom: &str, start: u64, end: u64) -> Result<Vec<u8>> {
         let len = self.length(chrom).ok_or_else(|| {
