@@ -161,6 +161,7 @@ pub fn predict_regions(
     let (mut truth, mut pred, mut jsds, mut norms) = (vec![], vec![], vec![], vec![]);
     // The end of the track written so far, per chromosome index.
     let mut written: Option<(usize, u64)> = None;
+    let mut written_runs = 0usize;
     let result = (|| -> Result<()> {
         for chunk in keep.chunks(batch_size) {
             let mut x = vec![0f32; chunk.len() * 4 * INPUT_LENGTH];
@@ -205,6 +206,7 @@ pub fn predict_regions(
                         rec[4..8].copy_from_slice(&(pos as u32).to_le_bytes());
                         rec[8..].copy_from_slice(&((q * total) as f32).to_le_bytes());
                         runs.write_all(&rec).map_err(|e| Error::io(&runs_path, e))?;
+                        written_runs += 1;
                     }
                 }
                 let end = start + PROFILE_LENGTH as u64;
@@ -216,14 +218,27 @@ pub fn predict_regions(
         let sizes = genome.sizes();
         let names = sizes.iter().map(|(n, _)| n.clone()).collect();
         let file = std::fs::File::open(&runs_path).map_err(|e| Error::io(&runs_path, e))?;
+        let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let track = out.join("predicted.bw");
         write_bigwig(
-            &out.join("predicted.bw"),
+            &track,
             &sizes,
             RunsReader {
                 reader: BufReader::new(file),
                 names,
+                read: read.clone(),
             },
         )?;
+        // The iterator cannot return a read error: it ends early instead, so a short count
+        // means a truncated track, which does not stand.
+        let read = read.load(std::sync::atomic::Ordering::Relaxed);
+        if read != written_runs {
+            let _ = std::fs::remove_file(&track);
+            return Err(Error::Other(format!(
+                "{}: read back {read} of the track's {written_runs} positions",
+                runs_path.display()
+            )));
+        }
         tsv.commit()
     })();
     let _ = std::fs::remove_file(&runs_path);
@@ -239,6 +254,8 @@ pub fn predict_regions(
 struct RunsReader {
     reader: BufReader<std::fs::File>,
     names: Vec<String>,
+    /// Positions read so far.
+    read: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Iterator for RunsReader {
@@ -251,6 +268,7 @@ impl Iterator for RunsReader {
         let chrom = u32::from_le_bytes(word(0)) as usize;
         let pos = u32::from_le_bytes(word(4));
         let value = f32::from_le_bytes(word(8));
+        self.read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Some((self.names[chrom].clone(), pos, pos + 1, value))
     }
 }
