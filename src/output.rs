@@ -131,6 +131,12 @@ impl Write for AtomicFile {
     }
 }
 
+impl std::io::Seek for AtomicFile {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.out.as_mut().expect("open").seek(pos)
+    }
+}
+
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.out.take().is_some() {
@@ -193,6 +199,119 @@ pub fn npy_f32_header(shape: &[usize]) -> Vec<u8> {
     h.extend(std::iter::repeat_n(b' ', pad));
     h.push(b'\n');
     h
+}
+
+/// A `.npz` file (what `numpy.savez` writes) holding one little-endian `f32` array `arr_0`
+/// of a shape known up front, written as it comes, without compression: `np.load(f)["arr_0"]`
+/// and TF-MoDISco's `-s`/`-a` read it. Atomic like [`AtomicFile`]; [`NpzWriter::commit`]
+/// refuses an array short of its shape.
+pub struct NpzWriter {
+    zip: zip::ZipWriter<AtomicFile>,
+    path: PathBuf,
+    left: usize,
+}
+
+impl NpzWriter {
+    /// Start `path` with an array of `shape`.
+    pub fn create(path: &Path, shape: &[usize]) -> Result<Self> {
+        let zerr = |e: zip::result::ZipError| Error::Other(format!("{}: {e}", path.display()));
+        let mut zip = zip::ZipWriter::new(AtomicFile::create(path)?);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(true);
+        zip.start_file("arr_0.npy", opts).map_err(zerr)?;
+        zip.write_all(&npy_f32_header(shape))
+            .map_err(|e| Error::io(path, e))?;
+        Ok(NpzWriter {
+            zip,
+            path: path.to_path_buf(),
+            left: shape.iter().product(),
+        })
+    }
+
+    /// Append values, in C order.
+    pub fn put(&mut self, values: &[f32]) -> Result<()> {
+        if values.len() > self.left {
+            return Err(Error::Other(format!(
+                "{}: more values than the array's shape holds",
+                self.path.display()
+            )));
+        }
+        self.left -= values.len();
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.zip
+            .write_all(&bytes)
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Close the archive and move it into place.
+    pub fn commit(self) -> Result<()> {
+        if self.left != 0 {
+            return Err(Error::Other(format!(
+                "{}: {} values short of the array's shape; nothing was written",
+                self.path.display(),
+                self.left
+            )));
+        }
+        let path = self.path;
+        let file = self
+            .zip
+            .finish()
+            .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+        file.commit()
+    }
+}
+
+/// Read back an `f32` array written by [`NpzWriter`] (or `numpy.savez` with `<f4` C-order
+/// arrays): its shape and values.
+pub fn read_npz_f32(path: &Path, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+    use std::io::Read;
+    let bad = |what: String| Error::Other(format!("{}: {what}", path.display()));
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
+    let mut entry = zip
+        .by_name(&format!("{name}.npy"))
+        .map_err(|e| bad(format!("no array {name}: {e}")))?;
+    let mut bytes = Vec::new();
+    entry
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad(format!("{name} is not a .npy array")));
+    }
+    let hlen = usize::from(u16::from_le_bytes([bytes[8], bytes[9]]));
+    let header = std::str::from_utf8(&bytes[10..10 + hlen]).map_err(|e| bad(e.to_string()))?;
+    if !header.contains("'descr': '<f4'") || !header.contains("'fortran_order': False") {
+        return Err(bad(format!(
+            "{name} is not a C-order float32 array: {header}"
+        )));
+    }
+    let dims = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .ok_or_else(|| bad(format!("{name}: no shape in {header}")))?;
+    let shape: Vec<usize> = dims
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            d.parse()
+                .map_err(|_| bad(format!("{name}: bad shape {dims}")))
+        })
+        .collect::<Result<_>>()?;
+    let data = &bytes[10 + hlen..];
+    if data.len() != 4 * shape.iter().product::<usize>() {
+        return Err(bad(format!(
+            "{name}: {} bytes for shape {shape:?}",
+            data.len()
+        )));
+    }
+    let values = data
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Ok((shape, values))
 }
 
 #[cfg(test)]

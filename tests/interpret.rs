@@ -154,7 +154,7 @@ fn ism_variants_and_design_commands() {
     let tsv = std::fs::read_to_string(out.join("ism.tsv")).unwrap();
     assert_eq!(tsv.lines().count(), 1 + 43 + 40);
     assert!(tsv.starts_with("id\tposition\tref\tA\tC\tG\tT\tmean\na\t1\tT\t"));
-    assert!(out.join("plots/a.svg").exists() && out.join("plots/b.svg").exists());
+    assert!(out.join("plots/a.svg").exists() && out.join("plots/b.png").exists());
     // Unequal lengths do not fit one array: a clear error.
     let (ok, _, err) = prixfixe(&[
         "ism",
@@ -312,4 +312,149 @@ fn ism_variants_and_design_commands() {
         "--quiet",
     ]);
     assert!(ok, "{err}");
+}
+
+/// Integrated gradients and SHAP sum to f(x) − f(reference), with f the prediction exactly as
+/// `predict` makes it (both strands, running statistics): checked for the PyTorch-weighted
+/// BiLSTM model and a CNN with batch norm, against `predict_codes`.
+#[test]
+fn attributions_sum_to_the_difference_of_predictions() {
+    use prixfixe::interpret::attribute::{AttributeOptions, Method, attribute};
+    let seqs = seqs();
+    for model in [pytorch_rnn(), random_cnn(3)] {
+        let preds = predict_codes(&model, &[&seqs[0], &seqs[1]], 8).unwrap();
+        for method in [Method::IntegratedGradients, Method::Shap] {
+            let mut opts = AttributeOptions::new(method);
+            opts.shuffles = 4;
+            opts.steps = if method == Method::Shap { 24 } else { 48 };
+            let out = attribute(&[&model], &seqs, &opts, 16).unwrap();
+            for (a, want) in out.iter().zip(&preds) {
+                let l = model.encoder().length();
+                assert_eq!((a.onehot.len(), a.values.len()), (4 * l, 4 * l));
+                assert!(
+                    (a.prediction - want).abs() < 1e-4,
+                    "{} vs {want}",
+                    a.prediction
+                );
+                let diff = a.prediction - a.reference.unwrap();
+                assert!(
+                    diff.abs() > 1e-4,
+                    "{method:?}: the reference differs from the input"
+                );
+                let sum: f32 = a.values.iter().sum();
+                assert!(
+                    (sum - diff).abs() < 0.02 * diff.abs() + 2e-5,
+                    "{method:?}: Σ attributions {sum} vs f(x) − f(ref) {diff}"
+                );
+            }
+        }
+        // Input × gradient is the saliency at the bases present.
+        let sal = attribute(
+            &[&model],
+            &seqs[..1],
+            &AttributeOptions::new(Method::Saliency),
+            8,
+        )
+        .unwrap();
+        let ixg = attribute(
+            &[&model],
+            &seqs[..1],
+            &AttributeOptions::new(Method::InputXGradient),
+            8,
+        )
+        .unwrap();
+        let (s, x) = (&sal[0], &ixg[0]);
+        assert!(s.values.iter().any(|v| v.abs() > 1e-6));
+        for j in 0..s.values.len() {
+            assert!((x.values[j] - s.values[j] * s.onehot[j]).abs() < 1e-6);
+        }
+    }
+}
+
+/// `prixfixe attribute` on an ensemble of two runs: the two `.npz` arrays read back with the
+/// shape TF-MoDISco takes, `(N, 4, L)`; the one-hot is the input as the model sees it; the
+/// SHAP values sum to the prediction minus the references' mean, per the table; figures in
+/// both formats; a task the model lacks is refused naming its columns.
+#[test]
+fn attribute_command_writes_arrays_modisco_reads() {
+    use prixfixe::output::read_npz_f32;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (run1, run2) = (run_dir(d, "r1", 1), run_dir(d, "r2", 2));
+    let fa = d.join("x.fa");
+    std::fs::write(
+        &fa,
+        ">a\nTGCATTTTTTTCACATCAAAACCCGGGTTTGGTTACGGCTGTT\n>b\nTGCATTTTTTTCACATCGGGTGGGAGGGGTTACGGCTGTT\n>c\nACGTTGCATGCCATG\n",
+    )
+    .unwrap();
+    let out = d.join("attr");
+    let s = |p: &Path| p.display().to_string();
+    let (ok, _, err) = prixfixe(&[
+        "attribute",
+        "--model-dir",
+        &run1,
+        "--model-dir",
+        &run2,
+        "--input",
+        &s(&fa),
+        "--out",
+        &s(&out),
+        "--method",
+        "shap",
+        "--shuffles",
+        "3",
+        "--steps",
+        "16",
+        "--plots",
+        "1",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("shap of 3 sequences: 48 gradient passes each"),
+        "{err}"
+    );
+    let (shape, onehot) = read_npz_f32(&out.join("onehot.npz"), "arr_0").unwrap();
+    let (shape2, values) = read_npz_f32(&out.join("attributions.npz"), "arr_0").unwrap();
+    assert_eq!(shape, vec![3, 4, 150]);
+    assert_eq!(shape2, shape);
+    // Every position of the padded window holds one base (the plasmid padding has no N).
+    for n in 0..3 {
+        for j in 0..150 {
+            let col: f32 = (0..4).map(|c| onehot[(n * 4 + c) * 150 + j]).sum();
+            assert_eq!(col, 1.0);
+        }
+    }
+    let tsv = std::fs::read_to_string(out.join("attributions.tsv")).unwrap();
+    let mut lines = tsv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("id\ttask\tmethod\tprediction\treference\tsum")
+    );
+    for (n, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let num = |i: usize| f[i].parse::<f32>().unwrap();
+        let sum: f32 = values[n * 600..(n + 1) * 600].iter().sum();
+        assert!((num(5) - sum).abs() < 1e-4, "{line}");
+        let diff = num(3) - num(4);
+        assert!(
+            (sum - diff).abs() < 0.05 * diff.abs() + 5e-5,
+            "{line}: Σ {sum} vs {diff}"
+        );
+    }
+    assert!(out.join("plots/a.svg").exists() && out.join("plots/a.png").exists());
+    assert!(!out.join("plots/b.png").exists());
+    let (ok, _, err) = prixfixe(&[
+        "attribute",
+        "--model-dir",
+        &run1,
+        "--input",
+        &s(&fa),
+        "--out",
+        &s(&d.join("x")),
+        "--task",
+        "hk",
+        "--quiet",
+    ]);
+    assert!(!ok && err.contains("prediction columns are"), "{err}");
+    assert!(!d.join("x").exists());
 }

@@ -194,6 +194,106 @@ pub fn run_ism(a: IsmArgs) -> Result<(), String> {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  prixfixe attribute --model-dir run --input seqs.fa --method shap --out attr
+  modisco motifs -s attr/onehot.npz -a attr/attributions.npz -n 2000 -o modisco.h5
+  prixfixe attribute --model-dir run --input seqs.txt --method integrated-gradients --steps 100")]
+pub struct AttributeArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Sequences: DREAM file, FASTA or table.
+    #[arg(long)]
+    input: PathBuf,
+    /// Output directory: onehot.npz, attributions.npz (each `arr_0`, shape (N, 4, L), A, C, G,
+    /// T, over the model's whole input window), attributions.tsv, plots/.
+    #[arg(long, default_value = "attributions")]
+    out: PathBuf,
+    /// The method.
+    #[arg(long, value_enum, default_value = "shap")]
+    method: prixfixe::interpret::Method,
+    /// The prediction column explained, by name or 1-based number (default: the first).
+    #[arg(long)]
+    task: Option<String>,
+    /// Points on each path (integrated gradients: 50; SHAP: 10 per reference).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Dinucleotide-shuffled references per sequence (SHAP).
+    #[arg(long, default_value_t = 20)]
+    shuffles: usize,
+    /// Seed of the shuffles.
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+    /// Draw a figure (logo over heat map, SVG and PNG) for the first N sequences.
+    #[arg(long, default_value_t = 10)]
+    plots: usize,
+    /// Input rows per gradient pass.
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn run_attribute(a: AttributeArgs) -> Result<(), String> {
+    use prixfixe::interpret::attribute_files::{AttributeOutput, write_files};
+    let models = a.model.load()?;
+    let refs: Vec<&Model> = models.iter().collect();
+    let ds = read_input(&a.input, models[0].encoder().padding())?;
+    let mut options = prixfixe::interpret::AttributeOptions::new(a.method);
+    options.shuffles = a.shuffles;
+    options.seed = a.seed;
+    if let Some(s) = a.steps {
+        options.steps = s;
+    }
+    let columns = models[0].columns();
+    if let Some(t) = &a.task {
+        options.task = match columns.iter().position(|c| c == t) {
+            Some(i) => i,
+            None => match t.parse::<usize>() {
+                Ok(n) if (1..=columns.len()).contains(&n) => n - 1,
+                _ => {
+                    return Err(format!(
+                        "--task {t}: the model's prediction columns are {}",
+                        columns.join(", ")
+                    ));
+                }
+            },
+        };
+    }
+    if !a.quiet {
+        eprintln!(
+            "{} of {} sequences: {} gradient passes each, {} in all ({} model(s))",
+            a.method.name(),
+            ds.len(),
+            options.passes(),
+            options.passes() * ds.len(),
+            models.len()
+        );
+    }
+    let progress = bar(a.quiet, ds.len(), "attribute");
+    let out = AttributeOutput {
+        dir: a.out.clone(),
+        options,
+        plots: a.plots,
+        batch: a.batch_size,
+    };
+    write_files(&refs, &ds, &a.input, &out, &mut |done| {
+        progress.set_position(done as u64)
+    })
+    .map_err(err)?;
+    progress.finish_and_clear();
+    if !a.quiet {
+        eprintln!(
+            "attributions of {} sequences written to {} ({} figures)",
+            ds.len(),
+            a.out.display(),
+            a.plots.min(ds.len())
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
 pub struct VariantsArgs {
     #[command(flatten)]
     model: ModelArgs,

@@ -42,6 +42,9 @@ enum Command {
     Score(ScoreArgs),
     /// In-silico mutagenesis: the predicted effect of every single-base substitution.
     Ism(interpret::IsmArgs),
+    /// Gradient attributions (saliency, input × gradient, integrated gradients, SHAP with
+    /// dinucleotide-shuffled references), as `.npz` arrays TF-MoDISco reads, and logos.
+    Attribute(interpret::AttributeArgs),
     /// Variant effects: predicted alt − ref for sequence pairs or VCF records.
     Variants(interpret::VariantsArgs),
     /// Design sequences with a genetic algorithm driven by trained models.
@@ -728,6 +731,7 @@ pub fn main() -> ExitCode {
         Command::Predict(a) => predict(a),
         Command::Score(a) => score(a),
         Command::Ism(a) => interpret::run_ism(a),
+        Command::Attribute(a) => interpret::run_attribute(a),
         Command::Variants(a) => interpret::run_variants(a),
         Command::Design(a) => interpret::run_design(a),
         Command::Grid(a) => grid::run(a),

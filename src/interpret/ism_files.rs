@@ -22,7 +22,7 @@ pub struct IsmOutput {
 }
 
 /// The id of row `i`: its own, or `seq{i+1}`.
-fn row_id(ds: &SeqDataset, i: usize) -> String {
+pub(crate) fn row_id(ds: &SeqDataset, i: usize) -> String {
     ds.ids
         .as_ref()
         .map_or_else(|| format!("seq{}", i + 1), |v| v[i].clone())
@@ -93,7 +93,7 @@ pub fn write_files(
             if i < out.plots {
                 let id = row_id(ds, i);
                 let name = id.replace(['/', '\\', ' ', ':'], "_");
-                super::plot::plot_ism(m, 0, &id, &plots.join(format!("{name}.svg")))?;
+                super::plot::plot_ism(m, 0, &id, &plots.join(&name))?;
             }
             Ok(())
         };

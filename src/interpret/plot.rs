@@ -1,25 +1,29 @@
-//! ISM figures as SVG: an importance track — per position a bar in the reference base's colour,
-//! as tall as the importance (minus the mean substitution effect: bars above the axis are bases
-//! whose loss lowers the prediction), topped by the base's letter — over a heatmap of every
-//! substitution's effect (red raises, blue lowers the prediction). Positions are 1-based, as in
-//! `ism.tsv`.
+//! Interpretation figures, SVG and PNG: a sequence logo (letters drawn as filled glyph shapes,
+//! each as tall as its score, stacked above the axis for positive scores and upside down below
+//! it for negative ones, as logomaker draws them) over a heat map of A, C, G, T × position with
+//! its colour bar (red raises, blue lowers the prediction). Positions are 1-based.
+//!
+//! ISM: the logo shows each position's reference base at its importance (minus the mean
+//! substitution effect), the heat map every substitution's effect. Attributions: the logo and
+//! the heat map both show the `(4, L)` attributions.
 
 use std::path::Path;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::attribute::Attribution;
 use super::ism::IsmMap;
-use crate::data::alphabet::{LETTERS, N};
 use crate::error::{Error, Result};
 
-/// Letter colours in code order A, G, C, T, N.
-const COLOURS: [RGBColor; 5] = [
+/// Letter colours, A, C, G, T (logomaker's classic scheme).
+const COLOURS: [RGBColor; 4] = [
     RGBColor(0, 150, 0),
-    RGBColor(245, 160, 0),
     RGBColor(0, 0, 200),
+    RGBColor(245, 160, 0),
     RGBColor(210, 0, 0),
-    RGBColor(120, 120, 120),
 ];
+const NAMES: [&str; 4] = ["A", "C", "G", "T"];
 
 fn diverging(v: f32, scale: f32) -> RGBColor {
     let t = (v / scale).clamp(-1.0, 1.0);
@@ -31,97 +35,283 @@ fn diverging(v: f32, scale: f32) -> RGBColor {
     }
 }
 
-/// Draw `map` (task `task`) to `path`.
-pub fn plot_ism(map: &IsmMap, task: usize, title: &str, path: &Path) -> Result<()> {
-    let mut svg = String::new();
-    draw(map, task, title, &mut svg)
-        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
-    crate::output::write_atomic(path, svg.as_bytes())
+/// Draw the ISM map (task `task`) to `stem`.svg and `stem`.png.
+pub fn plot_ism(map: &IsmMap, task: usize, title: &str, stem: &Path) -> Result<()> {
+    // codes A=0 G=1 C=2 T=3 → rows A, C, G, T
+    const CODE: [u8; 4] = [0, 2, 1, 3];
+    let len = map.seq.len();
+    let mut logo = vec![0.0f32; 4 * len];
+    let mut heat = vec![0.0f32; 4 * len];
+    for p in 0..len {
+        for (row, &b) in CODE.iter().enumerate() {
+            heat[row * len + p] = map.effect(p, b, task);
+            if map.seq[p] == b {
+                logo[row * len + p] = -map.position_mean(p, task);
+            }
+        }
+    }
+    let panels = Panels {
+        title,
+        logo: &logo,
+        logo_label: "importance",
+        heat: &heat,
+        heat_label: "effect",
+        len,
+    };
+    write_both(&panels, stem)
 }
 
-fn draw(map: &IsmMap, task: usize, title: &str, svg: &mut String) -> Result<(), String> {
-    let len = map.seq.len();
-    let cell = 8i32;
-    let width = (len as i32 * cell + 80).max(400) as u32;
+/// Draw an attribution (over the model's `len`-nt input window) to `stem`.svg and `.png`.
+pub fn plot_attribution(a: &Attribution, len: usize, title: &str, stem: &Path) -> Result<()> {
+    let panels = Panels {
+        title,
+        logo: &a.values,
+        logo_label: "attribution",
+        heat: &a.values,
+        heat_label: "attribution",
+        len,
+    };
+    write_both(&panels, stem)
+}
+
+struct Panels<'a> {
+    title: &'a str,
+    /// `(4, len)`, A, C, G, T.
+    logo: &'a [f32],
+    logo_label: &'a str,
+    heat: &'a [f32],
+    heat_label: &'a str,
+    len: usize,
+}
+
+impl Panels<'_> {
+    fn size(&self) -> (u32, u32) {
+        ((self.len as u32 * 9 + 190).clamp(500, 4000), 380)
+    }
+}
+
+fn write_both(p: &Panels, stem: &Path) -> Result<()> {
+    let with = |ext: &str| {
+        let mut s = stem.as_os_str().to_owned();
+        s.push(ext);
+        std::path::PathBuf::from(s)
+    };
+    let (w, h) = p.size();
+    let mut svg = String::new();
     crate::figure::fonts();
-    let root = SVGBackend::with_string(svg, (width, 330)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let (top, bottom) = root.split_vertically(190);
-    let importance: Vec<f32> = (0..len).map(|p| -map.position_mean(p, task)).collect();
-    let max_imp = importance.iter().fold(1e-9f32, |m, v| m.max(v.abs()));
+    {
+        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+        draw(&root, p).map_err(|e| Error::Other(format!("{}: {e}", stem.display())))?;
+        root.present().map_err(|e| Error::Other(e.to_string()))?;
+    }
+    crate::output::write_atomic(&with(".svg"), svg.as_bytes())?;
+    let png = crate::figure::png(w, h, |root| draw(root, p))?;
+    crate::output::write_atomic(&with(".png"), &png)
+}
+
+/// The outline of a letter in the unit box (x, y ∈ 0..1, y up): filled polygons, then holes
+/// (drawn in the background colour inside the letter's own box).
+fn glyph(letter: usize) -> (Vec<Vec<(f64, f64)>>, Vec<Vec<(f64, f64)>>) {
+    let arc = |r0: f64, r1: f64, from: f64, to: f64| -> Vec<(f64, f64)> {
+        let n = 40;
+        let pt = |r: f64, t: f64| (0.5 + 0.5 * r * t.cos(), 0.5 + 0.5 * r * t.sin());
+        let mut v: Vec<(f64, f64)> = (0..=n)
+            .map(|i| pt(r1, from + (to - from) * i as f64 / n as f64))
+            .collect();
+        v.extend(
+            (0..=n)
+                .rev()
+                .map(|i| pt(r0, from + (to - from) * i as f64 / n as f64)),
+        );
+        v
+    };
+    let deg = std::f64::consts::PI / 180.0;
+    match letter {
+        0 => (
+            vec![vec![
+                (0.0, 0.0),
+                (0.4, 1.0),
+                (0.6, 1.0),
+                (1.0, 0.0),
+                (0.79, 0.0),
+                (0.69, 0.27),
+                (0.31, 0.27),
+                (0.21, 0.0),
+            ]],
+            vec![vec![(0.37, 0.43), (0.5, 0.79), (0.63, 0.43)]],
+        ),
+        1 => (vec![arc(0.64, 1.0, 40.0 * deg, 320.0 * deg)], vec![]),
+        2 => (
+            vec![
+                arc(0.64, 1.0, 40.0 * deg, 360.0 * deg),
+                vec![(0.55, 0.42), (1.0, 0.42), (1.0, 0.56), (0.55, 0.56)],
+            ],
+            vec![],
+        ),
+        _ => (
+            vec![vec![
+                (0.0, 1.0),
+                (1.0, 1.0),
+                (1.0, 0.84),
+                (0.59, 0.84),
+                (0.59, 0.0),
+                (0.41, 0.0),
+                (0.41, 0.84),
+                (0.0, 0.84),
+            ]],
+            vec![],
+        ),
+    }
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &Panels) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let len = p.len;
+    root.fill(&WHITE).map_err(e)?;
+    let (main, bar) = root.split_horizontally(root.dim_in_pixel().0 - 90);
+    let (top, bottom) = main.split_vertically(220);
     let x_range = 0.5f64..len as f64 + 0.5;
-    let y_max = max_imp as f64 * 1.25;
+    // The logo's axis: the tallest stack either way.
+    let (mut up, mut down) = (1e-9f64, 1e-9f64);
+    for pos in 0..len {
+        let (mut u, mut d) = (0.0, 0.0);
+        for b in 0..4 {
+            let v = f64::from(p.logo[b * len + pos]);
+            if v > 0.0 { u += v } else { d -= v }
+        }
+        up = up.max(u);
+        down = down.max(d);
+    }
     let mut logo = ChartBuilder::on(&top)
-        .caption(title, ("sans-serif", 16))
-        .margin(5)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x_range.clone(), -y_max..y_max)
-        .map_err(|e| e.to_string())?;
+        .caption(p.title, ("sans-serif", 18))
+        .margin(8)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x_range.clone(), -down * 1.05..up * 1.05)
+        .map_err(e)?;
     logo.configure_mesh()
         .disable_x_mesh()
         .disable_y_mesh()
-        .y_desc("importance")
+        .x_labels(0)
+        .y_desc(p.logo_label)
+        .y_label_style(("sans-serif", 13))
         .draw()
-        .map_err(|e| e.to_string())?;
-    for (p, (&b, &imp)) in map.seq.iter().zip(&importance).enumerate() {
-        let colour = COLOURS[usize::from(b.min(N))];
-        let x = p as f64 + 1.0;
-        let imp = f64::from(imp);
-        logo.draw_series(std::iter::once(Rectangle::new(
-            [(x - 0.4, 0.0), (x + 0.4, imp)],
-            colour.filled(),
-        )))
-        .map_err(|e| e.to_string())?;
-        let letter = (LETTERS[usize::from(b.min(N))] as char).to_string();
-        let y = if imp >= 0.0 {
-            imp + 0.2 * max_imp as f64
-        } else {
-            imp
-        };
-        logo.draw_series(std::iter::once(Text::new(
-            letter,
-            (x - 0.4, y),
-            ("monospace", cell).into_font().color(&colour),
-        )))
-        .map_err(|e| e.to_string())?;
+        .map_err(e)?;
+    for pos in 0..len {
+        // Stack the smallest first, so the largest letter sits on top (below: at the bottom).
+        let mut order: Vec<usize> = (0..4).collect();
+        order.sort_by(|&a, &b| {
+            p.logo[a * len + pos]
+                .abs()
+                .total_cmp(&p.logo[b * len + pos].abs())
+        });
+        let (mut above, mut below) = (0.0f64, 0.0f64);
+        let x0 = pos as f64 + 0.5 + 0.04;
+        for b in order {
+            let v = f64::from(p.logo[b * len + pos]);
+            if v == 0.0 {
+                continue;
+            }
+            // y0: the letter's foot; h: its signed height (negative: drawn upside down).
+            let (y0, h) = if v > 0.0 {
+                above += v;
+                (above - v, v)
+            } else {
+                below += v;
+                (below - v, v)
+            };
+            let place = |pts: &Vec<(f64, f64)>| -> Vec<(f64, f64)> {
+                pts.iter()
+                    .map(|&(gx, gy)| (x0 + 0.92 * gx, y0 + h * gy))
+                    .collect()
+            };
+            let (fills, holes) = glyph(b);
+            for f in &fills {
+                logo.draw_series(std::iter::once(Polygon::new(place(f), COLOURS[b].filled())))
+                    .map_err(e)?;
+            }
+            for hole in &holes {
+                logo.draw_series(std::iter::once(Polygon::new(place(hole), WHITE.filled())))
+                    .map_err(e)?;
+            }
+        }
     }
-    let max_eff = map.effects.iter().fold(1e-9f32, |m, v| m.max(v.abs()));
+    logo.draw_series(std::iter::once(PathElement::new(
+        vec![(0.5, 0.0), (len as f64 + 0.5, 0.0)],
+        BLACK.stroke_width(1),
+    )))
+    .map_err(e)?;
+    let scale = p.heat.iter().fold(1e-9f32, |m, v| m.max(v.abs()));
     let mut heat = ChartBuilder::on(&bottom)
-        .margin(5)
-        .x_label_area_size(25)
-        .y_label_area_size(60)
+        .margin(8)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
         .build_cartesian_2d(x_range, 0f64..4.0)
-        .map_err(|e| e.to_string())?;
+        .map_err(e)?;
+    let ticks = (len / 10).clamp(2, 20);
     heat.configure_mesh()
         .disable_x_mesh()
         .disable_y_mesh()
         .x_desc("position")
+        .x_labels(ticks)
+        .x_label_formatter(&|v| format!("{}", v.round() as i64))
         .y_labels(0)
+        .label_style(("sans-serif", 13))
         .draw()
-        .map_err(|e| e.to_string())?;
-    // Rows from the top: A, C, G, T (codes 0, 2, 1, 3).
-    const ROWS: [(u8, &str); 4] = [(0, "A"), (2, "C"), (1, "G"), (3, "T")];
-    heat.draw_series(ROWS.iter().enumerate().flat_map(|(i, &(b, _))| {
-        let row = 3.0 - i as f64;
-        (0..len).map(move |p| {
-            let v = map.effect(p, b, task);
-            let x = p as f64 + 0.5;
+        .map_err(e)?;
+    heat.draw_series((0..4).flat_map(|row| {
+        let y = 3.0 - row as f64;
+        (0..len).map(move |pos| {
+            let x = pos as f64 + 0.5;
             Rectangle::new(
-                [(x, row), (x + 1.0, row + 1.0)],
-                diverging(v, max_eff).filled(),
+                [(x, y), (x + 1.0, y + 1.0)],
+                diverging(p.heat[row * len + pos], scale).filled(),
             )
         })
     }))
-    .map_err(|e| e.to_string())?;
-    for (i, &(b, name)) in ROWS.iter().enumerate() {
-        heat.draw_series(std::iter::once(Text::new(
-            name.to_string(),
-            (-0.02 * len as f64, 3.7 - i as f64),
-            ("monospace", 14)
-                .into_font()
-                .color(&COLOURS[usize::from(b)]),
-        )))
-        .map_err(|e| e.to_string())?;
+    .map_err(e)?;
+    // Row names left of the map, in the letters' colours.
+    let area = heat.plotting_area();
+    let (x_px, _) = area.get_pixel_range();
+    let (_, y_px) = area.get_pixel_range();
+    let row_h = (y_px.end - y_px.start) as f64 / 4.0;
+    for (row, name) in NAMES.iter().enumerate() {
+        let y = y_px.start as f64 + (row as f64 + 0.5) * row_h - 8.0;
+        bottom
+            .draw(&Text::new(
+                name.to_string(),
+                (x_px.start - 24, y as i32),
+                ("sans-serif", 16).into_font().color(&COLOURS[row]),
+            ))
+            .map_err(e)?;
     }
-    root.present().map_err(|e| e.to_string())
+    // The colour bar: −scale (blue) … +scale (red), beside the heat map.
+    let (_, bar_bottom) = bar.split_vertically(220);
+    let mut cb = ChartBuilder::on(&bar_bottom)
+        .margin_top(8)
+        .margin_bottom(48)
+        .margin_right(8)
+        .y_label_area_size(50)
+        .caption(p.heat_label, ("sans-serif", 12))
+        .build_cartesian_2d(0f64..1.0, -f64::from(scale)..f64::from(scale))
+        .map_err(e)?;
+    cb.configure_mesh()
+        .disable_mesh()
+        .x_labels(0)
+        .y_labels(5)
+        .y_label_formatter(&|v| format!("{v:.2e}"))
+        .label_style(("sans-serif", 10))
+        .draw()
+        .map_err(e)?;
+    let steps = 60;
+    let s = f64::from(scale);
+    cb.draw_series((0..steps).map(|i| {
+        let lo = -s + 2.0 * s * i as f64 / steps as f64;
+        let hi = lo + 2.0 * s / steps as f64;
+        Rectangle::new(
+            [(0.0, lo), (1.0, hi)],
+            diverging(((lo + hi) / 2.0) as f32, scale).filled(),
+        )
+    }))
+    .map_err(e)?;
+    Ok(())
 }

@@ -48,7 +48,7 @@ impl BatchNorm1d {
     /// Batch statistics when training (on an autodiff device), running statistics otherwise.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let device = x.device();
-        if !device.is_autodiff() {
+        if !crate::nn::training(&device) {
             return burn::tensor::module::batch_norm(
                 x,
                 self.weight.val(),
@@ -70,7 +70,7 @@ impl BatchNorm1d {
 
     /// `silu(self.forward(x))`, as one node with our own kernels when training on the CPU.
     pub fn forward_silu(&self, x: Tensor<3>) -> Tensor<3> {
-        if x.device().is_autodiff()
+        if crate::nn::training(&x.device())
             && let Some(y) = self.train_fused(&x, true)
         {
             return y;

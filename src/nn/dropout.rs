@@ -4,11 +4,13 @@ use burn::nn::Dropout;
 use burn::tensor::Tensor;
 
 /// `dropout.forward(x)`, as one graph node with our own mask generator on the CPU training
-/// backend. Inactive (identity) outside training, as burn's.
+/// backend. Inactive (identity) outside training (see [`crate::nn::training`]).
 pub fn dropout<const D: usize>(dropout: &Dropout, x: Tensor<D>) -> Tensor<D> {
+    if !crate::nn::training(&x.device()) {
+        return x;
+    }
     if dropout.training.is_enabled()
         && dropout.prob > 0.0
-        && x.device().is_autodiff()
         && let Some(y) = crate::ops::dropout(&x, dropout.prob)
     {
         return y;

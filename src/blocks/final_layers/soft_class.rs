@@ -106,6 +106,12 @@ impl FinalLayers for SoftClass {
     fn decode(&self, logits: Tensor<2>) -> Tensor<2> {
         let [b, c] = logits.dims();
         let device = logits.device();
+        if logits.is_tracked() {
+            // Differentiable (attributions): softmax(logits) · (0, 1, …, c − 1).
+            let bins: Vec<f32> = (0..c).map(|i| i as f32).collect();
+            let bins = Tensor::<2>::from_data(burn::tensor::TensorData::new(bins, [c, 1]), &device);
+            return burn::tensor::activation::softmax(logits, 1).matmul(bins);
+        }
         let rows: Vec<f32> = crate::weights::tensor_values(logits)
             .chunks(c)
             .map(crate::kernels::soft_class_expectation)
