@@ -133,6 +133,11 @@ pub struct DreamScore {
     pub missing: Vec<String>,
 }
 
+/// A score as JSON (what `prixfixe score --json` writes for each model).
+pub fn to_json(score: &DreamScore) -> Result<String> {
+    serde_json::to_string_pretty(score).map_err(|e| crate::Error::Other(e.to_string()))
+}
+
 /// Score predictions against measured values on prepared subsets.
 pub fn dream_score(subsets: &[ScoredSubset], pred: &[f64], meas: &[f64]) -> DreamScore {
     let mut scores = Vec::new();

@@ -159,7 +159,7 @@ pub fn attribute(
             Method::Saliency | Method::InputXGradient => (vec![None], 1, None),
             Method::IntegratedGradients => {
                 let zero = vec![0.0; x.len()];
-                let f0 = mean_prediction(models, &layout, &[zero.clone()], opts.task)?;
+                let f0 = mean_prediction(models, &layout, std::slice::from_ref(&zero), opts.task)?;
                 (vec![Some(zero)], opts.steps, Some(f0))
             }
             Method::Shap => {

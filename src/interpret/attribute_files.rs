@@ -58,7 +58,7 @@ pub fn write_files(
         let mut values = NpzWriter::create(&out.dir.join(FILES[1]), &shape)?;
         let mut tsv = AtomicFile::create(&out.dir.join(FILES[2]))?;
         let task = &first.columns()[out.options.task];
-        tsv.put(format!("id\ttask\tmethod\tprediction\treference\tsum\n").as_bytes())?;
+        tsv.put(b"id\ttask\tmethod\tprediction\treference\tsum\n")?;
         let mut done = 0;
         for start in (0..ds.len()).step_by(16) {
             let end = (start + 16).min(ds.len());

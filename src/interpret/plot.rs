@@ -111,7 +111,9 @@ fn write_both(p: &Panels, stem: &Path) -> Result<()> {
 
 /// The outline of a letter in the unit box (x, y ∈ 0..1, y up): filled polygons, then holes
 /// (drawn in the background colour inside the letter's own box).
-fn glyph(letter: usize) -> (Vec<Vec<(f64, f64)>>, Vec<Vec<(f64, f64)>>) {
+type Outline = Vec<Vec<(f64, f64)>>;
+
+fn glyph(letter: usize) -> (Outline, Outline) {
     let arc = |r0: f64, r1: f64, from: f64, to: f64| -> Vec<(f64, f64)> {
         let n = 40;
         let pt = |r: f64, t: f64| (0.5 + 0.5 * r * t.cos(), 0.5 + 0.5 * r * t.sin());
@@ -164,11 +166,24 @@ fn glyph(letter: usize) -> (Vec<Vec<(f64, f64)>>, Vec<Vec<(f64, f64)>>) {
     }
 }
 
+/// A colour-bar label: 0 for rounding noise, three significant digits otherwise.
+fn bar_label(v: f64, scale: f64) -> String {
+    if v.abs() < 1e-6 * scale {
+        return "0".into();
+    }
+    if (0.01..1e4).contains(&scale) {
+        let decimals = (1.0 - scale.log10().floor()).max(0.0) as usize;
+        format!("{v:.decimals$}")
+    } else {
+        format!("{v:.1e}")
+    }
+}
+
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &Panels) -> Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let len = p.len;
     root.fill(&WHITE).map_err(e)?;
-    let (main, bar) = root.split_horizontally(root.dim_in_pixel().0 - 90);
+    let (main, bar) = root.split_horizontally(root.dim_in_pixel().0 - 110);
     let (top, bottom) = main.split_vertically(220);
     let x_range = 0.5f64..len as f64 + 0.5;
     // The logo's axis: the tallest stack either way.
@@ -276,13 +291,12 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &Panels) -> Result
     let row_h = (y_px.end - y_px.start) as f64 / 4.0;
     for (row, name) in NAMES.iter().enumerate() {
         let y = y_px.start as f64 + (row as f64 + 0.5) * row_h - 8.0;
-        bottom
-            .draw(&Text::new(
-                name.to_string(),
-                (x_px.start - 24, y as i32),
-                ("sans-serif", 16).into_font().color(&COLOURS[row]),
-            ))
-            .map_err(e)?;
+        root.draw(&Text::new(
+            name.to_string(),
+            (x_px.start - 24, y as i32),
+            ("sans-serif", 16).into_font().color(&COLOURS[row]),
+        ))
+        .map_err(e)?;
     }
     // The colour bar: −scale (blue) … +scale (red), beside the heat map.
     let (_, bar_bottom) = bar.split_vertically(220);
@@ -290,7 +304,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &Panels) -> Result
         .margin_top(8)
         .margin_bottom(48)
         .margin_right(8)
-        .y_label_area_size(50)
+        .y_label_area_size(62)
         .caption(p.heat_label, ("sans-serif", 12))
         .build_cartesian_2d(0f64..1.0, -f64::from(scale)..f64::from(scale))
         .map_err(e)?;
@@ -298,7 +312,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &Panels) -> Result
         .disable_mesh()
         .x_labels(0)
         .y_labels(5)
-        .y_label_formatter(&|v| format!("{v:.2e}"))
+        .y_label_formatter(&|v| bar_label(*v, f64::from(scale)))
         .label_style(("sans-serif", 10))
         .draw()
         .map_err(e)?;

@@ -1,0 +1,269 @@
+//! `prixfixe._prixfixe`: the Rust engine behind the Python package. A thin layer: sequences in
+//! as strings, results out as little-endian `f32` bytes that the Python side views as NumPy
+//! arrays; every call releases the GIL while the engine runs.
+
+use std::path::{Path, PathBuf};
+
+use prixfixe::data::alphabet;
+use prixfixe::interpret::{AttributeOptions, Method};
+use prixfixe::predict::{Model as RustModel, Predictor, predict_codes};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+fn runtime(e: impl std::fmt::Display) -> PyErr {
+    PyRuntimeError::new_err(e.to_string())
+}
+
+fn bytes<'py>(py: Python<'py>, v: &[f32]) -> Bound<'py, PyBytes> {
+    let raw: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    PyBytes::new(py, &raw)
+}
+
+/// Sequences (A, C, G, T, N; any case) as base codes; an error names the sequence and column.
+fn codes(seqs: &[String]) -> PyResult<Vec<Vec<u8>>> {
+    seqs.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            alphabet::encode(s.as_bytes()).map_err(|(at, c)| {
+                PyValueError::new_err(format!(
+                    "sequence {} has {c:?} at position {}: only A, C, G, T and N are read",
+                    i + 1,
+                    at + 1
+                ))
+            })
+        })
+        .collect()
+}
+
+/// A trained model on the CPU engine.
+#[pyclass(module = "prixfixe._prixfixe", frozen)]
+struct Model {
+    inner: RustModel,
+}
+
+#[pymethods]
+impl Model {
+    /// Load a run directory of `prixfixe train` (its `checkpoint`.safetensors) or a prixfixe
+    /// checkpoint file; or, with `config` (a model TOML), weights from elsewhere (.pth, .pt,
+    /// .safetensors).
+    #[new]
+    #[pyo3(signature = (path, checkpoint = "best", config = None))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        checkpoint: &str,
+        config: Option<String>,
+    ) -> PyResult<Self> {
+        let file = if path.is_dir() {
+            let f = path.join(format!("{checkpoint}.safetensors"));
+            if !f.exists() {
+                return Err(PyValueError::new_err(format!(
+                    "{}: not a run directory of prixfixe train (no {checkpoint}.safetensors)",
+                    path.display()
+                )));
+            }
+            f
+        } else {
+            path
+        };
+        let device = prixfixe::device::parse_device("cpu").map_err(runtime)?;
+        let inner = py
+            .allow_threads(|| match &config {
+                None => RustModel::from_checkpoint(&file, &device),
+                Some(text) => prixfixe::NetConfig::from_toml(text)
+                    .and_then(|c| RustModel::from_weights(c, &file, &device)),
+            })
+            .map_err(runtime)?;
+        if prixfixe::atac::model::counts_weight(&inner.config).is_some() {
+            return Err(PyValueError::new_err(
+                "this is an ATAC profile model: score regions with `prixfixe predict atac`",
+            ));
+        }
+        Ok(Model { inner })
+    }
+
+    /// The prediction columns (task names).
+    #[getter]
+    fn columns(&self) -> Vec<String> {
+        self.inner.columns()
+    }
+
+    /// The model's input length (sequences are padded or must fit it).
+    #[getter]
+    fn length(&self) -> usize {
+        self.inner.encoder().length()
+    }
+
+    /// The model config, TOML.
+    #[getter]
+    fn config(&self) -> String {
+        self.inner.config.to_toml()
+    }
+
+    /// Predictions `(N × tasks)` as `f32` bytes.
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        seqs: Vec<String>,
+        batch_size: usize,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let c = codes(&seqs)?;
+        let out = py
+            .allow_threads(|| {
+                let refs: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
+                predict_codes(&self.inner, &refs, batch_size)
+            })
+            .map_err(runtime)?;
+        Ok(bytes(py, &out))
+    }
+
+    /// ISM effects per sequence, each `(4 (A, C, G, T), length, tasks)` as `f32` bytes, with
+    /// the reference predictions `(N × tasks)`.
+    fn ism<'py>(
+        &self,
+        py: Python<'py>,
+        seqs: Vec<String>,
+        batch_size: usize,
+    ) -> PyResult<(Vec<Bound<'py, PyBytes>>, Bound<'py, PyBytes>)> {
+        let c = codes(&seqs)?;
+        let maps = py
+            .allow_threads(|| prixfixe::interpret::ism(&self.inner, &c, batch_size))
+            .map_err(runtime)?;
+        let mut effects = Vec::new();
+        let mut reference = Vec::new();
+        for m in &maps {
+            let mut v = Vec::with_capacity(m.effects.len());
+            // codes A=0 G=1 C=2 T=3 → A, C, G, T
+            for b in [0u8, 2, 1, 3] {
+                for p in 0..m.seq.len() {
+                    for t in 0..m.tasks {
+                        v.push(m.effect(p, b, t));
+                    }
+                }
+            }
+            effects.push(bytes(py, &v));
+            reference.extend_from_slice(&m.reference);
+        }
+        Ok((effects, bytes(py, &reference)))
+    }
+
+    /// Attributions: `(onehot, values, predictions, references)`, the first two `(N, 4, L)`
+    /// as `f32` bytes, references NaN where the method has none.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (seqs, method, task, steps, shuffles, seed, batch_size))]
+    fn attribute<'py>(
+        &self,
+        py: Python<'py>,
+        seqs: Vec<String>,
+        method: &str,
+        task: usize,
+        steps: Option<usize>,
+        shuffles: usize,
+        seed: u64,
+        batch_size: usize,
+    ) -> PyResult<[Bound<'py, PyBytes>; 4]> {
+        let method = match method {
+            "saliency" => Method::Saliency,
+            "input_x_gradient" | "input-x-gradient" => Method::InputXGradient,
+            "integrated_gradients" | "integrated-gradients" => Method::IntegratedGradients,
+            "shap" | "deepshap" => Method::Shap,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "method {other:?}: one of saliency, input_x_gradient, integrated_gradients, shap"
+                )));
+            }
+        };
+        let mut opts = AttributeOptions::new(method);
+        opts.task = task;
+        opts.shuffles = shuffles;
+        opts.seed = seed;
+        if let Some(s) = steps {
+            opts.steps = s;
+        }
+        let c = codes(&seqs)?;
+        let out = py
+            .allow_threads(|| prixfixe::interpret::attribute(&[&self.inner], &c, &opts, batch_size))
+            .map_err(runtime)?;
+        let (mut oh, mut va, mut pr, mut re) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for a in out {
+            oh.extend(a.onehot);
+            va.extend(a.values);
+            pr.push(a.prediction);
+            re.push(a.reference.unwrap_or(f32::NAN));
+        }
+        Ok([
+            bytes(py, &oh),
+            bytes(py, &va),
+            bytes(py, &pr),
+            bytes(py, &re),
+        ])
+    }
+}
+
+/// The DREAM score of `predictions` as JSON: against `measured` (the `all` subset only), or
+/// against a test file and its subsets directory (the challenge's weighted score).
+#[pyfunction]
+#[pyo3(signature = (predictions, measured = None, test = None, subsets = None))]
+fn dream_score(
+    py: Python<'_>,
+    predictions: Vec<f64>,
+    measured: Option<Vec<f64>>,
+    test: Option<PathBuf>,
+    subsets: Option<PathBuf>,
+) -> PyResult<String> {
+    use prixfixe::eval::score;
+    let score = py.allow_threads(|| -> prixfixe::Result<score::DreamScore> {
+        let (subsets, meas) = match (&measured, &test) {
+            (Some(m), None) => {
+                if m.len() != predictions.len() {
+                    return Err(prixfixe::Error::Config(format!(
+                        "{} predictions but {} measured values",
+                        predictions.len(),
+                        m.len()
+                    )));
+                }
+                let s = score::prepare(m.len(), &[], &Default::default())?;
+                (s, m.clone())
+            }
+            (None, Some(t)) => {
+                let files = match &subsets {
+                    Some(d) => prixfixe::eval::report::subset_files(d)?,
+                    None => Vec::new(),
+                };
+                let set = prixfixe::eval::report::load_test_set(t, &files, None)?;
+                if set.measured.len() != predictions.len() {
+                    return Err(prixfixe::Error::Config(format!(
+                        "{} predictions for a test file of {} rows",
+                        predictions.len(),
+                        set.measured.len()
+                    )));
+                }
+                (set.subsets, set.measured)
+            }
+            _ => {
+                return Err(prixfixe::Error::Config(
+                    "give measured values, or a test file (with its subsets directory)".into(),
+                ));
+            }
+        };
+        Ok(score::dream_score(&subsets, &predictions, &meas))
+    });
+    let score = score.map_err(|e| PyValueError::new_err(e.to_string()))?;
+    prixfixe::eval::score::to_json(&score).map_err(runtime)
+}
+
+/// Whether `path` is a run directory (for error messages on the Python side).
+#[pyfunction]
+fn is_run_dir(path: PathBuf) -> bool {
+    Path::new(&path).join("best.safetensors").exists()
+}
+
+#[pymodule]
+fn _prixfixe(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Model>()?;
+    m.add_function(wrap_pyfunction!(dream_score, m)?)?;
+    m.add_function(wrap_pyfunction!(is_run_dir, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
