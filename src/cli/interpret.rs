@@ -360,7 +360,7 @@ pub fn run_variants(a: VariantsArgs) -> Result<(), String> {
     };
     let preds = variants::run(&ensemble, &pairs, a.batch_size).map_err(err)?;
     let members = ensemble.models();
-    let table = variants::effects_table(&pairs, &preds, ensemble.tasks());
+    let table = variants::effects_table(&pairs, &preds, &ensemble.columns());
     prixfixe::output::write_atomic(&a.output, table.as_bytes()).map_err(err)?;
     if !a.quiet {
         eprintln!(

@@ -212,9 +212,34 @@ pub fn read_vcf(
                 continue;
             }
             let alt_codes = sequence_codes(vcf, n, alt.as_bytes())?;
-            let mut alternative = seq[..at].to_vec();
-            alternative.extend_from_slice(&alt_codes);
-            alternative.extend_from_slice(&seq[at + ref_codes.len()..]);
+            let alternative = if alt_codes.len() == ref_codes.len() {
+                let mut a = seq.clone();
+                a[at..at + alt_codes.len()].copy_from_slice(&alt_codes);
+                a
+            } else {
+                // An indel: the alternative allele centred in a window of the reference's
+                // length, cut from the genome around it (as gReLU and tangermeme do): an
+                // insertion is trimmed at both ends, a deletion filled from both flanks.
+                let want = seq.len() as u64;
+                let extra = want.saturating_sub(alt_codes.len() as u64) / 2 + 1;
+                let left = start.saturating_sub(want / 2 + extra);
+                let right = (start + ref_len + want / 2 + extra).min(chrom_len);
+                let mut flank = |from: u64, to: u64| -> Result<Vec<u8>> {
+                    if from < to {
+                        genome.fetch(c, from, to)
+                    } else {
+                        Ok(Vec::new())
+                    }
+                };
+                let mut full = flank(left, start)?;
+                let alt_at = full.len();
+                full.extend_from_slice(&alt_codes);
+                full.extend(flank(start + ref_len, right)?);
+                let w = seq.len().min(full.len());
+                let centre = alt_at + alt_codes.len() / 2;
+                let from = centre.saturating_sub(w / 2).min(full.len() - w);
+                full[from..from + w].to_vec()
+            };
             let name = match (id, alts.contains(',')) {
                 (".", _) => format!("{c}:{pos}:{r}>{alt}"),
                 (_, true) => format!("{id}:{alt}"),
@@ -281,16 +306,18 @@ pub fn run(
     predict_pairs(&members, pairs, batch)
 }
 
-/// The output table: `id`, then per task `ref_pred`, `alt_pred`, `effect` (means over the
-/// models), and with several models each model's `effect_m{k}`.
+/// The output table: `id` (for a VCF `chrom pos id ref alt`), then per task `ref_pred`,
+/// `alt_pred`, `effect` (means over the models; with several tasks suffixed by the task's
+/// column name, `effect_dev`), and with several models each model's `effect_m{k}`.
 pub fn effects_table(
     pairs: &[VariantPair],
     preds: &[(Vec<f32>, Vec<f32>)],
-    tasks: usize,
+    columns: &[String],
 ) -> String {
+    let tasks = columns.len();
     let suffix = |t: usize| {
         if tasks > 1 {
-            format!("_{t}")
+            format!("_{}", columns[t])
         } else {
             String::new()
         }
@@ -399,7 +426,13 @@ mod tests {
         assert_eq!(alphabet::decode(&v[0].alternative), "AAAATCCC");
         assert_eq!(v[1].id, "rs1");
         assert_eq!(alphabet::decode(&v[1].reference), "CCCCGGGG");
-        assert_eq!(alphabet::decode(&v[1].alternative), "CCCCGAGGG");
+        // An insertion: the alternative centred in a window of the same length, trimmed at
+        // both ends; a deletion: filled from both flanks.
+        assert_eq!(alphabet::decode(&v[1].alternative), "CCCGAGGG");
+        std::fs::write(&vcf, "chrI\t9\tdel\tGGGG\tG\n").unwrap();
+        let (v, _) = read_vcf(&vcf, &fa, 8, false).unwrap();
+        assert_eq!(alphabet::decode(&v[0].reference), "CCGGGGTT");
+        assert_eq!(alphabet::decode(&v[0].alternative), "CCCCGTTT");
 
         std::fs::write(&vcf, "chrI\t5\t.\tG\tT\n").unwrap();
         let e = read_vcf(&vcf, &fa, 8, false).unwrap_err().to_string();
@@ -440,7 +473,7 @@ mod tests {
         let (v, _) = read_vcf(&vcf, &fa, 40, false).unwrap();
         assert_eq!(v.len(), 4);
         assert!(read_vcf(&vcf, &fa, 0, false).is_err());
-        let table = effects_table(&v[..1], &[(vec![1.0], vec![1.5])], 1);
+        let table = effects_table(&v[..1], &[(vec![1.0], vec![1.5])], &["prediction".into()]);
         assert!(
             table.starts_with("chrom\tpos\tid\tref\talt\tref_pred"),
             "{table}"
