@@ -215,7 +215,8 @@ pub struct PredictSummary {
 }
 
 /// Predict every sequence of `input` (any format prixfixe reads; `-` or a pipe too) and write
-/// `[id<TAB>]sequence<TAB>prediction…` to `output` in input order, as it goes: memory holds
+/// `[id<TAB>]sequence<TAB>[measured…<TAB>]prediction…` to `output` in input order (the input's
+/// measured values kept where it has them), as it goes: memory holds
 /// one chunk of rows, whatever the input's size. A regular file is validated whole before any
 /// prediction; the output appears, atomically, only when every row is written.
 pub fn predict_file(
@@ -249,6 +250,7 @@ pub fn predict_file(
     let mut rows = Vec::with_capacity(chunk);
     let mut summary = PredictSummary::default();
     let mut header = false;
+    let mut measured = 0;
     loop {
         rows.clear();
         while rows.len() < chunk {
@@ -262,7 +264,13 @@ pub fn predict_file(
         }
         if !header {
             let id = if rows[0].id.is_some() { "id\t" } else { "" };
-            writeln!(out, "{id}sequence\t{}", p.columns().join("\t")).map_err(io)?;
+            measured = rows[0].targets.len();
+            let m = match measured {
+                0 => String::new(),
+                1 => "measured\t".into(),
+                n => (0..n).map(|i| format!("measured_{}\t", i + 1)).collect(),
+            };
+            writeln!(out, "{id}sequence\t{m}{}", p.columns().join("\t")).map_err(io)?;
             header = true;
         }
         let seqs: Vec<&[u8]> = rows.iter().map(|r| r.seq.as_slice()).collect();
@@ -274,6 +282,14 @@ pub fn predict_file(
             }
             out.write_all(crate::data::alphabet::decode(&r.seq).as_bytes())
                 .map_err(io)?;
+            // The measured value(s) the input carried, kept beside the prediction (NA where a
+            // row has fewer than the first row).
+            for i in 0..measured {
+                match r.targets.get(i) {
+                    Some(v) => write!(out, "\t{v}").map_err(io)?,
+                    None => write!(out, "\tNA").map_err(io)?,
+                }
+            }
             for v in y {
                 write!(out, "\t{v}").map_err(io)?;
             }

@@ -244,7 +244,29 @@ fn train_then_predict_then_score() {
     assert!(ok, "{err}");
     let text = std::fs::read_to_string(&preds).unwrap();
     assert_eq!(text.lines().count(), 31);
-    assert!(text.starts_with("sequence\tprediction\n"));
+    // The test file's measured values are kept beside the predictions.
+    assert!(
+        text.starts_with("sequence\tmeasured\tprediction\n"),
+        "{text}"
+    );
+    let test_text = std::fs::read_to_string(&test).unwrap();
+    let first_measured = test_text
+        .lines()
+        .next()
+        .unwrap()
+        .split('\t')
+        .nth(1)
+        .unwrap();
+    let first_row = text.lines().nth(1).unwrap();
+    assert_eq!(
+        first_row
+            .split('\t')
+            .nth(1)
+            .unwrap()
+            .parse::<f64>()
+            .unwrap(),
+        first_measured.parse::<f64>().unwrap()
+    );
     let (ok, out, err) = prixfixe(&[
         "score",
         "--test",

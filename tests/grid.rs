@@ -151,11 +151,18 @@ fn cells_run_skip_resume_and_collect() {
                     .starts_with("test-")
             })
             .expect("the cell's test predictions");
-        let preds: Vec<f64> = std::fs::read_to_string(&written)
+        let text = std::fs::read_to_string(&written).unwrap();
+        let col = text
+            .lines()
+            .next()
             .unwrap()
+            .split('\t')
+            .position(|c| c == "prediction")
+            .expect("a prediction column");
+        let preds: Vec<f64> = text
             .lines()
             .skip(1)
-            .map(|l| l.split('\t').nth(1).unwrap().parse().unwrap())
+            .map(|l| l.split('\t').nth(col).unwrap().parse().unwrap())
             .collect();
         let r_ = prixfixe::eval::pearson(&preds, &measured).unwrap();
         let rho = prixfixe::eval::spearman(&preds, &measured).unwrap();

@@ -308,7 +308,7 @@ pub fn run(
 
 /// The output table: `id` (for a VCF `chrom pos id ref alt`), then per task `ref_pred`,
 /// `alt_pred`, `effect` (means over the models; with several tasks suffixed by the task's
-/// column name, `effect_dev`), and with several models each model's `effect_m{k}`.
+/// column name, `effect_0` or `effect_dev`), and with several models each model's `effect_m{k}`.
 pub fn effects_table(
     pairs: &[VariantPair],
     preds: &[(Vec<f32>, Vec<f32>)],
@@ -317,7 +317,9 @@ pub fn effects_table(
     let tasks = columns.len();
     let suffix = |t: usize| {
         if tasks > 1 {
-            format!("_{}", columns[t])
+            // `prediction_0` → `_0`; a named task (`dev`) → `_dev`.
+            let c = &columns[t];
+            format!("_{}", c.strip_prefix("prediction_").unwrap_or(c))
         } else {
             String::new()
         }
