@@ -127,17 +127,22 @@ fn run_dir(dir: &Path, name: &str, seed: u64) -> String {
     run.display().to_string()
 }
 
+/// Two random-CNN run directories and a FASTA of `extra` beside sequences a and b.
+fn runs_and_fasta(d: &Path, extra: &str) -> (String, String, PathBuf) {
+    let (run1, run2) = (run_dir(d, "r1", 1), run_dir(d, "r2", 2));
+    let fa = d.join("x.fa");
+    let text = format!(
+        ">a\nTGCATTTTTTTCACATCAAAACCCGGGTTTGGTTACGGCTGTT\n>b\nTGCATTTTTTTCACATCGGGTGGGAGGGGTTACGGCTGTT\n{extra}"
+    );
+    std::fs::write(&fa, text).unwrap();
+    (run1, run2, fa)
+}
+
 #[test]
 fn ism_variants_and_design_commands() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (run1, run2) = (run_dir(d, "r1", 1), run_dir(d, "r2", 2));
-    let fa = d.join("x.fa");
-    std::fs::write(
-        &fa,
-        ">a\nTGCATTTTTTTCACATCAAAACCCGGGTTTGGTTACGGCTGTT\n>b\nTGCATTTTTTTCACATCGGGTGGGAGGGGTTACGGCTGTT\n",
-    )
-    .unwrap();
+    let (run1, run2, fa) = runs_and_fasta(d, "");
     let out = d.join("ism");
     let s = |p: &Path| p.display().to_string();
     let (ok, _, err) = prixfixe(&[
@@ -380,13 +385,7 @@ fn attribute_command_writes_arrays_modisco_reads() {
     use prixfixe::output::read_npz_f32;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (run1, run2) = (run_dir(d, "r1", 1), run_dir(d, "r2", 2));
-    let fa = d.join("x.fa");
-    std::fs::write(
-        &fa,
-        ">a\nTGCATTTTTTTCACATCAAAACCCGGGTTTGGTTACGGCTGTT\n>b\nTGCATTTTTTTCACATCGGGTGGGAGGGGTTACGGCTGTT\n>c\nACGTTGCATGCCATG\n",
-    )
-    .unwrap();
+    let (run1, run2, fa) = runs_and_fasta(d, ">c\nACGTTGCATGCCATG\n");
     let out = d.join("attr");
     let s = |p: &Path| p.display().to_string();
     let (ok, _, err) = prixfixe(&[
