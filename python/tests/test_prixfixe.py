@@ -9,18 +9,8 @@ import pytest
 import prixfixe
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
-TINY_CNN = """[input]
-padding = { kind = "plasmid", length = 150 }
-channels = { is_reverse = true, is_singleton = true }
-[first]
-block = "bhi"
-out_channels = 16
-[core]
-block = "autosome"
-widths = [8, 8, 4]
-[final]
-block = "soft-class"
-"""
+# The same tiny DREAM-CNN-shaped config as the Rust tests (tests/common/mod.rs).
+TINY_CNN = (FIXTURES / "tiny_dream-cnn.toml").read_text()
 SEQS = [
     "TGCATTTTTTTCACATCAAAACCCGGGTTTGATTACCCGGAGGTTACGGCTGTT",
     "TGCATTTTTTTCACATCGGAGGGGGGTTATAAAGCTGGTTACGGCTGTT",

@@ -46,18 +46,7 @@ block = "soft-class"
 
 /// The model of `tests/fixtures/tiny_dream-cnn.*`: DREAM-CNN shrunk to a few thousand
 /// parameters.
-pub const TINY_CNN: &str = r#"[input]
-padding = { kind = "plasmid", length = 150 }
-channels = { is_reverse = true, is_singleton = true }
-[first]
-block = "bhi"
-out_channels = 16
-[core]
-block = "autosome"
-widths = [8, 8, 4]
-[final]
-block = "soft-class"
-"#;
+pub const TINY_CNN: &str = include_str!("../fixtures/tiny_dream-cnn.toml");
 
 /// A run config training a tiny yeast model on `train` for `epochs` epochs.
 pub fn tiny_train_toml(train: &std::path::Path, epochs: usize) -> String {
