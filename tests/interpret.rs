@@ -240,9 +240,13 @@ fn ism_variants_and_design_commands() {
         "5",
         "--output",
         &s(&dout),
-        "--quiet",
     ]);
     assert!(ok, "{err}");
+    // Before the long part: the remaining generations' time from the measured rate.
+    assert!(
+        err.contains("3 more generation(s), at most about") && err.contains("sequences/s"),
+        "{err}"
+    );
     let text = std::fs::read_to_string(&dout).unwrap();
     let rows: Vec<&str> = text.lines().collect();
     assert_eq!(rows.len(), 6);

@@ -481,6 +481,8 @@ pub fn run_design(a: DesignArgs) -> Result<(), String> {
     };
     let progress = bar(a.quiet, a.population, "evaluate");
     let quiet = a.quiet;
+    let started = std::time::Instant::now();
+    let mut estimated = false;
     let result = design::run(
         &ensemble,
         &spec,
@@ -489,10 +491,22 @@ pub fn run_design(a: DesignArgs) -> Result<(), String> {
             progress.set_position(0);
             progress.set_length(a.population as u64);
             if !quiet {
-                let line = format!(
+                let mut line = format!(
                     "generation {:>3}: best {:.4}, mean {:.4} ({} evaluated)",
                     g.generation, g.best, g.mean, g.evaluated
                 );
+                // From the first generation's measured rate: an upper bound, as later
+                // generations only evaluate the sequences they have not seen.
+                let left = a.generations.saturating_sub(g.generation);
+                if !estimated && left > 0 && g.evaluated > 0 {
+                    estimated = true;
+                    let rate = g.evaluated as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                    let most = (a.population * left) as f64 / rate;
+                    line.push_str(&format!(
+                        "; {left} more generation(s), at most about {} at {rate:.0} sequences/s",
+                        super::progress::duration(most)
+                    ));
+                }
                 // A bar that is not drawn (not a terminal) prints nothing: write to stderr then.
                 if progress.is_hidden() {
                     eprintln!("{line}");

@@ -22,6 +22,17 @@ pub fn spinner(quiet: bool, what: &str, unit: &str) -> ProgressBar {
     )
 }
 
+/// `seconds` for people: `45 s`, `12 min`, `3.4 h`.
+pub fn duration(seconds: f64) -> String {
+    if seconds < 90.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 5400.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
+    }
+}
+
 fn styled(quiet: bool, b: ProgressBar, template: &str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
