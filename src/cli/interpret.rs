@@ -143,6 +143,9 @@ pub fn read_input(path: &Path, padding: &Padding) -> Result<Arc<SeqDataset>, Str
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  prixfixe ism --model-dir runs/cnn --input seqs.fa --out ism --npy
+  prixfixe ism --model-dir runs/fold0 --model-dir runs/fold1 --input pred.tsv --plots 0")]
 pub struct IsmArgs {
     #[command(flatten)]
     model: ModelArgs,
@@ -294,6 +297,9 @@ pub fn run_attribute(a: AttributeArgs) -> Result<(), String> {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  prixfixe variants --model-dir runs/cnn --pairs pairs.tsv --output effects.tsv
+  prixfixe variants --model-dir runs/cnn --vcf calls.vcf.gz --fasta genome.fa --window 110")]
 pub struct VariantsArgs {
     #[command(flatten)]
     model: ModelArgs,
@@ -385,6 +391,9 @@ pub enum Objective {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  prixfixe design --model-dir runs/cnn --objective max --population 10000 --generations 5
+  prixfixe design --model-dir runs/a --model-dir runs/b --objective disagree --n 50")]
 pub struct DesignArgs {
     #[command(flatten)]
     model: ModelArgs,

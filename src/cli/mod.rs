@@ -69,6 +69,10 @@ enum Command {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  prixfixe train --model dream-cnn --train train.txt --out runs/cnn
+  prixfixe train --model dream-rnn --train train.txt --out runs/rnn --epochs 80 --device cuda
+  prixfixe train --resume --out runs/cnn")]
 struct TrainArgs {
     /// A run config in TOML ([model], [data], [recipe]); flags below override it.
     #[arg(long)]
@@ -142,6 +146,9 @@ enum Task {
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(after_help = "Examples:
+  prixfixe predict --model-dir runs/cnn --input test.txt --output pred.tsv
+  prixfixe predict --model-dir runs/fold0 --model-dir runs/fold1 --input seqs.fa --output pred.tsv")]
 struct PredictArgs {
     /// `atac`: regions of a genome through a `train --task atac` model (its frozen bias model
     /// included), with tracks.
@@ -172,6 +179,9 @@ enum PredictTask {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  prixfixe demo
+  prixfixe demo --out my-demo")]
 struct DemoArgs {
     /// Working directory for the demo's data, run, predictions and score.
     #[arg(long, default_value = "prixfixe-demo")]
@@ -191,6 +201,9 @@ struct DemoArgs {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  prixfixe score --test test.txt --subsets test_subsets --predictions pred.tsv
+  prixfixe score --test test.txt --subsets test_subsets --predictions a.tsv --predictions b.tsv --bootstrap 1000 --plot ranks.svg")]
 struct ScoreArgs {
     /// The DREAM test file (sequence<TAB>measured; row number = id).
     #[arg(long)]
