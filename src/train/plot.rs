@@ -1,4 +1,6 @@
-//! Training curves as SVG: loss per epoch and validation correlations per epoch.
+//! Training curves as SVG and PNG, three panels: the training loss, the validation error (MSE,
+//! or a profile model's validation loss), and the validation correlations, per epoch, the best
+//! epoch marked in each.
 
 use std::path::Path;
 
@@ -8,11 +10,11 @@ use plotters::prelude::*;
 use super::run_dir::EpochRecord;
 use crate::error::{Error, Result};
 
-type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// One labelled line.
-fn line(
-    chart: &mut Chart<'_, '_>,
+fn line<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
     data: Vec<(f64, f64)>,
     color: RGBColor,
     label: &str,
@@ -27,13 +29,13 @@ fn line(
 
 /// A panel with a caption, epochs on x (whole-number ticks) and the given y range; the best
 /// epoch, if any, as a grey vertical line.
-fn panel<'a, 'b>(
-    area: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+fn panel<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, plotters::coord::Shift>,
     caption: &str,
     epochs: f64,
     y: std::ops::Range<f64>,
     best: Option<usize>,
-) -> Result<Chart<'a, 'b>, String> {
+) -> Result<Chart<'a, DB>, String> {
     let (lo, hi) = (y.start, y.end);
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 18))
@@ -72,26 +74,70 @@ fn panel<'a, 'b>(
     Ok(chart)
 }
 
-fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> Result<(), String> {
+/// The corner of the panel (`x` over `1..epochs`, `y` over `lo..hi`) that the fewest points
+/// of `lines` fall in (the outer third each way), for the legend.
+fn quiet_corner(lines: &[&[(f64, f64)]], epochs: f64, lo: f64, hi: f64) -> SeriesLabelPosition {
+    use SeriesLabelPosition::*;
+    let count = |right: bool, top: bool| {
+        lines
+            .iter()
+            .flat_map(|l| l.iter())
+            .filter(|&&(x, y)| {
+                let fx = (x - 1.0) / (epochs - 1.0).max(1e-9);
+                let fy = (y - lo) / (hi - lo).max(1e-12);
+                (if right { fx >= 0.6 } else { fx <= 0.4 })
+                    && (if top { fy >= 0.6 } else { fy <= 0.4 })
+            })
+            .count()
+    };
+    [
+        (UpperRight, true, true),
+        (LowerRight, true, false),
+        (UpperLeft, false, true),
+        (LowerLeft, false, false),
+    ]
+    .into_iter()
+    .min_by_key(|&(_, r, t)| count(r, t))
+    .map(|(p, _, _)| p)
+    .expect("four corners")
+}
+
+/// The legend, in the corner the curves leave free.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    at: SeriesLabelPosition,
+) -> Result<(), String> {
     chart
         .configure_series_labels()
+        .position(at)
+        .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
         .map_err(|e| e.to_string())
 }
 
-/// Draw `curves.svg`: training loss and validation MSE (left), Pearson r and Spearman ρ (right).
+/// Draw `curves.svg` and, beside it, `curves.png`.
 pub fn plot_curves(history: &[EpochRecord], path: &Path) -> Result<()> {
     let mut svg = String::new();
-    draw(history, &mut svg).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
-    crate::output::write_atomic(path, svg.as_bytes())
+    {
+        crate::figure::fonts();
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        draw(&root, history).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+        root.present().map_err(|e| Error::Other(e.to_string()))?;
+    }
+    crate::output::write_atomic(path, svg.as_bytes())?;
+    let png = crate::figure::png(SIZE.0, SIZE.1, |root| draw(root, history))?;
+    crate::output::write_atomic(&path.with_extension("png"), &png)
 }
 
-fn draw(history: &[EpochRecord], svg: &mut String) -> Result<(), String> {
-    crate::figure::fonts();
-    let root = SVGBackend::with_string(svg, (960, 400)).into_drawing_area();
+const SIZE: (u32, u32) = (1200, 400);
+
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    history: &[EpochRecord],
+) -> Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let (left, right) = root.split_horizontally(480);
+    let panels = root.split_evenly((1, 3));
     let epochs = history.len().max(2) as f64;
     let best = history.iter().rev().find(|r| r.best).map(|r| r.epoch);
     let series = |f: fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
@@ -100,32 +146,34 @@ fn draw(history: &[EpochRecord], svg: &mut String) -> Result<(), String> {
             .filter_map(|r| f(r).map(|v| (r.epoch as f64, v)))
             .collect()
     };
+    let top = |v: &[(f64, f64)]| {
+        (v.iter()
+            .map(|p| p.1)
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max)
+            * 1.1)
+            .max(1e-6)
+    };
     let losses = series(|r| Some(r.train_loss));
-    // A profile model's validation figure is its loss (MNLL + weighted log-count MSE), on the
-    // training loss's scale; the correlations are then the log counts'.
-    let profile = history.iter().any(|r| r.val_loss.is_some());
-    let mses = if profile {
-        series(|r| r.val_loss)
-    } else {
-        series(|r| Some(r.val_mse))
-    };
-    let top = losses
-        .iter()
-        .chain(&mses)
-        .map(|p| p.1)
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::max)
-        * 1.1;
-
-    let mut chart = panel(&left, "loss", epochs, 0.0..top.max(1e-6), best)?;
+    let hi = top(&losses);
+    let corner = quiet_corner(&[&losses], epochs, 0.0, hi);
+    let mut chart = panel(&panels[0], "training loss", epochs, 0.0..hi, best)?;
     line(&mut chart, losses, BLUE, "train loss")?;
-    let val_label = if profile {
-        "validation loss"
+    legend(&mut chart, corner)?;
+
+    // A profile model's validation figure is its loss (MNLL + weighted log-count MSE); the
+    // correlations are then the log counts'.
+    let profile = history.iter().any(|r| r.val_loss.is_some());
+    let (errors, label) = if profile {
+        (series(|r| r.val_loss), "validation loss")
     } else {
-        "validation MSE"
+        (series(|r| Some(r.val_mse)), "validation MSE")
     };
-    line(&mut chart, mses, RED, val_label)?;
-    legend(&mut chart)?;
+    let hi = top(&errors);
+    let corner = quiet_corner(&[&errors], epochs, 0.0, hi);
+    let mut chart = panel(&panels[1], label, epochs, 0.0..hi, best)?;
+    line(&mut chart, errors, RED, label)?;
+    legend(&mut chart, corner)?;
 
     let (pearson, spearman) = (series(|r| r.val_pearson), series(|r| r.val_spearman));
     let low = pearson
@@ -138,11 +186,12 @@ fn draw(history: &[EpochRecord], svg: &mut String) -> Result<(), String> {
     } else {
         "validation correlation"
     };
-    let mut chart = panel(&right, title, epochs, low..1.0, best)?;
+    let corner = quiet_corner(&[&pearson, &spearman], epochs, low, 1.0);
+    let mut chart = panel(&panels[2], title, epochs, low..1.0, best)?;
     line(&mut chart, pearson, BLUE, "Pearson r")?;
     line(&mut chart, spearman, GREEN, "Spearman ρ")?;
-    legend(&mut chart)?;
-    root.present().map_err(|e| e.to_string())
+    legend(&mut chart, corner)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -166,9 +215,19 @@ mod tests {
     }
 
     /// The x ticks are whole epochs (no "1.5" on a 3-epoch run, no "10.0" on a long one) and
-    /// the best epoch is drawn and named in both panels.
+    /// the best epoch is drawn and named in all three panels.
     #[test]
     fn curves_tick_whole_epochs_and_mark_the_best() {
+        let svg_of = |h: &[EpochRecord]| {
+            let mut svg = String::new();
+            {
+                crate::figure::fonts();
+                let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+                draw(&root, h).unwrap();
+                root.present().unwrap();
+            }
+            svg
+        };
         let tick_labels = |svg: &str| -> Vec<String> {
             svg.split("<text")
                 .filter_map(|t| t.split('>').nth(1))
@@ -176,12 +235,10 @@ mod tests {
                 .collect()
         };
         let short = vec![record(1, true), record(2, true), record(3, false)];
-        let mut svg = String::new();
-        draw(&short, &mut svg).unwrap();
-        let labels = tick_labels(&svg);
+        let labels = tick_labels(&svg_of(&short));
         assert_eq!(
             labels.iter().filter(|l| *l == "best epoch 2").count(),
-            2,
+            3,
             "{labels:?}"
         );
         assert!(labels.iter().any(|l| l == "3"), "{labels:?}");
@@ -190,9 +247,7 @@ mod tests {
             "{labels:?}"
         );
         let long: Vec<EpochRecord> = (1..=80).map(|e| record(e, e == 61)).collect();
-        let mut svg = String::new();
-        draw(&long, &mut svg).unwrap();
-        let labels = tick_labels(&svg);
+        let labels = tick_labels(&svg_of(&long));
         assert!(labels.iter().any(|l| l == "70"), "{labels:?}");
         assert!(
             !labels.iter().any(|l| l == "10.0" || l == "70.0"),
