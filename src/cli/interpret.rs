@@ -184,16 +184,27 @@ pub fn run_ism(a: IsmArgs) -> Result<(), String> {
         progress.set_position(done as u64)
     })
     .map_err(err)?;
+    report_written(&progress, a.quiet, "ISM", ds.len(), &a.out, a.plots);
+    Ok(())
+}
+
+/// Close the bar and say what a per-sequence command wrote (unless `quiet`).
+fn report_written(
+    progress: &indicatif::ProgressBar,
+    quiet: bool,
+    what: &str,
+    n: usize,
+    out: &Path,
+    plots: usize,
+) {
     progress.finish_and_clear();
-    if !a.quiet {
+    if !quiet {
         eprintln!(
-            "ISM of {} sequences written to {} ({} figures)",
-            ds.len(),
-            a.out.display(),
-            a.plots.min(ds.len())
+            "{what} of {n} sequences written to {} ({} figures)",
+            out.display(),
+            plots.min(n)
         );
     }
-    Ok(())
 }
 
 #[derive(Args)]
@@ -284,15 +295,14 @@ pub fn run_attribute(a: AttributeArgs) -> Result<(), String> {
         progress.set_position(done as u64)
     })
     .map_err(err)?;
-    progress.finish_and_clear();
-    if !a.quiet {
-        eprintln!(
-            "attributions of {} sequences written to {} ({} figures)",
-            ds.len(),
-            a.out.display(),
-            a.plots.min(ds.len())
-        );
-    }
+    report_written(
+        &progress,
+        a.quiet,
+        "attributions",
+        ds.len(),
+        &a.out,
+        a.plots,
+    );
     Ok(())
 }
 
