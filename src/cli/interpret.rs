@@ -30,8 +30,8 @@ pub struct ModelArgs {
     /// The named model of --weights: dream-cnn, dream-rnn, dream-attn, legnet, deepstarr, mprann.
     #[arg(long)]
     pub model: Option<String>,
-    /// Data kind of --model: yeast, human, drosophila.
-    #[arg(long, default_value = "yeast")]
+    /// Data kind of --model.
+    #[arg(long, default_value = "yeast", value_parser = ["yeast", "human", "drosophila"])]
     pub data: String,
     /// A model config (TOML) for --weights.
     #[arg(long)]

@@ -89,8 +89,8 @@ struct TrainArgs {
     /// Named model: dream-cnn, dream-rnn, dream-attn, legnet, deepstarr, mprann (default dream-cnn).
     #[arg(long)]
     model: Option<String>,
-    /// Data kind of a named model: yeast, human, drosophila (default yeast).
-    #[arg(long)]
+    /// Data kind of a named model (default yeast).
+    #[arg(long, value_parser = ["yeast", "human", "drosophila"])]
     data: Option<String>,
     /// Epochs (default 80).
     #[arg(long)]
@@ -244,8 +244,8 @@ struct BenchArgs {
     /// ChromBPNet's frozen bias model in every step, as `train --task atac` runs it.
     #[arg(long, value_enum, default_value_t = Task::Expression)]
     task: Task,
-    /// Data kind of --model: yeast, human, drosophila.
-    #[arg(long, default_value = "yeast")]
+    /// Data kind of --model.
+    #[arg(long, default_value = "yeast", value_parser = ["yeast", "human", "drosophila"])]
     data: String,
     /// A model config (TOML) instead of a named model.
     #[arg(long)]
@@ -326,8 +326,8 @@ struct InspectDataArgs {
     /// Also check every sequence against this named model's input (length, padding).
     #[arg(long)]
     model: Option<String>,
-    /// Data kind of --model: yeast, human, drosophila.
-    #[arg(long, default_value = "yeast")]
+    /// Data kind of --model.
+    #[arg(long, default_value = "yeast", value_parser = ["yeast", "human", "drosophila"])]
     data: String,
 }
 
