@@ -360,6 +360,22 @@ fn unknown_model_and_device_are_clear_errors() {
     if !cfg!(feature = "cuda") {
         assert!(!ok && err.contains("--features cuda"), "{err}");
     }
+    // --data is a closed set on every command that takes it.
+    for cmd in [
+        "predict",
+        "ism",
+        "variants",
+        "design",
+        "attribute",
+        "train",
+        "inspect",
+    ] {
+        let (ok, _, err) = prixfixe(&[cmd, "--data", "mouse", "--model", "dream-cnn"]);
+        assert!(
+            !ok && err.contains("[possible values: yeast, human, drosophila]"),
+            "{cmd}: {err}"
+        );
+    }
 }
 
 #[test]
