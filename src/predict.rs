@@ -108,6 +108,19 @@ impl Model {
         Self::with_weights(config, &map, device)
     }
 
+    /// Load the `checkpoint` (`best` or `last`) of a run directory written by `prixfixe train`;
+    /// a directory without it is named as not a run directory.
+    pub fn from_run_dir(dir: &Path, checkpoint: &str, device: &Device) -> Result<Self> {
+        let path = dir.join(format!("{checkpoint}.safetensors"));
+        if !path.exists() {
+            return Err(Error::Config(format!(
+                "{}: not a run directory of prixfixe train (it has no {checkpoint}.safetensors)",
+                dir.display()
+            )));
+        }
+        Self::from_checkpoint(&path, device)
+    }
+
     /// Build `config` and load weights from `path` (.pth, .pt or .safetensors).
     pub fn from_weights(config: NetConfig, path: &Path, device: &Device) -> Result<Self> {
         let map = WeightMap::read(path)?;

@@ -2,7 +2,7 @@
 //! as strings, results out as little-endian `f32` bytes that the Python side views as NumPy
 //! arrays; every call releases the GIL while the engine runs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use prixfixe::data::alphabet;
 use prixfixe::interpret::{AttributeOptions, Method};
@@ -55,26 +55,18 @@ impl Model {
         checkpoint: &str,
         config: Option<String>,
     ) -> PyResult<Self> {
-        let file = if path.is_dir() {
-            let f = path.join(format!("{checkpoint}.safetensors"));
-            if !f.exists() {
-                return Err(PyValueError::new_err(format!(
-                    "{}: not a run directory of prixfixe train (no {checkpoint}.safetensors)",
-                    path.display()
-                )));
-            }
-            f
-        } else {
-            path
-        };
         let device = prixfixe::device::parse_device("cpu").map_err(runtime)?;
         let inner = py
             .allow_threads(|| match &config {
-                None => RustModel::from_checkpoint(&file, &device),
+                None if path.is_dir() => RustModel::from_run_dir(&path, checkpoint, &device),
+                None => RustModel::from_checkpoint(&path, &device),
                 Some(text) => prixfixe::NetConfig::from_toml(text)
-                    .and_then(|c| RustModel::from_weights(c, &file, &device)),
+                    .and_then(|c| RustModel::from_weights(c, &path, &device)),
             })
-            .map_err(runtime)?;
+            .map_err(|e| match e {
+                prixfixe::Error::Config(m) => PyValueError::new_err(m),
+                e => runtime(e),
+            })?;
         if prixfixe::atac::model::counts_weight(&inner.config).is_some() {
             return Err(PyValueError::new_err(
                 "this is an ATAC profile model: score regions with `prixfixe predict atac`",
@@ -163,17 +155,14 @@ impl Model {
         seed: u64,
         batch_size: usize,
     ) -> PyResult<[Bound<'py, PyBytes>; 4]> {
-        let method = match method {
-            "saliency" => Method::Saliency,
-            "input_x_gradient" | "input-x-gradient" => Method::InputXGradient,
-            "integrated_gradients" | "integrated-gradients" => Method::IntegratedGradients,
-            "shap" | "deepshap" => Method::Shap,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "method {other:?}: one of saliency, input_x_gradient, integrated_gradients, shap"
-                )));
-            }
-        };
+        // The command line's names (`input-x-gradient`), or Python's (`input_x_gradient`).
+        let method = Method::from_name(&method.replace('_', "-")).ok_or_else(|| {
+            let names: Vec<String> = Method::ALL
+                .iter()
+                .map(|m| m.name().replace('-', "_"))
+                .collect();
+            PyValueError::new_err(format!("method {method:?}: one of {}", names.join(", ")))
+        })?;
         let mut opts = AttributeOptions::new(method);
         opts.task = task;
         opts.shuffles = shuffles;
@@ -253,17 +242,10 @@ fn dream_score(
     prixfixe::eval::score::to_json(&score).map_err(runtime)
 }
 
-/// Whether `path` is a run directory (for error messages on the Python side).
-#[pyfunction]
-fn is_run_dir(path: PathBuf) -> bool {
-    Path::new(&path).join("best.safetensors").exists()
-}
-
 #[pymodule]
 fn _prixfixe(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Model>()?;
     m.add_function(wrap_pyfunction!(dream_score, m)?)?;
-    m.add_function(wrap_pyfunction!(is_run_dir, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

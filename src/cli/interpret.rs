@@ -108,17 +108,7 @@ impl ModelArgs {
             }
             return dirs
                 .iter()
-                .map(|dir| {
-                    let path = dir.join(format!("{}.safetensors", self.checkpoint));
-                    if !path.exists() {
-                        return Err(format!(
-                            "{}: not a run directory of prixfixe train (it has no {}.safetensors)",
-                            dir.display(),
-                            self.checkpoint
-                        ));
-                    }
-                    Model::from_checkpoint(&path, &device).map_err(err)
-                })
+                .map(|dir| Model::from_run_dir(dir, &self.checkpoint, &device).map_err(err))
                 .collect();
         }
         let Some(w) = &self.weights else {

@@ -41,6 +41,19 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method.
+    pub const ALL: [Method; 4] = [
+        Method::Saliency,
+        Method::InputXGradient,
+        Method::IntegratedGradients,
+        Method::Shap,
+    ];
+
+    /// The method of a [`Method::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+
     /// The name used on the command line and in files.
     pub fn name(self) -> &'static str {
         match self {
@@ -153,7 +166,7 @@ pub fn attribute(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
     let mut out = Vec::with_capacity(seqs.len());
     for seq in seqs {
-        let x = layout.planes(first, seq)?;
+        let x = layout.planes(seq)?;
         // Baselines and the number of points on each path.
         let (baselines, steps, reference) = match opts.method {
             Method::Saliency | Method::InputXGradient => (vec![None], 1, None),
@@ -166,7 +179,7 @@ pub fn attribute(
                 let refs: Vec<Vec<f32>> = (0..opts.shuffles)
                     .map(|_| {
                         let s = super::shuffle::dinucleotide_shuffle(seq, &mut rng);
-                        layout.planes(first, &s)
+                        layout.planes(&s)
                     })
                     .collect::<Result<_>>()?;
                 let f0 = mean_prediction(models, &layout, &refs, opts.task)?;
@@ -223,19 +236,12 @@ pub fn attribute(
     Ok(out)
 }
 
-/// The ACGT planes of each sequence as the model reads them: `(N, 4, L)` one-hot, flattened.
-pub fn onehot(model: &Model, seqs: &[Vec<u8>]) -> Result<Vec<f32>> {
-    let layout = Layout::of(model)?;
-    let mut out = Vec::with_capacity(seqs.len() * 4 * layout.length);
-    for s in seqs {
-        out.extend(layout.to_acgt(&layout.planes(model, s)?));
-    }
-    Ok(out)
-}
-
 /// How a model's input is laid out: base planes first (4, or the 6 token planes), then the
 /// constant `is_reverse`/`is_singleton` planes.
 struct Layout {
+    /// The model's encoder, each row in its own (forward) orientation: the base planes of a
+    /// sequence; the reverse complement is built from them in [`Layout::input`].
+    forward: crate::data::Encoder,
     /// Base planes (4, or 6 for tokens A, C, G, T, N, M).
     base: usize,
     /// All input channels.
@@ -258,7 +264,15 @@ impl Layout {
             // A, G, C, T order: C is channel 2, G channel 1.
             [0, 2, 1, 3]
         };
+        let forward = if enc.strands().averages() {
+            enc.clone()
+                .with_strands(Strands::Given)
+                .map_err(Error::Config)?
+        } else {
+            enc.clone()
+        };
         Ok(Layout {
+            forward,
             base,
             channels: ch.count(),
             length: enc.length(),
@@ -269,14 +283,8 @@ impl Layout {
     }
 
     /// The base planes `(base, L)` of a sequence's forward encoding.
-    fn planes(&self, model: &Model, seq: &[u8]) -> Result<Vec<f32>> {
-        let mut enc = model.encoder().clone();
-        if enc.strands().averages() {
-            enc = enc
-                .with_strands(Strands::Given)
-                .map_err(crate::error::Error::Config)?;
-        }
-        let x = encode_for_prediction(&enc, &[seq], None)?;
+    fn planes(&self, seq: &[u8]) -> Result<Vec<f32>> {
+        let x = encode_for_prediction(&self.forward, &[seq], None)?;
         Ok(x[..self.base * self.length].to_vec())
     }
 
@@ -404,4 +412,20 @@ fn mean_prediction(
             / rows as f64;
     }
     Ok((total / models.len() as f64) as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_names_round_trip_and_match_the_command_line() {
+        use clap::ValueEnum;
+        for m in Method::ALL {
+            assert_eq!(Method::from_name(m.name()), Some(m));
+            assert_eq!(m.to_possible_value().unwrap().get_name(), m.name());
+        }
+        assert_eq!(Method::value_variants().len(), Method::ALL.len());
+        assert_eq!(Method::from_name("deeplift"), None);
+    }
 }
