@@ -130,6 +130,14 @@ impl DataKind {
         }
     }
 
+    /// The names of this data kind's tasks (none where there is one).
+    pub fn task_names(self) -> Vec<String> {
+        match self {
+            DataKind::Drosophila => vec!["dev".into(), "hk".into()],
+            DataKind::Human | DataKind::Yeast => Vec::new(),
+        }
+    }
+
     /// The head of this data kind's models.
     pub fn final_block(self) -> FinalConfig {
         match self {
@@ -184,6 +192,11 @@ pub fn dream_blocks(name: &str) -> Option<(FirstConfig, CoreConfig)> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetConfig {
+    /// The tasks' names, one per output of a multi-task head (Drosophila: `dev`, `hk`); the
+    /// prediction columns are then `prediction_dev`, …. Left out, they are numbered
+    /// (`prediction_0`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<String>,
     /// How sequences become input.
     pub input: InputConfig,
     /// First layers block.
@@ -232,6 +245,7 @@ impl NetConfig {
             )));
         };
         Ok(NetConfig {
+            tasks: data.task_names(),
             input: data.input(),
             first,
             core,
@@ -253,6 +267,7 @@ impl NetConfig {
         input.strands = Strands::Given;
         Some(match name {
             "deepstarr" => NetConfig {
+                tasks: data.task_names(),
                 input,
                 first: FirstConfig::DeepStarr(Default::default()),
                 core: CoreConfig::DeepStarr(Default::default()),
@@ -269,6 +284,7 @@ impl NetConfig {
                     };
                 }
                 NetConfig {
+                    tasks: data.task_names(),
                     input,
                     first: FirstConfig::Mprann(Default::default()),
                     core: CoreConfig::Mprann(Default::default()),
@@ -300,6 +316,7 @@ impl NetConfig {
         let core_length = self.core.out_length(first_length).map_err(ctx)?;
         self.final_block.check().map_err(ctx)?;
         self.final_block.check_length(core_length).map_err(ctx)?;
+        check_task_names(&self.tasks, self.final_block.tasks()).map_err(ctx)?;
         Ok(Shapes {
             input_channels,
             length,
@@ -366,10 +383,60 @@ impl NetConfig {
         Ok(config)
     }
 
+    /// The names of the prediction columns: `prediction`, `prediction_<task>` per named
+    /// task, else `prediction_0`, … (the head's own names where it has them).
+    pub fn columns(&self) -> Vec<String> {
+        if self.tasks.len() > 1 && self.tasks.len() == self.final_block.tasks() {
+            self.tasks
+                .iter()
+                .map(|t| format!("prediction_{t}"))
+                .collect()
+        } else {
+            self.final_block.columns()
+        }
+    }
+
+    /// Name the tasks after a training file's label columns, where the config names none
+    /// and the head has one output per column (several).
+    pub fn name_tasks_after(&mut self, labels: &[String]) {
+        if self.tasks.is_empty()
+            && labels.len() > 1
+            && labels.len() == self.final_block.tasks()
+            && check_task_names(labels, labels.len()).is_ok()
+        {
+            self.tasks = labels.to_vec();
+        }
+    }
+
     /// As TOML.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("configs serialise")
     }
+}
+
+/// Task names, where given, are one per task, distinct, and fit a column name.
+fn check_task_names(names: &[String], tasks: usize) -> std::result::Result<(), String> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    if names.len() != tasks {
+        return Err(format!(
+            "tasks names {} task(s) ({}) but the head has {tasks} output(s)",
+            names.len(),
+            names.join(", ")
+        ));
+    }
+    for (i, n) in names.iter().enumerate() {
+        if n.is_empty() || n.chars().any(|c| c.is_whitespace() || c == ',') {
+            return Err(format!(
+                "task name {n:?} cannot name a column (empty, or with a space, tab or comma)"
+            ));
+        }
+        if names[..i].contains(n) {
+            return Err(format!("task name {n:?} is given twice"));
+        }
+    }
+    Ok(())
 }
 
 /// The output of a forward pass.
@@ -552,6 +619,38 @@ mod tests {
     }
 
     #[test]
+    fn task_names_name_the_prediction_columns() {
+        for name in ["dream-cnn", "deepstarr"] {
+            let c = NetConfig::preset(name, DataKind::Drosophila).unwrap();
+            assert_eq!(c.columns(), ["prediction_dev", "prediction_hk"], "{name}");
+            // The names travel with the config (a run's config.toml, a checkpoint's metadata).
+            let back = NetConfig::from_toml(&c.to_toml()).unwrap();
+            assert_eq!(back.columns(), c.columns());
+        }
+        let yeast = NetConfig::preset("dream-cnn", DataKind::Yeast).unwrap();
+        assert_eq!(yeast.columns(), ["prediction"]);
+        assert!(yeast.tasks.is_empty() && !yeast.to_toml().contains("tasks"));
+        // Numbered where the config names none; a table's label columns name them.
+        let mut c = NetConfig::preset("deepstarr", DataKind::Drosophila).unwrap();
+        c.tasks.clear();
+        assert_eq!(c.columns(), ["prediction_0", "prediction_1"]);
+        c.name_tasks_after(&["a b".into(), "c".into()]);
+        assert!(c.tasks.is_empty(), "a name with a space cannot name a column");
+        c.name_tasks_after(&["dev_log2".into(), "hk_log2".into()]);
+        assert_eq!(c.columns(), ["prediction_dev_log2", "prediction_hk_log2"]);
+        // Names that do not fit the head are refused when the config is checked.
+        for (tasks, why) in [
+            (vec!["dev"], "1 task(s)"),
+            (vec!["dev", "dev"], "twice"),
+            (vec!["dev", "h k"], "cannot name a column"),
+        ] {
+            c.tasks = tasks.into_iter().map(String::from).collect();
+            let e = c.check().unwrap_err().to_string();
+            assert!(e.contains(why), "{e}");
+        }
+    }
+
+    #[test]
     fn parameter_counts_match_the_reference() {
         let expect = [
             ("dream-cnn", [1_933_970, 1_945_857, 1_962_754]),
@@ -675,6 +774,7 @@ mod tests {
             for core in &cores {
                 for data in DataKind::ALL {
                     let config = NetConfig {
+                        tasks: data.task_names(),
                         input: data.input(),
                         first: first.clone(),
                         core: core.clone(),

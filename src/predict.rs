@@ -216,6 +216,17 @@ fn check_finite(y: &[f32]) -> Result<()> {
     }
 }
 
+/// The name under which `predict` writes an input column back: its own, unless that is one
+/// of the output's (`id`, `sequence`, a prediction column, as when a `predict` output is
+/// predicted again), which gets `_input` added.
+fn kept_column_name(name: &str, columns: &[String]) -> String {
+    if name == "id" || name == "sequence" || columns.iter().any(|c| c == name) {
+        format!("{name}_input")
+    } else {
+        name.to_string()
+    }
+}
+
 /// What [`predict_file`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PredictSummary {
@@ -228,8 +239,9 @@ pub struct PredictSummary {
 }
 
 /// Predict every sequence of `input` (any format prixfixe reads; `-` or a pipe too) and write
-/// `[id<TAB>]sequence<TAB>[measured…<TAB>]prediction…` to `output` in input order (the input's
-/// measured values kept where it has them), as it goes: memory holds
+/// `[id<TAB>]sequence<TAB>[kept…<TAB>]prediction…` to `output` in input order, as it goes.
+/// Kept are a table's other columns, as they were (named as in [`kept_column_name`]), or a
+/// DREAM file's measured values (`measured`, or `measured_1`, …). Memory holds
 /// one chunk of rows, whatever the input's size. A regular file is validated whole before any
 /// prediction; the output appears, atomically, only when every row is written.
 pub fn predict_file(
@@ -256,9 +268,13 @@ pub fn predict_file(
         }
     }
     let (_, mut records) = open_sequences(input, format, &opts)?;
+    // A table's other columns go back out as they came in; a DREAM file's values as
+    // `measured`.
+    let other = records.keep_other_columns();
     let io = |e: std::io::Error| Error::io(output, e);
     let mut out = crate::output::AtomicFile::create(output)?;
     let tasks = p.tasks();
+    let columns = p.columns();
     let chunk = 4 * batch_size.max(1);
     let mut rows = Vec::with_capacity(chunk);
     let mut summary = PredictSummary::default();
@@ -277,13 +293,21 @@ pub fn predict_file(
         }
         if !header {
             let id = if rows[0].id.is_some() { "id\t" } else { "" };
-            measured = rows[0].targets.len();
-            let m = match measured {
-                0 => String::new(),
-                1 => "measured\t".into(),
-                n => (0..n).map(|i| format!("measured_{}\t", i + 1)).collect(),
+            let kept: String = match &other {
+                Some(names) => names
+                    .iter()
+                    .map(|n| format!("{}\t", kept_column_name(n, &columns)))
+                    .collect(),
+                None => {
+                    measured = rows[0].targets.len();
+                    match measured {
+                        0 => String::new(),
+                        1 => "measured\t".into(),
+                        n => (0..n).map(|i| format!("measured_{}\t", i + 1)).collect(),
+                    }
+                }
             };
-            writeln!(out, "{id}sequence\t{m}{}", p.columns().join("\t")).map_err(io)?;
+            writeln!(out, "{id}sequence\t{kept}{}", columns.join("\t")).map_err(io)?;
             header = true;
         }
         let seqs: Vec<&[u8]> = rows.iter().map(|r| r.seq.as_slice()).collect();
@@ -295,6 +319,9 @@ pub fn predict_file(
             }
             out.write_all(crate::data::alphabet::decode(&r.seq).as_bytes())
                 .map_err(io)?;
+            for field in &r.other {
+                write!(out, "\t{field}").map_err(io)?;
+            }
             // The measured value(s) the input carried, kept beside the prediction (NA where a
             // row has fewer than the first row).
             for i in 0..measured {
@@ -331,7 +358,7 @@ impl Predictor for Model {
     }
 
     fn columns(&self) -> Vec<String> {
-        self.config.final_block.columns()
+        self.config.columns()
     }
 
     fn predict_encoded(&self, x: Vec<f32>, rows: usize) -> Vec<f32> {

@@ -419,3 +419,151 @@ fn grid_list_names_all_81_combinations_with_a_reason_for_each_incompatible_one()
         "{out}"
     );
 }
+
+/// The columns of a TSV file: its header and its rows, split at tabs.
+fn tsv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text
+        .lines()
+        .map(|l| l.split('\t').map(String::from).collect());
+    (lines.next().unwrap(), lines.collect())
+}
+
+#[test]
+fn outputs_read_back_as_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let config = p("tiny_rnn.toml");
+    std::fs::write(&config, common::TINY_RNN).unwrap();
+    let weights =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_dream-rnn.pth");
+    let model = ["--weights", weights.to_str().unwrap(), "--config", &config];
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&model);
+        all.push("--quiet");
+        let (ok, out, err) = prixfixe(&all);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    std::fs::write(
+        p("x.fa"),
+        ">a\nTGCATTTTTTTCACATCAAAACCCGGGTTTGGTTACGGCTGTT\n>b\nTGCATTTTTTTCACATCGGGGGGGGGTTACGGCTGTT\n",
+    )
+    .unwrap();
+    run(&["predict", "--input", &p("x.fa"), "--output", &p("p1.tsv")]);
+    // predict's own output predicted again: ids and the earlier predictions kept, the latter
+    // renamed, and the same model gives the same values.
+    run(&["predict", "--input", &p("p1.tsv"), "--output", &p("p2.tsv")]);
+    let (head, rows) = tsv(dir.path().join("p2.tsv").as_path());
+    assert_eq!(head, ["id", "sequence", "prediction_input", "prediction"]);
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0][0].as_str(), rows[1][0].as_str()), ("a", "b"));
+    for r in &rows {
+        let (a, b): (f64, f64) = (r[2].parse().unwrap(), r[3].parse().unwrap());
+        assert!((a - b).abs() < 1e-5, "{r:?}");
+    }
+    // ISM reads it too: one block of rows per sequence.
+    run(&[
+        "ism",
+        "--input",
+        &p("p2.tsv"),
+        "--out",
+        &p("ism"),
+        "--plots",
+        "0",
+    ]);
+    let ism = std::fs::read_to_string(dir.path().join("ism/ism.tsv")).unwrap();
+    assert!(
+        ism.lines().any(|l| l.starts_with("a\t")) && ism.lines().any(|l| l.starts_with("b\t")),
+        "{ism}"
+    );
+    // design's table is an input of predict and of design itself; its fitness is the
+    // prediction.
+    let design = [
+        "--population",
+        "40",
+        "--generations",
+        "2",
+        "--n",
+        "3",
+        "--seed",
+        "7",
+    ];
+    let (d1, d2) = (p("d.tsv"), p("d2.tsv"));
+    run(&[&["design", "--output", &d1][..], &design[..]].concat());
+    run(&["predict", "--input", &p("d.tsv"), "--output", &p("p3.tsv")]);
+    let (head, rows) = tsv(dir.path().join("p3.tsv").as_path());
+    assert_eq!(head[..3], ["sequence", "rank", "fitness"]);
+    assert_eq!(head.last().unwrap(), "prediction");
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        let (fit, pred): (f64, f64) = (r[2].parse().unwrap(), r.last().unwrap().parse().unwrap());
+        assert!((fit - pred).abs() < 1e-4, "{r:?}");
+    }
+    run(&[&["design", "--init", &d1, "--output", &d2][..], &design[..]].concat());
+    assert_eq!(tsv(dir.path().join("d2.tsv").as_path()).1.len(), 3);
+    run(&["predict", "--input", &p("d.fa"), "--output", &p("p4.tsv")]);
+    assert_eq!(tsv(dir.path().join("p4.tsv").as_path()).1[0][0], "design_1");
+    // Any table: columns named by flag, the other columns written back as they were.
+    std::fs::write(
+        p("mine.csv"),
+        "gene,dna,note\ng1,TGCATTTTTTTCACATCAAAACCCGGGTTTGG,\"x, y\"\ng2,TGCATTTTTTTCACATCGGGG,z\n",
+    )
+    .unwrap();
+    let (ok, _, err) = prixfixe(
+        &[
+            &[
+                "predict",
+                "--input",
+                &p("mine.csv"),
+                "--output",
+                &p("p5.tsv"),
+            ][..],
+            &model[..],
+        ]
+        .concat(),
+    );
+    assert!(!ok && err.contains("--seq-col"), "{err}");
+    run(&[
+        "predict",
+        "--input",
+        &p("mine.csv"),
+        "--seq-col",
+        "dna",
+        "--id-col",
+        "gene",
+        "--output",
+        &p("p5.tsv"),
+    ]);
+    let (head, rows) = tsv(dir.path().join("p5.tsv").as_path());
+    assert_eq!(head, ["id", "sequence", "note", "prediction"]);
+    assert_eq!(
+        rows[0][..3],
+        ["g1", "TGCATTTTTTTCACATCAAAACCCGGGTTTGG", "x, y"]
+    );
+    assert_eq!(rows[1][2], "z");
+    // Column flags on a format without columns are refused, naming why.
+    let (ok, _, err) = prixfixe(
+        &[
+            &[
+                "predict",
+                "--input",
+                &p("x.fa"),
+                "--format",
+                "fasta",
+                "--seq-col",
+                "s",
+                "--output",
+                &p("p6.tsv"),
+            ][..],
+            &model[..],
+        ]
+        .concat(),
+    );
+    assert!(
+        !ok && err.contains("--format fasta has no named columns"),
+        "{err}"
+    );
+    assert!(!dir.path().join("p6.tsv").exists());
+}

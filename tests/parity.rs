@@ -862,6 +862,7 @@ fn atac_models_match_pytorch() {
         serde_json::from_str(&std::fs::read_to_string(fixture_path("atac_bpnet.json")).unwrap())
             .unwrap();
     let config = |w: &AtacWidths| NetConfig {
+        tasks: Vec::new(),
         input: InputConfig {
             padding: prixfixe::data::Padding::exact(f.length),
             ..model::input()

@@ -53,6 +53,7 @@ pub fn preset(name: &str, counts_weight: f64) -> Result<NetConfig> {
         )));
     };
     Ok(NetConfig {
+        tasks: Vec::new(),
         input: input(),
         first,
         core,
@@ -63,6 +64,7 @@ pub fn preset(name: &str, counts_weight: f64) -> Result<NetConfig> {
 /// ChromBPNet's Tn5 bias model: F = 128, D = 4 (217,730 parameters; §5.3–5.4).
 pub fn bias_preset(counts_weight: f64) -> NetConfig {
     NetConfig {
+        tasks: Vec::new(),
         input: input(),
         first: FirstConfig::Bpnet(BpnetFirstConfig {
             filters: 128,

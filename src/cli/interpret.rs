@@ -2,16 +2,15 @@
 //! `predict`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::progress::bar;
 use clap::{Args, ValueEnum};
 
-use prixfixe::data::formats::detect::read_sequences;
-use prixfixe::data::{Padding, ReadOptions, SeqDataset, Trim};
+use prixfixe::data::Trim;
 use prixfixe::interpret::{ism_files, variants};
 use prixfixe::predict::{Ensemble, Model, Predictor};
 
+use super::input::InputArgs;
 use super::{err, model_config};
 
 /// Which model(s) to use.
@@ -125,13 +124,6 @@ impl ModelArgs {
     }
 }
 
-pub fn read_input(path: &Path, padding: &Padding) -> Result<Arc<SeqDataset>, String> {
-    let opts = ReadOptions {
-        padding: Some(padding.clone()),
-    };
-    Ok(Arc::new(read_sequences(path, &opts).map_err(err)?))
-}
-
 #[derive(Args)]
 #[command(after_help = "Examples:
   prixfixe ism --model-dir runs/cnn --input seqs.fa --out ism --npy
@@ -139,9 +131,11 @@ pub fn read_input(path: &Path, padding: &Padding) -> Result<Arc<SeqDataset>, Str
 pub struct IsmArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Sequences: DREAM file, FASTA or table.
+    /// Sequences: DREAM file, FASTA or table (`predict`'s and `design`'s outputs too).
     #[arg(long)]
     input: PathBuf,
+    #[command(flatten)]
+    read: InputArgs,
     /// Output directory: ism.tsv, ism.npy (with --npy), plots/.
     #[arg(long, default_value = "ism")]
     out: PathBuf,
@@ -162,7 +156,7 @@ pub struct IsmArgs {
 
 pub fn run_ism(a: IsmArgs) -> Result<(), String> {
     let model = a.model.load_ensemble()?;
-    let ds = read_input(&a.input, model.encoder().padding())?;
+    let ds = a.read.read(&a.input, model.encoder().padding())?;
     let progress = bar(a.quiet, ds.len(), "ism");
     let out = ism_files::IsmOutput {
         dir: a.out.clone(),
@@ -176,6 +170,22 @@ pub fn run_ism(a: IsmArgs) -> Result<(), String> {
     .map_err(err)?;
     report_written(&progress, a.quiet, "ISM", ds.len(), &a.out, a.plots);
     Ok(())
+}
+
+/// The prediction column `--task` names, by name or 1-based number.
+fn task_index(columns: &[String], task: &str) -> Result<usize, String> {
+    if let Some(i) = columns.iter().position(|c| c == task) {
+        return Ok(i);
+    }
+    match task.parse::<usize>() {
+        Ok(n) if (1..=columns.len()).contains(&n) => Ok(n - 1),
+        _ => Err(format!(
+            "--task {task}: the model's prediction columns are {} (give a name or a number from \
+             1 to {})",
+            columns.join(", "),
+            columns.len()
+        )),
+    }
 }
 
 /// Close the bar and say what a per-sequence command wrote (unless `quiet`).
@@ -205,9 +215,11 @@ fn report_written(
 pub struct AttributeArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Sequences: DREAM file, FASTA or table.
+    /// Sequences: DREAM file, FASTA or table (`predict`'s and `design`'s outputs too).
     #[arg(long)]
     input: PathBuf,
+    #[command(flatten)]
+    read: InputArgs,
     /// Output directory: onehot.npz, attributions.npz (each `arr_0`, shape (N, 4, L), A, C, G,
     /// T, over the model's whole input window), attributions.tsv, plots/.
     #[arg(long, default_value = "attributions")]
@@ -242,27 +254,15 @@ pub fn run_attribute(a: AttributeArgs) -> Result<(), String> {
     use prixfixe::interpret::attribute_files::{AttributeOutput, write_files};
     let models = a.model.load()?;
     let refs: Vec<&Model> = models.iter().collect();
-    let ds = read_input(&a.input, models[0].encoder().padding())?;
+    let ds = a.read.read(&a.input, models[0].encoder().padding())?;
     let mut options = prixfixe::interpret::AttributeOptions::new(a.method);
     options.shuffles = a.shuffles;
     options.seed = a.seed;
     if let Some(s) = a.steps {
         options.steps = s;
     }
-    let columns = models[0].columns();
     if let Some(t) = &a.task {
-        options.task = match columns.iter().position(|c| c == t) {
-            Some(i) => i,
-            None => match t.parse::<usize>() {
-                Ok(n) if (1..=columns.len()).contains(&n) => n - 1,
-                _ => {
-                    return Err(format!(
-                        "--task {t}: the model's prediction columns are {}",
-                        columns.join(", ")
-                    ));
-                }
-            },
-        };
+        options.task = task_index(&models[0].columns(), t)?;
     }
     if !a.quiet {
         eprintln!(
@@ -421,12 +421,15 @@ pub struct DesignArgs {
     /// Designed sequences to write (the best distinct ones).
     #[arg(long, default_value_t = 100)]
     n: usize,
-    /// Start from these sequences (any readable format) instead of random ones.
+    /// Start from these sequences (any readable format, a `designs.tsv` too) instead of
+    /// random ones.
     #[arg(long)]
     init: Option<PathBuf>,
-    /// Task of a multi-task model to optimise.
-    #[arg(long, default_value_t = 0)]
-    task: usize,
+    #[command(flatten)]
+    read: InputArgs,
+    /// The prediction column optimised, by name or 1-based number (default: the first).
+    #[arg(long)]
+    task: Option<String>,
     /// Seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -462,7 +465,7 @@ pub fn run_design(a: DesignArgs) -> Result<(), String> {
     let ensemble = Ensemble::new(a.model.load()?).map_err(err)?;
     let init = match &a.init {
         Some(p) => {
-            let ds = read_input(p, ensemble.encoder().padding())?;
+            let ds = a.read.read(p, ensemble.encoder().padding())?;
             Some((0..ds.len()).map(|i| ds.seqs.get(i).to_vec()).collect())
         }
         None => None,
@@ -483,7 +486,10 @@ pub fn run_design(a: DesignArgs) -> Result<(), String> {
             Objective::Min => design::Objective::Min,
             Objective::Disagree => design::Objective::Disagree,
         },
-        task: a.task,
+        task: match &a.task {
+            Some(t) => task_index(&ensemble.columns(), t)?,
+            None => 0,
+        },
         n: a.n,
         init,
         seed: a.seed,

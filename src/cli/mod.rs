@@ -8,12 +8,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod atac;
 mod cv;
 mod grid;
+mod input;
 mod interpret;
 mod progress;
 mod simulate;
 
 use prixfixe::data::formats::detect::{Format, inspect_file};
-use prixfixe::data::{ReverseRule, TableSpec};
 
 /// Prix Fixe sequence-to-expression models of gene regulation (Random Promoter DREAM
 /// Challenge 2022): simulate data, train, predict, score, interpret and design.
@@ -156,9 +156,13 @@ struct PredictArgs {
     task: Option<PredictTask>,
     #[command(flatten)]
     model: interpret::ModelArgs,
-    /// Sequences to predict: DREAM train/test file, FASTA or table.
+    /// Sequences to predict: DREAM train/test file, FASTA or table (`predict`'s and
+    /// `design`'s outputs too). A table's other columns are written back beside the
+    /// predictions.
     #[arg(long, required = true)]
     input: Option<PathBuf>,
+    #[command(flatten)]
+    read: input::InputArgs,
     /// Where to write `sequence<TAB>prediction` (TSV; rows in input order).
     #[arg(long, required = true)]
     output: Option<PathBuf>,
@@ -287,36 +291,15 @@ struct InspectArgs {
     show_config: bool,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum FormatArg {
-    /// DREAM training file: sequence<TAB>expression[<TAB>fold], no header.
-    Dream,
-    /// DREAM test file: sequence[<TAB>measured], no header.
-    DreamTest,
-    /// FASTA.
-    Fasta,
-    /// Table with a header; name the columns with --seq-col/--target-col.
-    Table,
-    /// DREAM test-subset CSV.
-    Subset,
-}
-
 #[derive(Args)]
 struct InspectDataArgs {
     /// The file to check (plain or gzip-compressed).
     file: PathBuf,
-    /// The file's format (guessed from its name and first line when left out).
-    #[arg(long, value_enum)]
-    format: Option<FormatArg>,
-    /// Tables: the sequence column.
-    #[arg(long)]
-    seq_col: Option<String>,
+    #[command(flatten)]
+    read: input::InputArgs,
     /// Tables: a label column (repeat for several tasks).
     #[arg(long = "target-col")]
     target_cols: Vec<String>,
-    /// Tables: an id column (ids must be unique).
-    #[arg(long)]
-    id_col: Option<String>,
     /// Tables: a fold column.
     #[arg(long)]
     fold_col: Option<String>,
@@ -332,26 +315,7 @@ struct InspectDataArgs {
 }
 
 fn inspect_data(a: InspectDataArgs) -> Result<(), String> {
-    let format = match a.format {
-        None if a.seq_col.is_none() => None,
-        Some(FormatArg::Dream) => Some(Format::Dream),
-        Some(FormatArg::DreamTest) => Some(Format::DreamTest),
-        Some(FormatArg::Fasta) => Some(Format::Fasta),
-        Some(FormatArg::Subset) => Some(Format::Subset),
-        None | Some(FormatArg::Table) => {
-            let sequence = a
-                .seq_col
-                .clone()
-                .ok_or("--format table needs --seq-col NAME")?;
-            Some(Format::Table(TableSpec {
-                sequence,
-                targets: a.target_cols.clone(),
-                id: a.id_col.clone(),
-                fold: a.fold_col.clone(),
-                reverse: ReverseRule::None,
-            }))
-        }
-    };
+    let format = a.read.format_with(&a.file, &a.target_cols, &a.fold_col)?;
     let opts = prixfixe::data::ReadOptions {
         padding: model_config(&a.model, &a.data, &None)?.map(|c| c.input.padding),
     };
@@ -528,9 +492,10 @@ fn predict(a: PredictArgs) -> Result<(), String> {
     };
     // One model, or several averaged (repeated --model-dir, a cross-validation directory).
     let model = a.model.load_ensemble()?;
+    let format = a.read.format(&input)?;
     let bar = progress::spinner(a.quiet, "predict", "sequences");
     let summary =
-        prixfixe::predict::predict_file(&model, &input, None, &output, a.batch_size, |n| {
+        prixfixe::predict::predict_file(&model, &input, format, &output, a.batch_size, |n| {
             bar.inc(n as u64)
         })
         .map_err(err)?;

@@ -245,6 +245,7 @@ pub fn model_of(name: &str, size: Size) -> Result<NetConfig> {
     let first = first_block(teams[1], size);
     let core = core_block(teams[2], size, first.out_channels());
     let model = NetConfig {
+        tasks: Vec::new(),
         input: data_processor(teams[0]).0,
         first,
         core,

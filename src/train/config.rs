@@ -377,7 +377,7 @@ impl TrainConfig {
             #[serde(default)]
             recipe: Recipe,
         }
-        let config = if preset {
+        let mut config = if preset {
             let d: Doc<PresetModel> = toml::from_str(text).map_err(err)?;
             let kind = d.model.data.unwrap_or(crate::net::DataKind::Yeast);
             let model = NetConfig::preset(&d.model.preset, kind)?;
@@ -400,6 +400,10 @@ impl TrainConfig {
             }
         };
         config.recipe.check()?;
+        // A multi-task model without task names takes its table's label column names.
+        if let Some(table) = &config.data.table {
+            config.model.name_tasks_after(&table.targets);
+        }
         Ok(config)
     }
 

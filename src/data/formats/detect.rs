@@ -96,7 +96,7 @@ pub fn detect(path: &Path, first: Option<&[u8]>) -> Result<Format> {
     if header.iter().any(|h| h == "pos" || h == "alt_pos") {
         return Ok(Format::Subset);
     }
-    if let Some(spec) = TableSpec::detect(&header) {
+    if let Some(spec) = TableSpec::detect(&header).or_else(|| TableSpec::by_names(&header)) {
         return Ok(Format::Table(spec));
     }
     if (2..=3).contains(&fields.len()) {
@@ -393,7 +393,16 @@ pub fn inspect_file(path: &Path, format: Option<Format>, opts: &ReadOptions) -> 
 /// Read sequences to predict from, whatever their format: labels are not needed, so a DREAM
 /// file is read as a test file (values optional, on any scale).
 pub fn read_sequences(path: &Path, opts: &ReadOptions) -> Result<SeqDataset> {
-    let (_, records) = open_sequences(path, None, opts)?;
+    read_any_sequences(path, None, opts)
+}
+
+/// [`read_sequences`] in a given format (`None`: told from the file).
+pub fn read_any_sequences(
+    path: &Path,
+    format: Option<Format>,
+    opts: &ReadOptions,
+) -> Result<SeqDataset> {
+    let (_, records) = open_sequences(path, format, opts)?;
     super::collect(records)
 }
 

@@ -165,6 +165,7 @@ impl<'p> DreamRecords<'p> {
                 is_reverse: false,
                 is_singleton: kind == DreamFile::Train && label.is_some_and(is_singleton),
                 fold,
+                other: Vec::new(),
             }));
         }
         Ok(None)

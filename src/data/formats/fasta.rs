@@ -65,6 +65,7 @@ impl<'p> FastaRecords<'p> {
             is_reverse: false,
             is_singleton: false,
             fold: None,
+            other: Vec::new(),
         })
     }
 

@@ -42,6 +42,9 @@ pub struct Record {
     pub is_singleton: bool,
     /// Its fold, when the file has folds.
     pub fold: Option<u16>,
+    /// A table's other fields, as written, when the reader was asked to keep them
+    /// ([`Records::keep_other_columns`]); empty otherwise.
+    pub other: Vec<String>,
 }
 
 /// The rows of a sequence file, read one at a time: memory does not grow with the file.
@@ -70,6 +73,16 @@ impl<'p> Records<'p> {
             Records::Dream(r) => r.task_names(),
             Records::Fasta(_) => Vec::new(),
             Records::Table(r) => r.task_names().to_vec(),
+        }
+    }
+
+    /// Keep the fields of a table's other columns (neither sequence nor id) in each
+    /// [`Record::other`], so that a command can write them back beside its results; returns
+    /// their names, or `None` where the format has no named columns.
+    pub fn keep_other_columns(&mut self) -> Option<Vec<String>> {
+        match self {
+            Records::Table(r) => Some(r.keep_other_columns()),
+            Records::Dream(_) | Records::Fasta(_) => None,
         }
     }
 

@@ -74,6 +74,25 @@ impl TableSpec {
                 .all(|c| header.contains(c))
         })
     }
+
+    /// A table read by its column names alone: the sequence in a column called `sequence`
+    /// or `seq` (any case), the id in one called `id`, `name` or `seq_id` when there is one.
+    /// This is how prixfixe's own tables (`predict`'s output, `design`'s) read back, and most
+    /// tables people write. No labels.
+    pub fn by_names(header: &[String]) -> Option<Self> {
+        let find = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| header.iter().find(|h| h.eq_ignore_ascii_case(n)).cloned())
+        };
+        Some(TableSpec {
+            sequence: find(&["sequence", "seq"])?,
+            targets: Vec::new(),
+            id: find(&["id", "name", "seq_id"]),
+            fold: None,
+            reverse: ReverseRule::None,
+        })
+    }
 }
 
 /// Split the header line of a table: the delimiter (tab if the line has one, else comma) and
@@ -177,6 +196,8 @@ pub struct TableRecords<'p> {
     target_cols: Vec<usize>,
     id_col: Option<usize>,
     fold_col: Option<usize>,
+    /// The columns kept in [`Record::other`] (none unless asked).
+    other_cols: Vec<usize>,
     rdr: csv::Reader<Box<dyn std::io::BufRead + Send>>,
     rec: csv::ByteRecord,
     pub(super) stats: crate::data::ReadStats,
@@ -232,10 +253,23 @@ impl<'p> TableRecords<'p> {
             target_cols,
             id_col,
             fold_col,
+            other_cols: Vec::new(),
             rdr,
             rec: csv::ByteRecord::new(),
             stats: Default::default(),
         })
+    }
+
+    /// From now on, keep every column but the sequence and the id in [`Record::other`];
+    /// returns their names, in file order.
+    pub fn keep_other_columns(&mut self) -> Vec<String> {
+        self.other_cols = (0..self.header.len())
+            .filter(|&c| c != self.seq_col && Some(c) != self.id_col)
+            .collect();
+        self.other_cols
+            .iter()
+            .map(|&c| self.header[c].clone())
+            .collect()
     }
 
     /// Whether rows carry an id.
@@ -307,6 +341,11 @@ impl<'p> TableRecords<'p> {
                 is_reverse,
                 is_singleton: false,
                 fold,
+                other: self
+                    .other_cols
+                    .iter()
+                    .map(|&c| String::from_utf8_lossy(&rec[c]).into_owned())
+                    .collect(),
             }));
         }
     }
