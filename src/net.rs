@@ -635,7 +635,10 @@ mod tests {
         c.tasks.clear();
         assert_eq!(c.columns(), ["prediction_0", "prediction_1"]);
         c.name_tasks_after(&["a b".into(), "c".into()]);
-        assert!(c.tasks.is_empty(), "a name with a space cannot name a column");
+        assert!(
+            c.tasks.is_empty(),
+            "a name with a space cannot name a column"
+        );
         c.name_tasks_after(&["dev_log2".into(), "hk_log2".into()]);
         assert_eq!(c.columns(), ["prediction_dev_log2", "prediction_hk_log2"]);
         // Names that do not fit the head are refused when the config is checked.

@@ -320,6 +320,8 @@ pub fn predict_file(
             out.write_all(crate::data::alphabet::decode(&r.seq).as_bytes())
                 .map_err(io)?;
             for field in &r.other {
+                // A quoted CSV field may hold a tab or a line break; TSV cannot.
+                let field = field.replace(['\t', '\n', '\r'], " ");
                 write!(out, "\t{field}").map_err(io)?;
             }
             // The measured value(s) the input carried, kept beside the prediction (NA where a

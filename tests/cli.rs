@@ -276,6 +276,60 @@ fn train_then_predict_then_score() {
     ]);
     assert!(ok, "{err}");
     assert!(out.contains("Pearson score"), "{out}");
+    // Predicted against measured: r and ρ of the written columns, and the scatter beside.
+    let (ok, out, err) = prixfixe(&[
+        "predict",
+        "--model-dir",
+        run.to_str().unwrap(),
+        "--input",
+        test.to_str().unwrap(),
+        "--output",
+        preds.to_str().unwrap(),
+        "--measured",
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    let (x, y) =
+        prixfixe::eval::predictions::read_column_pair(&preds, "measured", "prediction").unwrap();
+    assert_eq!(x.len(), 30);
+    let r = prixfixe::eval::pearson(&x, &y).unwrap();
+    assert!(out.contains(&format!("n 30  Pearson r {r:.4}")), "{out}");
+    for ext in ["svg", "png"] {
+        assert!(dir.path().join(format!("pred.scatter.{ext}")).exists());
+    }
+    // A measured column the output lacks is named, with the columns there are.
+    let (ok, _, err) = prixfixe(&[
+        "predict",
+        "--model-dir",
+        run.to_str().unwrap(),
+        "--input",
+        test.to_str().unwrap(),
+        "--output",
+        preds.to_str().unwrap(),
+        "--measured",
+        "activity",
+        "--quiet",
+    ]);
+    assert!(!ok && err.contains("no column named \"activity\""), "{err}");
+    let figures = dir.path().join("figures");
+    let (ok, _, err) = prixfixe(&[
+        "score",
+        "--test",
+        test.to_str().unwrap(),
+        "--predictions",
+        preds.to_str().unwrap(),
+        "--plots",
+        figures.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    for stem in ["subsets_pearson", "subsets_spearman", "scatter_pred"] {
+        for ext in ["svg", "png"] {
+            assert!(
+                figures.join(format!("{stem}.{ext}")).exists(),
+                "{stem}.{ext}"
+            );
+        }
+    }
 }
 
 #[test]

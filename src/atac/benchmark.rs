@@ -13,12 +13,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use plotters::prelude::{IntoDrawingArea, SVGBackend};
-
 use super::metrics::GroupMetrics;
 use super::train::{AtacSummary, AtacTask, train_atac};
 use crate::error::{Error, Result};
-use crate::grid::benchmark::{SIZE, Series, draw_bars};
+use crate::figure::{BARS_SIZE, Bars, Series, write_svg_png};
 use crate::train::TrainObserver;
 
 /// One model's figures on one fold and group.
@@ -187,20 +185,15 @@ fn plots(out: &Path, rows: &[Row], folds: usize) -> Result<()> {
             |m| Some(m.profile_median_jsd),
         ),
     ];
-    crate::figure::fonts();
     for (file, title, y, f) in panels {
-        let series = peak_series(rows, folds, f);
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-            draw_bars(&root, title, y, &groups, &series).map_err(Error::Other)?;
-            root.present().map_err(|e| Error::Other(e.to_string()))?;
-        }
-        crate::output::write_atomic(&out.join(format!("{file}.svg")), svg.as_bytes())?;
-        let png = crate::figure::png(SIZE.0, SIZE.1, |root| {
-            draw_bars(root, title, y, &groups, &series)
-        })?;
-        crate::output::write_atomic(&out.join(format!("{file}.png")), &png)?;
+        let bars = Bars {
+            title: title.into(),
+            y_desc: y.into(),
+            groups: groups.clone(),
+            series: peak_series(rows, folds, f),
+            size: BARS_SIZE,
+        };
+        write_svg_png(&out.join(file), &bars)?;
     }
     Ok(())
 }

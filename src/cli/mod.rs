@@ -1,6 +1,6 @@
 //! Command-line surface. Each subcommand parses its flags and calls the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -166,6 +166,12 @@ struct PredictArgs {
     /// Where to write `sequence<TAB>prediction` (TSV; rows in input order).
     #[arg(long, required = true)]
     output: Option<PathBuf>,
+    /// Compare the predictions with measured values: print Pearson r and Spearman ρ and draw
+    /// predicted against measured beside the output (`pred.scatter.svg`/`.png`; a density
+    /// where the points are many). The measured column is `measured` (a DREAM file's values)
+    /// unless named; for several tasks name one column per task, comma-separated.
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "COLUMNS")]
+    measured: Option<String>,
     /// Sequences per batch.
     #[arg(long, default_value_t = 1024)]
     batch_size: usize,
@@ -207,7 +213,8 @@ struct DemoArgs {
 #[derive(Args)]
 #[command(after_help = "Examples:
   prixfixe score --test test.txt --subsets test_subsets --predictions pred.tsv
-  prixfixe score --test test.txt --subsets test_subsets --predictions a.tsv --predictions b.tsv --bootstrap 1000 --plot ranks.svg")]
+  prixfixe score --test test.txt --subsets test_subsets --predictions a.tsv --predictions b.tsv --bootstrap 1000 --plot ranks.svg
+  prixfixe score --test test.txt --subsets test_subsets --predictions pred.tsv --plots figures")]
 struct ScoreArgs {
     /// The DREAM test file (sequence<TAB>measured; row number = id).
     #[arg(long)]
@@ -236,6 +243,11 @@ struct ScoreArgs {
     /// Plot the bootstrap rank histograms (SVG).
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Write figures into this directory (SVG and PNG): the subsets' Pearson r² and
+    /// Spearman ρ as bars per model, and per prediction file predicted against measured
+    /// over every test row (a density where the points are many), with r and ρ.
+    #[arg(long)]
+    plots: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -521,6 +533,68 @@ fn predict(a: PredictArgs) -> Result<(), String> {
             output.display()
         );
     }
+    if let Some(names) = &a.measured {
+        compare_measured(
+            &output,
+            names,
+            &prixfixe::predict::Predictor::columns(&model),
+            a.quiet,
+        )?;
+    }
+    Ok(())
+}
+
+/// `predict --measured`: r and ρ of each prediction column against its measured column, read
+/// back from the written output, and a scatter per task beside it.
+fn compare_measured(
+    output: &Path,
+    names: &str,
+    columns: &[String],
+    quiet: bool,
+) -> Result<(), String> {
+    let measured: Vec<String> = match names {
+        "" if columns.len() == 1 => vec!["measured".into()],
+        "" => (1..=columns.len())
+            .map(|i| format!("measured_{i}"))
+            .collect(),
+        list => list.split(',').map(|c| c.trim().to_string()).collect(),
+    };
+    if measured.len() != columns.len() {
+        return Err(format!(
+            "--measured names {} column(s) for {} prediction column(s) ({}); the predictions \
+             are written to {}",
+            measured.len(),
+            columns.len(),
+            columns.join(", "),
+            output.display()
+        ));
+    }
+    let stem = output.with_extension("");
+    for (m, p) in measured.iter().zip(columns) {
+        let (x, y) = prixfixe::eval::predictions::read_column_pair(output, m, p).map_err(|e| {
+            format!("{e} (the predictions are written; --measured names the column)")
+        })?;
+        let fmt = |v: Option<f64>| v.map_or("undefined".into(), |v| format!("{v:.4}"));
+        println!(
+            "{p} against {m}: n {}  Pearson r {}  Spearman ρ {}",
+            x.len(),
+            fmt(prixfixe::eval::pearson(&x, &y)),
+            fmt(prixfixe::eval::spearman(&x, &y))
+        );
+        let mut figure = stem.as_os_str().to_owned();
+        figure.push(".scatter");
+        figure.push(p.strip_prefix("prediction").unwrap_or(p));
+        prixfixe::eval::plot::Scatter {
+            title: format!("{p} against {m}"),
+            measured: &x,
+            predicted: &y,
+        }
+        .write(Path::new(&figure))
+        .map_err(err)?;
+        if !quiet {
+            eprintln!("figure: {}.svg, .png", Path::new(&figure).display());
+        }
+    }
     Ok(())
 }
 
@@ -551,6 +625,15 @@ fn score(a: ScoreArgs) -> Result<(), String> {
         plot_ranks(b, path).map_err(err)?;
     } else if a.plot.is_some() {
         return Err("--plot draws bootstrap ranks: add --bootstrap N".into());
+    }
+    if let Some(dir) = &a.plots {
+        let written =
+            prixfixe::eval::plot::write_score_figures(&report, &test.measured, dir).map_err(err)?;
+        eprintln!(
+            "{} figures (SVG and PNG) written to {}",
+            written.len(),
+            dir.display()
+        );
     }
     Ok(())
 }

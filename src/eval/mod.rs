@@ -4,6 +4,7 @@
 
 pub mod bootstrap;
 pub mod metrics;
+pub mod plot;
 pub mod predictions;
 pub mod report;
 pub mod score;

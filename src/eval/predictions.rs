@@ -196,6 +196,54 @@ fn read_json(path: &Path, rows: usize) -> Result<Vec<f64>> {
     Ok(out)
 }
 
+/// Two columns of a table (tab- or comma-separated, with a header), by name, as numbers:
+/// the measured values and the predictions of `predict`'s output, say. Rows whose measured
+/// field is `NA` or empty are left out; any other non-number is an error naming its line.
+pub fn read_column_pair(
+    path: &Path,
+    measured: &str,
+    predicted: &str,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    use crate::data::formats::table::{
+        column_index, csv_error, csv_reader, record_line, sniff_header,
+    };
+    let (delim, header) = sniff_header(path)?;
+    let (m, p) = (
+        column_index(path, &header, measured)?,
+        column_index(path, &header, predicted)?,
+    );
+    let mut rdr = csv_reader(path, delim)?;
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    let mut rec = csv::ByteRecord::new();
+    while rdr
+        .read_byte_record(&mut rec)
+        .map_err(|e| csv_error(path, e))?
+    {
+        let line = record_line(&rec);
+        let field = |c: usize| String::from_utf8_lossy(rec.get(c).unwrap_or_default()).into_owned();
+        let x = field(m);
+        if x.trim().is_empty() || x.trim() == "NA" {
+            continue;
+        }
+        let number = |column: &str, text: String| -> Result<f64> {
+            text.trim().parse::<f64>().map_err(|_| {
+                Error::data(
+                    path,
+                    line,
+                    Problem::NonNumeric {
+                        column: column.to_string(),
+                        value: text,
+                        hint: "",
+                    },
+                )
+            })
+        };
+        xs.push(number(measured, x)?);
+        ys.push(number(predicted, field(p))?);
+    }
+    Ok((xs, ys))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -125,6 +125,9 @@ pub struct ScoreReport {
     pub models: Vec<ModelScore>,
     /// Bootstrap ranks, when asked.
     pub bootstrap: Option<Bootstrap>,
+    /// Each model's predictions, one per test row (for figures; not in the JSON).
+    #[serde(skip)]
+    pub predictions: Vec<Vec<f64>>,
 }
 
 /// Bootstrap settings.
@@ -173,6 +176,7 @@ pub fn score_files(
         excluded: test.excluded,
         models,
         bootstrap,
+        predictions: preds.into_iter().map(|(_, p)| p).collect(),
     })
 }
 

@@ -6,12 +6,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use plotters::coord::Shift;
-use plotters::prelude::*;
 use serde::Serialize;
 
 use super::cv::{CvReport, GroupScore};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::figure::{BARS_SIZE, Bars, Series, write_svg_png};
 
 /// The table's file.
 pub const TABLE_FILE: &str = "benchmark.csv";
@@ -81,16 +80,9 @@ fn runs(e: &Entry) -> String {
     }
 }
 
-/// Width and height of the bar plot.
-pub const SIZE: (u32, u32) = (900, 520);
-
 /// Grouped bars: for each task, one bar per model, its pooled Pearson r.
-pub fn draw<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-    entries: &[Entry],
-) -> std::result::Result<(), String> {
-    let tasks = entries
+fn bars(title: &str, entries: &[Entry]) -> Bars {
+    let groups = entries
         .first()
         .map(|e| e.report.tasks.clone())
         .unwrap_or_default();
@@ -101,129 +93,18 @@ pub fn draw<DB: DrawingBackend>(
                 0 => format!("{} (noise-free)", en.model),
                 _ => format!("{} ({} runs)", en.model, runs(en)),
             },
-            values: (0..tasks.len())
+            values: (0..groups.len())
                 .map(|t| pooled(&en.report).pearson.get(t).copied().flatten())
                 .collect(),
         })
         .collect();
-    draw_bars(
-        root,
-        title,
-        "Pearson r (pooled test predictions)",
-        &tasks,
-        &series,
-    )
-}
-
-/// One model's bars: its key label and a value per group (`None`: no bar).
-pub struct Series {
-    /// The key's label.
-    pub label: String,
-    /// One value per group.
-    pub values: Vec<Option<f64>>,
-}
-
-/// Grouped bars with their values printed: one group per name in `groups`, one bar per
-/// series in each, a key above the tallest bar.
-pub fn draw_bars<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-    y_desc: &str,
-    groups: &[String],
-    series: &[Series],
-) -> std::result::Result<(), String> {
-    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    root.fill(&WHITE).map_err(e)?;
-    let values: Vec<f64> = series
-        .iter()
-        .flat_map(|s| s.values.iter().flatten().copied())
-        .filter(|v| v.is_finite())
-        .collect();
-    let lo = values.iter().copied().fold(0.0f64, f64::min).min(0.0);
-    let hi = values.iter().copied().fold(0.0f64, f64::max).max(0.1);
-    let pad = (hi - lo) * 0.12;
-    // Room above the tallest bar for the key (a line per series).
-    let room = (hi - lo) * (0.12 + 0.09 * series.len() as f64);
-    let n = series.len().max(1) as f64;
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, ("sans-serif", 20))
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
-        .build_cartesian_2d(
-            0.0..groups.len().max(1) as f64,
-            (lo - pad.min(lo.abs()))..hi + room,
-        )
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .light_line_style(WHITE)
-        .x_labels(groups.len().max(1) * 2 + 1)
-        .x_label_formatter(&|x| {
-            let i = x.floor() as usize;
-            if (x - x.floor() - 0.5).abs() < 1e-6 && i < groups.len() {
-                groups[i].clone()
-            } else {
-                String::new()
-            }
-        })
-        .y_desc(y_desc)
-        .label_style(("sans-serif", 15))
-        .axis_desc_style(("sans-serif", 15))
-        .draw()
-        .map_err(e)?;
-    let palette = [
-        RGBColor(31, 119, 180),
-        RGBColor(255, 127, 14),
-        RGBColor(44, 160, 44),
-        RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75),
-        RGBColor(127, 127, 127),
-    ];
-    for (m, s) in series.iter().enumerate() {
-        let colour = palette[m % palette.len()];
-        let value = |g: usize| s.values.get(g).copied().flatten().filter(|v| v.is_finite());
-        let bars: Vec<Rectangle<(f64, f64)>> = (0..groups.len())
-            .filter_map(|g| {
-                let v = value(g)?;
-                let x0 = g as f64 + 0.1 + 0.8 * m as f64 / n;
-                let x1 = x0 + 0.8 / n * 0.9;
-                Some(Rectangle::new([(x0, 0.0), (x1, v)], colour.filled()))
-            })
-            .collect();
-        let labels: Vec<Text<(f64, f64), String>> = (0..groups.len())
-            .filter_map(|g| {
-                let v = value(g)?;
-                let x = g as f64 + 0.1 + 0.8 * (m as f64 + 0.2) / n;
-                let y = if v >= 0.0 {
-                    v + pad * 0.45
-                } else {
-                    v - pad * 0.1
-                };
-                Some(Text::new(
-                    format!("{v:.3}"),
-                    (x, y),
-                    ("sans-serif", 14).into_font(),
-                ))
-            })
-            .collect();
-        chart.draw_series(labels).map_err(e)?;
-        chart
-            .draw_series(bars)
-            .map_err(e)?
-            .label(s.label.clone())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled()));
+    Bars {
+        title: title.to_string(),
+        y_desc: "Pearson r (pooled test predictions)".into(),
+        groups,
+        series,
+        size: BARS_SIZE,
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(e)?;
-    Ok(())
 }
 
 /// Write `benchmark.csv`, `benchmark.json` (the manifest, `manifest` plus every entry's
@@ -239,16 +120,7 @@ pub fn write(
     m["models"] = serde_json::to_value(entries).expect("entries serialise");
     let text = serde_json::to_string_pretty(&m).expect("json");
     crate::output::write_atomic(&dir.join(MANIFEST_FILE), text.as_bytes())?;
-    crate::figure::fonts();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        draw(&root, title, entries).map_err(Error::Other)?;
-        root.present().map_err(|e| Error::Other(e.to_string()))?;
-    }
-    crate::output::write_atomic(&dir.join("benchmark.svg"), svg.as_bytes())?;
-    let png = crate::figure::png(SIZE.0, SIZE.1, |root| draw(root, title, entries))?;
-    crate::output::write_atomic(&dir.join("benchmark.png"), &png)
+    write_svg_png(&dir.join("benchmark"), &bars(title, entries))
 }
 
 #[cfg(test)]
@@ -307,7 +179,7 @@ mod tests {
         let png = std::fs::read(dir.path().join("benchmark.png")).unwrap();
         let decoder = png::Decoder::new(std::io::Cursor::new(png));
         let info = decoder.read_info().unwrap();
-        assert_eq!((info.info().width, info.info().height), SIZE);
+        assert_eq!((info.info().width, info.info().height), BARS_SIZE);
         let svg = std::fs::read_to_string(dir.path().join("benchmark.svg")).unwrap();
         assert!(
             svg.contains("dream-rnn (9/9 runs)") && svg.contains("0.720"),

@@ -43,6 +43,19 @@ fn square(name: &str, results: &HashMap<String, &CellResult>) -> Square {
     }
 }
 
+/// The heat map of a grid's cells, as a figure.
+pub struct Heatmap<'a>(pub &'a [CellResult]);
+
+impl crate::figure::Drawing for Heatmap<'_> {
+    fn size(&self) -> (u32, u32) {
+        SIZE
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        draw(root, self.0)
+    }
+}
+
 /// Draw the heatmap of `rows` on `root`.
 pub fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,

@@ -609,18 +609,7 @@ impl CellStatus {
 /// Draw the heatmap of `rows` as `heatmap.svg` and `heatmap.png` in `grid` (each written
 /// atomically).
 pub fn write_heatmap(grid: &Path, rows: &[CellResult]) -> Result<()> {
-    use plotters::prelude::*;
-    crate::figure::fonts();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, heatmap::SIZE).into_drawing_area();
-        heatmap::draw(&root, rows).map_err(Error::Other)?;
-        root.present().map_err(|e| Error::Other(e.to_string()))?;
-    }
-    crate::output::write_atomic(&grid.join("heatmap.svg"), svg.as_bytes())?;
-    let (w, h) = heatmap::SIZE;
-    let png = crate::figure::png(w, h, |root| heatmap::draw(root, rows))?;
-    crate::output::write_atomic(&grid.join("heatmap.png"), &png)
+    crate::figure::write_svg_png(&grid.join("heatmap"), &heatmap::Heatmap(rows))
 }
 
 /// The results as CSV (one row per cell).

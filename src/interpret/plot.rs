@@ -14,7 +14,7 @@ use plotters::prelude::*;
 
 use super::attribute::Attribution;
 use super::ism::IsmMap;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Letter colours, A, C, G, T (logomaker's classic scheme).
 const COLOURS: [RGBColor; 4] = [
@@ -58,7 +58,7 @@ pub fn plot_ism(map: &IsmMap, task: usize, title: &str, stem: &Path) -> Result<(
         heat_label: "effect",
         len,
     };
-    write_both(&panels, stem)
+    crate::figure::write_svg_png(stem, &panels)
 }
 
 /// Draw an attribution (over the model's `len`-nt input window) to `stem`.svg and `.png`.
@@ -71,7 +71,7 @@ pub fn plot_attribution(a: &Attribution, len: usize, title: &str, stem: &Path) -
         heat_label: "attribution",
         len,
     };
-    write_both(&panels, stem)
+    crate::figure::write_svg_png(stem, &panels)
 }
 
 struct Panels<'a> {
@@ -84,29 +84,14 @@ struct Panels<'a> {
     len: usize,
 }
 
-impl Panels<'_> {
+impl crate::figure::Drawing for Panels<'_> {
     fn size(&self) -> (u32, u32) {
         ((self.len as u32 * 9 + 190).clamp(500, 4000), 380)
     }
-}
 
-fn write_both(p: &Panels, stem: &Path) -> Result<()> {
-    let with = |ext: &str| {
-        let mut s = stem.as_os_str().to_owned();
-        s.push(ext);
-        std::path::PathBuf::from(s)
-    };
-    let (w, h) = p.size();
-    let mut svg = String::new();
-    crate::figure::fonts();
-    {
-        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
-        draw(&root, p).map_err(|e| Error::Other(format!("{}: {e}", stem.display())))?;
-        root.present().map_err(|e| Error::Other(e.to_string()))?;
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        draw(root, self)
     }
-    crate::output::write_atomic(&with(".svg"), svg.as_bytes())?;
-    let png = crate::figure::png(w, h, |root| draw(root, p))?;
-    crate::output::write_atomic(&with(".png"), &png)
 }
 
 /// The outline of a letter in the unit box (x, y ∈ 0..1, y up): filled polygons, then holes

@@ -331,6 +331,7 @@ pub fn calibrate(dir: &Path, summary: &SimSummary, baseline_rows: usize) -> Resu
                 ),
             ],
             bootstrap: None,
+            predictions: vec![truth_pred.clone(), proxy_pred.clone(), ridge_pred.clone()],
         },
     };
     let json = serde_json::to_string_pretty(&report).expect("report serialises");

@@ -8,7 +8,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::run_dir::EpochRecord;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
@@ -118,16 +118,22 @@ fn legend<'a, DB: DrawingBackend + 'a>(
 
 /// Draw `curves.svg` and, beside it, `curves.png`.
 pub fn plot_curves(history: &[EpochRecord], path: &Path) -> Result<()> {
-    let mut svg = String::new();
-    {
-        crate::figure::fonts();
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        draw(&root, history).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
-        root.present().map_err(|e| Error::Other(e.to_string()))?;
+    crate::figure::write_svg_png(&path.with_extension(""), &Curves(history))
+}
+
+struct Curves<'a>(&'a [EpochRecord]);
+
+impl crate::figure::Drawing for Curves<'_> {
+    fn size(&self) -> (u32, u32) {
+        SIZE
     }
-    crate::output::write_atomic(path, svg.as_bytes())?;
-    let png = crate::figure::png(SIZE.0, SIZE.1, |root| draw(root, history))?;
-    crate::output::write_atomic(&path.with_extension("png"), &png)
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), String> {
+        draw(root, self.0)
+    }
 }
 
 const SIZE: (u32, u32) = (1200, 400);
@@ -218,16 +224,7 @@ mod tests {
     /// the best epoch is drawn and named in all three panels.
     #[test]
     fn curves_tick_whole_epochs_and_mark_the_best() {
-        let svg_of = |h: &[EpochRecord]| {
-            let mut svg = String::new();
-            {
-                crate::figure::fonts();
-                let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-                draw(&root, h).unwrap();
-                root.present().unwrap();
-            }
-            svg
-        };
+        let svg_of = |h: &[EpochRecord]| crate::figure::svg(&Curves(h)).unwrap();
         let tick_labels = |svg: &str| -> Vec<String> {
             svg.split("<text")
                 .filter_map(|t| t.split('>').nth(1))
