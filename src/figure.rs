@@ -74,6 +74,17 @@ pub(crate) fn svg(drawing: &impl Drawing) -> Result<String> {
 /// Write the drawing as `<stem>.svg` and `<stem>.png`, each atomically; an error names the
 /// file.
 pub(crate) fn write_svg_png(stem: &Path, drawing: &impl Drawing) -> Result<()> {
+    let mut staged = crate::output::Staged::default();
+    stage_svg_png(stem, drawing, &mut staged)?;
+    staged.commit()
+}
+
+/// Draw `<stem>.svg` and `<stem>.png` into `staged`, to appear when it is committed.
+pub(crate) fn stage_svg_png(
+    stem: &Path,
+    drawing: &impl Drawing,
+    staged: &mut crate::output::Staged,
+) -> Result<()> {
     let with = |ext: &str| {
         let mut s = stem.as_os_str().to_owned();
         s.push(ext);
@@ -84,10 +95,10 @@ pub(crate) fn write_svg_png(stem: &Path, drawing: &impl Drawing) -> Result<()> {
         e => e,
     };
     let text = svg(drawing).map_err(named)?;
-    crate::output::write_atomic(&with(".svg"), text.as_bytes())?;
+    staged.put(&with(".svg"), text.as_bytes())?;
     let (w, h) = drawing.size();
     let png = png(w, h, |root| drawing.draw(root)).map_err(named)?;
-    crate::output::write_atomic(&with(".png"), &png)
+    staged.put(&with(".png"), &png)
 }
 
 /// Width and height of a bar plot with a few groups.

@@ -20,6 +20,14 @@ fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
     LIVE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Output directories this process created, removed if it is interrupted while they are
+/// still empty.
+static CREATED_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn created_dirs() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    CREATED_DIRS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// On Ctrl-C, SIGTERM or SIGHUP: remove the temporary files of unfinished outputs and exit
 /// with code 130, so that an interrupted command leaves nothing behind. (A training run is
 /// resumable from its last committed epoch whatever stops it; SIGKILL cannot be caught, and
@@ -28,6 +36,10 @@ pub fn clean_up_on_interrupt() {
     let _ = ctrlc::set_handler(|| {
         for p in live().drain(..) {
             let _ = fs::remove_file(p);
+        }
+        // Innermost first; `remove_dir` leaves any directory that holds something.
+        for d in created_dirs().drain(..).rev() {
+            let _ = fs::remove_dir(d);
         }
         eprintln!("interrupted: unfinished outputs removed");
         std::process::exit(130);
@@ -71,6 +83,48 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = AtomicFile::create(path)?;
     f.write_all(bytes).map_err(|e| Error::io(path, e))?;
     f.commit()
+}
+
+/// Files that appear together or not at all (a command's figures): each is written to its
+/// temporary file when put, and all are renamed into place by [`Staged::commit`]. Dropped
+/// without a commit (an error on the way) or interrupted, none appears and the files that were
+/// there stay as they were.
+#[derive(Default)]
+pub struct Staged {
+    /// (temporary, final) paths.
+    files: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Staged {
+    /// Write `bytes` for `path` (its directory must exist), to appear on commit.
+    pub fn put(&mut self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let tmp = temporary_path(path);
+        live().push(tmp.clone());
+        self.files.push((tmp.clone(), path.to_path_buf()));
+        write_synced(&tmp, bytes)
+    }
+
+    /// Rename every file into place.
+    pub fn commit(mut self) -> Result<()> {
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for (tmp, path) in std::mem::take(&mut self.files) {
+            fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+            live().retain(|p| p != &tmp);
+            if let Some(d) = path.parent().filter(|d| !dirs.iter().any(|x| x == d)) {
+                dirs.push(d.to_path_buf());
+            }
+        }
+        dirs.iter().try_for_each(|d| sync_dir(d))
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for (tmp, _) in self.files.drain(..) {
+            let _ = fs::remove_file(&tmp);
+            live().retain(|p| p != &tmp);
+        }
+    }
 }
 
 /// A file being written: bytes go to a temporary file beside `path`; [`AtomicFile::commit`]
@@ -173,6 +227,10 @@ pub fn refuse_overwriting_input(output: &Path, inputs: &[&Path]) -> Result<()> {
 pub fn create_dir(dir: &Path) -> Result<bool> {
     let existed = dir.exists();
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    if !existed {
+        // An interrupt before anything lands in it removes it too.
+        created_dirs().push(dir.to_path_buf());
+    }
     Ok(!existed)
 }
 
@@ -317,6 +375,34 @@ pub fn read_npz_f32(path: &Path, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Staged files appear together on commit; dropped uncommitted, none appears, the file
+    /// that was there stays, and no temporary is left or still listed for an interrupt.
+    #[test]
+    fn staged_files_appear_together_or_not_at_all() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a.svg"), d.path().join("b.png"));
+        fs::write(&a, b"old").unwrap();
+        let mut staged = Staged::default();
+        staged.put(&a, b"new a").unwrap();
+        staged.put(&b, b"new b").unwrap();
+        assert_eq!(fs::read(&a).unwrap(), b"old");
+        assert!(!b.exists());
+        drop(staged);
+        assert_eq!(fs::read(&a).unwrap(), b"old");
+        assert!(!b.exists());
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1, "no temporaries");
+        let mut staged = Staged::default();
+        staged.put(&a, b"new a").unwrap();
+        staged.put(&b, b"new b").unwrap();
+        let tmp = temporary_path(&b);
+        assert!(live().contains(&tmp), "removed by an interrupt until committed");
+        staged.commit().unwrap();
+        assert_eq!(fs::read(&a).unwrap(), b"new a");
+        assert_eq!(fs::read(&b).unwrap(), b"new b");
+        assert!(!live().contains(&tmp));
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 2);
+    }
 
     #[test]
     fn a_failed_write_keeps_the_old_file_and_leaves_no_temporary() {

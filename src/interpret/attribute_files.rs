@@ -51,7 +51,7 @@ pub fn write_files(
     let plots = out.dir.join("plots");
     let result = (|| -> Result<()> {
         if out.plots > 0 {
-            std::fs::create_dir_all(&plots).map_err(|e| Error::io(&plots, e))?;
+            crate::output::create_dir(&plots)?;
         }
         let shape = [ds.len(), 4, l];
         let mut onehot = NpzWriter::create(&out.dir.join(FILES[0]), &shape)?;
@@ -59,6 +59,8 @@ pub fn write_files(
         let mut tsv = AtomicFile::create(&out.dir.join(FILES[2]))?;
         let task = &first.columns()[out.options.task];
         tsv.put(b"id\ttask\tmethod\tprediction\treference\tsum\n")?;
+        // The figures appear with the arrays and the table, or not at all.
+        let mut figures = crate::output::Staged::default();
         let mut done = 0;
         for start in (0..ds.len()).step_by(16) {
             let end = (start + 16).min(ds.len());
@@ -82,7 +84,7 @@ pub fn write_files(
                 if i < out.plots {
                     let name = id.replace(['/', '\\', ' ', ':'], "_");
                     let title = format!("{id}: {} ({task})", out.options.method.name());
-                    super::plot::plot_attribution(a, l, &title, &plots.join(&name))?;
+                    super::plot::plot_attribution(a, l, &title, &plots.join(&name), &mut figures)?;
                 }
             }
             done += seqs.len();
@@ -91,7 +93,7 @@ pub fn write_files(
         onehot.commit()?;
         values.commit()?;
         tsv.commit()?;
-        Ok(())
+        figures.commit()
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir(&plots);

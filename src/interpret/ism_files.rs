@@ -59,7 +59,7 @@ pub fn write_files(
     let plots = out.dir.join("plots");
     let result = (|| -> Result<()> {
         if out.plots > 0 {
-            std::fs::create_dir_all(&plots).map_err(|e| Error::io(&plots, e))?;
+            crate::output::create_dir(&plots)?;
         }
         let mut tsv = AtomicFile::create(&out.dir.join("ism.tsv"))?;
         tsv.put(tsv_header(tasks).as_bytes())?;
@@ -75,6 +75,8 @@ pub fn write_files(
         } else {
             None
         };
+        // The figures appear with the table, or not at all.
+        let mut figures = crate::output::Staged::default();
         let mut sink = |i: usize, m: &IsmMap| -> Result<()> {
             let mut text = String::new();
             write_tsv_rows(&row_id(ds, i), m, &mut text);
@@ -93,7 +95,7 @@ pub fn write_files(
             if i < out.plots {
                 let id = row_id(ds, i);
                 let name = id.replace(['/', '\\', ' ', ':'], "_");
-                super::plot::plot_ism(m, 0, &id, &plots.join(&name))?;
+                super::plot::plot_ism(m, 0, &id, &plots.join(&name), &mut figures)?;
             }
             Ok(())
         };
@@ -102,7 +104,7 @@ pub fn write_files(
         if let Some(f) = npy {
             f.commit()?;
         }
-        Ok(())
+        figures.commit()
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir(&plots); // only if empty: never a user's older figures

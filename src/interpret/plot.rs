@@ -35,8 +35,14 @@ fn diverging(v: f32, scale: f32) -> RGBColor {
     }
 }
 
-/// Draw the ISM map (task `task`) to `stem`.svg and `stem`.png.
-pub fn plot_ism(map: &IsmMap, task: usize, title: &str, stem: &Path) -> Result<()> {
+/// Draw the ISM map (task `task`) as `stem`.svg and `stem`.png into `staged`.
+pub fn plot_ism(
+    map: &IsmMap,
+    task: usize,
+    title: &str,
+    stem: &Path,
+    staged: &mut crate::output::Staged,
+) -> Result<()> {
     // codes A=0 G=1 C=2 T=3 → rows A, C, G, T
     const CODE: [u8; 4] = [0, 2, 1, 3];
     let len = map.seq.len();
@@ -58,11 +64,18 @@ pub fn plot_ism(map: &IsmMap, task: usize, title: &str, stem: &Path) -> Result<(
         heat_label: "effect",
         len,
     };
-    crate::figure::write_svg_png(stem, &panels)
+    crate::figure::stage_svg_png(stem, &panels, staged)
 }
 
-/// Draw an attribution (over the model's `len`-nt input window) to `stem`.svg and `.png`.
-pub fn plot_attribution(a: &Attribution, len: usize, title: &str, stem: &Path) -> Result<()> {
+/// Draw an attribution (over the model's `len`-nt input window) as `stem`.svg and `.png`
+/// into `staged`.
+pub fn plot_attribution(
+    a: &Attribution,
+    len: usize,
+    title: &str,
+    stem: &Path,
+    staged: &mut crate::output::Staged,
+) -> Result<()> {
     let panels = Panels {
         title,
         logo: &a.values,
@@ -71,7 +84,7 @@ pub fn plot_attribution(a: &Attribution, len: usize, title: &str, stem: &Path) -
         heat_label: "attribution",
         len,
     };
-    crate::figure::write_svg_png(stem, &panels)
+    crate::figure::stage_svg_png(stem, &panels, staged)
 }
 
 struct Panels<'a> {
