@@ -396,7 +396,10 @@ mod tests {
         staged.put(&a, b"new a").unwrap();
         staged.put(&b, b"new b").unwrap();
         let tmp = temporary_path(&b);
-        assert!(live().contains(&tmp), "removed by an interrupt until committed");
+        assert!(
+            live().contains(&tmp),
+            "removed by an interrupt until committed"
+        );
         staged.commit().unwrap();
         assert_eq!(fs::read(&a).unwrap(), b"new a");
         assert_eq!(fs::read(&b).unwrap(), b"new b");

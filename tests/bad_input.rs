@@ -97,7 +97,7 @@ fn cases() -> Vec<Case> {
         case(
             "a header line in a DREAM file",
             &[("train.txt", &format!("sequence\texpression\n{READ}\t1\n"))],
-            "inspect-data train.txt",
+            "train --train train.txt --out run",
         ),
         case(
             "an empty file",

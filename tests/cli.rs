@@ -621,3 +621,74 @@ fn outputs_read_back_as_inputs() {
     );
     assert!(!dir.path().join("p6.tsv").exists());
 }
+
+/// `-v` adds debug lines, `-q` (anywhere on the line, or `--quiet`) leaves warnings only,
+/// `-qq` errors only; results still land in the output file.
+#[test]
+fn log_levels_follow_v_and_q() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    std::fs::write(p("tiny.toml"), common::TINY_RNN).unwrap();
+    let weights =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_dream-rnn.pth");
+    // A bare insert gets the plasmid's adapters, with a warning.
+    std::fs::write(p("x.txt"), "ACGTACGTAAAACCCGGGTTTAC\n").unwrap();
+    let (input, output, config) = (p("x.txt"), p("p.tsv"), p("tiny.toml"));
+    let predict = |flags: &[&str]| {
+        let mut args = flags.to_vec();
+        args.extend_from_slice(&[
+            "predict",
+            "--weights",
+            weights.to_str().unwrap(),
+            "--config",
+            &config,
+            "--input",
+            &input,
+            "--output",
+            &output,
+        ]);
+        let (ok, _, err) = prixfixe(&args);
+        assert!(ok, "{err}");
+        assert!(std::fs::read_to_string(&output).unwrap().lines().count() == 2);
+        std::fs::remove_file(&output).unwrap();
+        err
+    };
+    let err = predict(&[]);
+    assert!(
+        err.contains("1 predictions written") && !err.contains("debug:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: 1 sequence(s) lacked the yeast read adapters"),
+        "{err}"
+    );
+    let err = predict(&["-v"]);
+    assert!(
+        err.contains("debug: model: 6 × 150 input, columns prediction"),
+        "{err}"
+    );
+    assert!(
+        err.contains("debug: ") && err.contains("format told from the file"),
+        "{err}"
+    );
+    for quiet in [&["-q"][..], &["--quiet"][..]] {
+        let err = predict(quiet);
+        assert!(!err.contains("predictions written"), "{err}");
+        assert!(err.contains("warning: "), "{err}");
+    }
+    assert_eq!(predict(&["-qq"]), "");
+    // After the subcommand too.
+    let (ok, _, err) = prixfixe(&[
+        "predict",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--config",
+        &config,
+        "--input",
+        &input,
+        "--output",
+        &output,
+        "-qq",
+    ]);
+    assert!(ok && err.is_empty(), "{err}");
+}

@@ -50,7 +50,6 @@ pub struct Common<'a> {
     pub out: &'a Path,
     pub resume: bool,
     pub force: bool,
-    pub quiet: bool,
 }
 
 /// A model config (TOML); errors name the file.
@@ -102,7 +101,7 @@ pub fn train(a: &AtacArgs, c: Common) -> Result<(), String> {
         lr: c.max_lr,
     })
     .map_err(|e| e.to_string())?;
-    let mut observer = super::progress::TrainProgress::new(c.quiet);
+    let mut observer = super::progress::TrainProgress::new(crate::cli::log::quiet());
     let stop = super::stop_on_usr1();
     let summary = match train_atac(
         &task,
@@ -247,9 +246,6 @@ pub struct BenchAtacArgs {
     /// Seed (default 1234).
     #[arg(long)]
     seed: Option<u64>,
-    /// No progress bars.
-    #[arg(long)]
-    quiet: bool,
 }
 
 /// Run `benchmark atac`.
@@ -304,7 +300,7 @@ pub fn benchmark(a: BenchAtacArgs) -> Result<(), String> {
         }
         tasks.push(row);
     }
-    let mut observer = super::progress::TrainProgress::new(a.quiet);
+    let mut observer = super::progress::TrainProgress::new(crate::cli::log::quiet());
     let stop = super::stop_on_usr1();
     let rows = match benchmark::run(&tasks, &a.out, &mut observer, stop.as_deref()) {
         Err(e @ prixfixe::Error::Stopped { .. }) => super::exit_for_requeue(&e),
@@ -356,9 +352,6 @@ pub struct PredictAtacArgs {
     /// Windows per batch.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
 }
 
 pub fn predict(a: PredictAtacArgs) -> Result<(), String> {
@@ -376,7 +369,7 @@ pub fn predict(a: PredictAtacArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     let model = ProfileModel::load(&a.model).map_err(|e| e.to_string())?;
-    let bar = super::progress::spinner(a.quiet, "predict", "regions");
+    let bar = super::progress::spinner(crate::cli::log::quiet(), "predict", "regions");
     let summary = predict_regions(
         &model,
         &a.genome,
@@ -389,8 +382,8 @@ pub fn predict(a: PredictAtacArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
     if summary.off_chromosome > 0 {
-        eprintln!(
-            "note: {} region(s) skipped: their 2,114-nt window leaves the chromosome",
+        tracing::warn!(
+            "{} region(s) skipped: their 2,114-nt window leaves the chromosome",
             summary.off_chromosome
         );
     }

@@ -141,7 +141,7 @@ fn plan(a: PlanArgs) -> Result<(), String> {
 
 fn collect(a: CollectArgs) -> Result<(), String> {
     let report = cv::collect(&a.dir, a.batch.max(1), |name| {
-        eprintln!("predicting with {name}")
+        tracing::info!("predicting with {name}")
     })
     .map_err(|e| e.to_string())?;
     print!("{}", cv::scores_table(&report));
@@ -230,7 +230,7 @@ pub fn benchmark(a: BenchmarkArgs) -> Result<(), String> {
                 batch_size: None,
             })?;
         }
-        eprintln!("benchmark: {m}");
+        tracing::info!("benchmark: {m}");
         super::grid::run_local(dir.clone(), a.jobs)?;
         let report = cv::collect(&dir, 256, |_| {}).map_err(err)?;
         let plan = prixfixe::grid::read_plan(&dir).map_err(err)?;

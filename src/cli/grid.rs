@@ -273,7 +273,7 @@ fn local(a: LocalArgs) -> Result<(), String> {
     let threads = (cores / a.jobs).max(1);
     let logs = a.grid.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
-    eprintln!(
+    tracing::info!(
         "{} of {} cells to run, {} at a time ({threads} threads each); logs in {}",
         todo.len(),
         plan.cells.len(),
@@ -298,7 +298,7 @@ fn local(a: LocalArgs) -> Result<(), String> {
                 .stderr(file)
                 .spawn()
                 .map_err(|e| format!("starting a worker: {e}"))?;
-            eprintln!("started task {} ({})", cell.index, cell.name);
+            tracing::info!("started task {} ({})", cell.index, cell.name);
             running.push((cell, log, child));
         }
         if running.is_empty() {
@@ -311,9 +311,9 @@ fn local(a: LocalArgs) -> Result<(), String> {
                 Some(code) => {
                     let (cell, log, _) = running.swap_remove(i);
                     if code.success() {
-                        eprintln!("done    task {} ({})", cell.index, cell.name);
+                        tracing::info!("done    task {} ({})", cell.index, cell.name);
                     } else {
-                        eprintln!(
+                        tracing::info!(
                             "failed  task {} ({}): {code}; see {}",
                             cell.index,
                             cell.name,
@@ -353,7 +353,7 @@ fn status(a: StatusArgs) -> Result<(), String> {
         };
         let test = load_test_set(test_file, &subsets, None).map_err(err)?;
         grid::score_cells(dir, &mut rows, &test, test_file, |name| {
-            eprintln!("scoring {name} on {}", test_file.display())
+            tracing::info!("scoring {name} on {}", test_file.display())
         })
         .map_err(err)?;
     }

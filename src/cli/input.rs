@@ -119,7 +119,18 @@ impl InputArgs {
 
     /// The format for `path` as an unlabelled input.
     pub fn format(&self, path: &Path) -> Result<Option<Format>, String> {
-        self.format_with(path, &[], &None)
+        let format = self.format_with(path, &[], &None)?;
+        match &format {
+            Some(Format::Table(spec)) => tracing::debug!(
+                "{}: a table, sequences in column {:?}, ids in {:?}",
+                path.display(),
+                spec.sequence,
+                spec.id
+            ),
+            Some(f) => tracing::debug!("{}: read as {}", path.display(), f.name()),
+            None => tracing::debug!("{}: format told from the file", path.display()),
+        }
+        Ok(format)
     }
 
     /// Read `path` whole, every sequence checked against `padding`.

@@ -84,6 +84,14 @@ impl ModelArgs {
                     .into(),
             );
         }
+        for m in &models {
+            tracing::debug!(
+                "model: {} × {} input, columns {}",
+                m.encoder().channels().count(),
+                m.encoder().length(),
+                m.columns().join(", ")
+            );
+        }
         match self.crop {
             None => Ok(models),
             Some(c) => models
@@ -149,15 +157,12 @@ pub struct IsmArgs {
     /// Sequences (references and mutants) per model call.
     #[arg(long, default_value_t = 1024)]
     batch_size: usize,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
 }
 
 pub fn run_ism(a: IsmArgs) -> Result<(), String> {
     let model = a.model.load_ensemble()?;
     let ds = a.read.read(&a.input, model.encoder().padding())?;
-    let progress = bar(a.quiet, ds.len(), "ism");
+    let progress = bar(crate::cli::log::quiet(), ds.len(), "ism");
     let out = ism_files::IsmOutput {
         dir: a.out.clone(),
         plots: a.plots,
@@ -168,7 +173,14 @@ pub fn run_ism(a: IsmArgs) -> Result<(), String> {
         progress.set_position(done as u64)
     })
     .map_err(err)?;
-    report_written(&progress, a.quiet, "ISM", ds.len(), &a.out, a.plots);
+    report_written(
+        &progress,
+        crate::cli::log::quiet(),
+        "ISM",
+        ds.len(),
+        &a.out,
+        a.plots,
+    );
     Ok(())
 }
 
@@ -199,7 +211,7 @@ fn report_written(
 ) {
     progress.finish_and_clear();
     if !quiet {
-        eprintln!(
+        tracing::info!(
             "{what} of {n} sequences written to {} ({} figures)",
             out.display(),
             plots.min(n)
@@ -245,9 +257,6 @@ pub struct AttributeArgs {
     /// Input rows per gradient pass.
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
 }
 
 pub fn run_attribute(a: AttributeArgs) -> Result<(), String> {
@@ -264,8 +273,8 @@ pub fn run_attribute(a: AttributeArgs) -> Result<(), String> {
     if let Some(t) = &a.task {
         options.task = task_index(&models[0].columns(), t)?;
     }
-    if !a.quiet {
-        eprintln!(
+    if !crate::cli::log::quiet() {
+        tracing::info!(
             "{} of {} sequences: {} gradient passes each, {} in all ({} model(s))",
             a.method.name(),
             ds.len(),
@@ -274,7 +283,7 @@ pub fn run_attribute(a: AttributeArgs) -> Result<(), String> {
             models.len()
         );
     }
-    let progress = bar(a.quiet, ds.len(), "attribute");
+    let progress = bar(crate::cli::log::quiet(), ds.len(), "attribute");
     let out = AttributeOutput {
         dir: a.out.clone(),
         options,
@@ -287,7 +296,7 @@ pub fn run_attribute(a: AttributeArgs) -> Result<(), String> {
     .map_err(err)?;
     report_written(
         &progress,
-        a.quiet,
+        crate::cli::log::quiet(),
         "attributions",
         ds.len(),
         &a.out,
@@ -325,9 +334,6 @@ pub struct VariantsArgs {
     /// Sequences per model call.
     #[arg(long, default_value_t = 1024)]
     batch_size: usize,
-    /// No messages.
-    #[arg(long)]
-    quiet: bool,
 }
 
 pub fn run_variants(a: VariantsArgs) -> Result<(), String> {
@@ -346,7 +352,7 @@ pub fn run_variants(a: VariantsArgs) -> Result<(), String> {
             let (pairs, skips) =
                 variants::read_vcf(vcf, fa, window, a.skip_mismatches).map_err(err)?;
             for s in &skips {
-                eprintln!(
+                tracing::warn!(
                     "skipped {}:{}: {} ({})",
                     vcf.display(),
                     s.line,
@@ -355,7 +361,7 @@ pub fn run_variants(a: VariantsArgs) -> Result<(), String> {
                 );
             }
             if !skips.is_empty() {
-                eprintln!("{} allele(s) skipped, listed above", skips.len());
+                tracing::warn!("{} allele(s) skipped, listed above", skips.len());
             }
             if pairs.is_empty() {
                 return Err(format!("{}: no variant left to score", vcf.display()));
@@ -368,8 +374,8 @@ pub fn run_variants(a: VariantsArgs) -> Result<(), String> {
     let members = ensemble.models();
     let table = variants::effects_table(&pairs, &preds, &ensemble.columns());
     prixfixe::output::write_atomic(&a.output, table.as_bytes()).map_err(err)?;
-    if !a.quiet {
-        eprintln!(
+    if !crate::cli::log::quiet() {
+        tracing::info!(
             "{} variant effects ({} model{}) written to {}",
             pairs.len(),
             members.len(),
@@ -439,9 +445,6 @@ pub struct DesignArgs {
     /// Sequences per model call.
     #[arg(long, default_value_t = 1024)]
     batch_size: usize,
-    /// No progress display.
-    #[arg(long)]
-    quiet: bool,
 }
 
 /// The FASTA file written beside a design table: its name with `.fa` (`.fasta` when the
@@ -494,8 +497,8 @@ pub fn run_design(a: DesignArgs) -> Result<(), String> {
         init,
         seed: a.seed,
     };
-    let progress = bar(a.quiet, a.population, "evaluate");
-    let quiet = a.quiet;
+    let progress = bar(crate::cli::log::quiet(), a.population, "evaluate");
+    let quiet = crate::cli::log::quiet();
     let started = std::time::Instant::now();
     let mut estimated = false;
     let result = design::run(
@@ -524,7 +527,7 @@ pub fn run_design(a: DesignArgs) -> Result<(), String> {
                 }
                 // A bar that is not drawn (not a terminal) prints nothing: write to stderr then.
                 if progress.is_hidden() {
-                    eprintln!("{line}");
+                    tracing::info!("{line}");
                 } else {
                     progress.println(line);
                 }
@@ -538,8 +541,8 @@ pub fn run_design(a: DesignArgs) -> Result<(), String> {
     let fasta = fasta_beside(&a.output);
     prixfixe::output::write_atomic(&fasta, design::design_fasta(&result).as_bytes())
         .map_err(err)?;
-    if !a.quiet {
-        eprintln!(
+    if !crate::cli::log::quiet() {
+        tracing::info!(
             "{} designed sequences written to {} and {}",
             result.best.len(),
             a.output.display(),

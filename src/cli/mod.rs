@@ -10,6 +10,7 @@ mod cv;
 mod grid;
 mod input;
 mod interpret;
+mod log;
 mod progress;
 mod simulate;
 
@@ -26,6 +27,13 @@ struct Cli {
     /// one per core. `RAYON_NUM_THREADS` sets it too.
     #[arg(long, global = true, env = "RAYON_NUM_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+    /// More log lines on stderr: -v debug, -vv trace.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+    /// Fewer: -q no progress bars and no info lines (warnings and errors stay), -qq errors
+    /// only. Results still go to stdout and files.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    quiet: u8,
 }
 
 #[derive(Subcommand)]
@@ -123,9 +131,6 @@ struct TrainArgs {
     /// Overwrite a run in --out.
     #[arg(long)]
     force: bool,
-    /// No progress bars: one line per epoch (for logs).
-    #[arg(long)]
-    quiet: bool,
     /// What to train: expression from sequence files, or ChromBPNet's ATAC-seq task from a
     /// genome, peaks and a bigWig (--genome, --signal, --peaks, --nonpeaks, --folds; --model
     /// chrombpnet, dream-cnn, dream-rnn or dream-attn).
@@ -175,9 +180,6 @@ struct PredictArgs {
     /// Sequences per batch.
     #[arg(long, default_value_t = 1024)]
     batch_size: usize,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
 }
 
 #[derive(clap::Subcommand)]
@@ -205,9 +207,6 @@ struct DemoArgs {
     /// Seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// No progress bars.
-    #[arg(long)]
-    quiet: bool,
 }
 
 #[derive(Args)]
@@ -408,7 +407,6 @@ fn train(a: TrainArgs) -> Result<(), String> {
                 out: &a.out,
                 resume: a.resume,
                 force: a.force,
-                quiet: a.quiet,
             },
         );
     }
@@ -475,7 +473,7 @@ fn train(a: TrainArgs) -> Result<(), String> {
         stop_after: None,
         stop: stop_on_usr1(),
     };
-    let mut observer = progress::TrainProgress::new(a.quiet);
+    let mut observer = progress::TrainProgress::new(crate::cli::log::quiet());
     let summary = match train::train_with(&config, &a.out, &opts, &mut observer) {
         Err(e @ prixfixe::Error::Stopped { .. }) => exit_for_requeue(&e),
         other => other.map_err(err)?,
@@ -505,7 +503,7 @@ fn predict(a: PredictArgs) -> Result<(), String> {
     // One model, or several averaged (repeated --model-dir, a cross-validation directory).
     let model = a.model.load_ensemble()?;
     let format = a.read.format(&input)?;
-    let bar = progress::spinner(a.quiet, "predict", "sequences");
+    let bar = progress::spinner(crate::cli::log::quiet(), "predict", "sequences");
     let summary =
         prixfixe::predict::predict_file(&model, &input, format, &output, a.batch_size, |n| {
             bar.inc(n as u64)
@@ -513,21 +511,21 @@ fn predict(a: PredictArgs) -> Result<(), String> {
         .map_err(err)?;
     bar.finish_and_clear();
     if summary.adapters_added > 0 {
-        eprintln!(
-            "note: {} sequence(s) lacked the yeast read adapters; the plasmid's were added \
+        tracing::warn!(
+            "{} sequence(s) lacked the yeast read adapters; the plasmid's were added \
              (SPEC §2.2), so no base of theirs was dropped",
             summary.adapters_added
         );
     }
     if summary.cropped > 0 {
-        eprintln!(
-            "note: {} sequence(s) were longer than the {}-nt model input and were cropped (--crop)",
+        tracing::warn!(
+            "{} sequence(s) were longer than the {}-nt model input and were cropped (--crop)",
             summary.cropped,
             prixfixe::predict::Predictor::encoder(&model).length()
         );
     }
-    if !a.quiet {
-        eprintln!(
+    if !crate::cli::log::quiet() {
+        tracing::info!(
             "{} predictions written to {}",
             summary.rows,
             output.display()
@@ -538,7 +536,7 @@ fn predict(a: PredictArgs) -> Result<(), String> {
             &output,
             names,
             &prixfixe::predict::Predictor::columns(&model),
-            a.quiet,
+            crate::cli::log::quiet(),
         )?;
     }
     Ok(())
@@ -592,7 +590,7 @@ fn compare_measured(
         .write(Path::new(&figure))
         .map_err(err)?;
         if !quiet {
-            eprintln!("figure: {}.svg, .png", Path::new(&figure).display());
+            tracing::info!("figure: {}.svg, .png", Path::new(&figure).display());
         }
     }
     Ok(())
@@ -629,7 +627,7 @@ fn score(a: ScoreArgs) -> Result<(), String> {
     if let Some(dir) = &a.plots {
         let written =
             prixfixe::eval::plot::write_score_figures(&report, &test.measured, dir).map_err(err)?;
-        eprintln!(
+        tracing::info!(
             "{} figures (SVG and PNG) written to {}",
             written.len(),
             dir.display()
@@ -745,7 +743,7 @@ fn demo(a: DemoArgs) -> Result<(), String> {
         train_rows: a.train_rows,
         seed: a.seed,
     };
-    let mut observer = progress::TrainProgress::new(a.quiet);
+    let mut observer = progress::TrainProgress::new(crate::cli::log::quiet());
     let report = run_demo(&opts, |line| println!("{line}"), &mut observer).map_err(err)?;
     print!("{}", report.table());
     println!(
@@ -770,21 +768,27 @@ fn stop_on_usr1() -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
 
 /// Report a stopped run and exit with [`EXIT_REQUEUE`].
 fn exit_for_requeue(e: &prixfixe::Error) -> ! {
-    eprintln!("{e}");
+    tracing::error!("{e}");
     std::process::exit(EXIT_REQUEUE as i32)
 }
 
 /// Parse the command line and run it; errors print as `error: …` with exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    log::init(cli.verbose, cli.quiet);
     if let Some(n) = cli.threads
         && let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(n as usize)
             .build_global()
     {
-        eprintln!("error: cannot start {n} threads: {e}");
+        tracing::error!("cannot start {n} threads: {e}");
         return ExitCode::FAILURE;
     }
+    tracing::debug!(
+        "prixfixe {}: {} worker thread(s)",
+        env!("CARGO_PKG_VERSION"),
+        rayon::current_num_threads()
+    );
     let result = match cli.command {
         Command::Demo(a) => demo(a),
         Command::Simulate(a) => simulate::run(a),
@@ -805,7 +809,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            tracing::error!("{e}");
             ExitCode::FAILURE
         }
     }

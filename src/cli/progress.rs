@@ -108,7 +108,7 @@ impl TrainObserver for TrainProgress {
         if self.quiet {
             println!("{line}");
         } else {
-            eprintln!("{line}");
+            tracing::info!("{line}");
         }
     }
 }

@@ -95,9 +95,6 @@ pub struct SimulateArgs {
     /// Overwrite an earlier simulation in --out.
     #[arg(long)]
     force: bool,
-    /// No progress bars.
-    #[arg(long)]
-    quiet: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -204,11 +201,11 @@ pub fn run(a: SimulateArgs) -> Result<(), String> {
     let cfg = config(&a)?;
     let started = std::time::Instant::now();
     let mut bar = ProgressBar::hidden();
-    let quiet = a.quiet;
+    let quiet = crate::cli::log::quiet();
     let mut on = |s: Stage| match s {
         Stage::Message(m) => {
             if !quiet {
-                eprintln!("{m}");
+                tracing::info!("{m}");
             }
         }
         Stage::TrainRows { done, total } => {
@@ -222,9 +219,12 @@ pub fn run(a: SimulateArgs) -> Result<(), String> {
         }
         Stage::Generation(g) => {
             if !quiet {
-                eprintln!(
+                tracing::info!(
                     "      generation {:>3}: best {:.3}, mean {:.3} ({} evaluated)",
-                    g.generation, g.best, g.mean, g.evaluated
+                    g.generation,
+                    g.best,
+                    g.mean,
+                    g.evaluated
                 );
             }
         }

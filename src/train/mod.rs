@@ -129,6 +129,23 @@ pub fn load_data(config: &TrainConfig) -> Result<RunData> {
             Some(spec) => Format::Table(spec.clone()),
             None => detect_format(path)?,
         };
+        if let Format::Table(spec) = &format
+            && spec.targets.is_empty()
+        {
+            let (_, header) = crate::data::formats::table::sniff_header(path)?;
+            return Err(Error::data(
+                path,
+                1,
+                crate::Problem::Other(format!(
+                    "this file has a header line ({}), so it reads as a table, and a table to \
+                     train on names its label columns: add `[data.table]` with `sequence = \
+                     \"{}\"` and `targets = [\"…\"]` to the config; or delete the header line to \
+                     read it as a DREAM file (`sequence<TAB>expression`, no header)",
+                    header.join(", "),
+                    spec.sequence
+                )),
+            ));
+        }
         let ds = read_any(path, &format, &opts)?;
         check_fits(&ds, &config.model.final_block)?;
         Ok(ds)
