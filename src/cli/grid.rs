@@ -9,6 +9,12 @@ use prixfixe::grid::{self, CellOutcome, CellStatus, Size};
 use prixfixe::train::{TrainConfig, TrainOptions, TrainOverrides};
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  prixfixe grid list
+  prixfixe grid plan --out grid --train train.txt --cells ABBA,AUAA --epochs 2
+  prixfixe grid local grid --jobs 2
+  prixfixe grid slurm grid --parallel 8 --time 12:00:00 --submit
+  prixfixe grid status grid")]
 pub struct GridArgs {
     #[command(subcommand)]
     command: GridCommand,

@@ -250,6 +250,10 @@ struct ScoreArgs {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  prixfixe bench --model dream-cnn --train-batches 32,64
+  prixfixe bench --model dream-attn --train-batches 1024 --reps 1 --json bench.json
+  prixfixe bench --task atac --model chrombpnet")]
 struct BenchArgs {
     /// A named model: dream-cnn, dream-rnn, dream-attn, legnet, deepstarr, mprann; with
     /// `--task atac`: chrombpnet, dream-cnn, dream-rnn, dream-attn.
@@ -283,6 +287,10 @@ struct BenchArgs {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  prixfixe inspect --model dream-rnn
+  prixfixe inspect --model deepstarr --data drosophila --show-config
+  prixfixe inspect --weights model_best.pth --model dream-cnn")]
 struct InspectArgs {
     /// A named model: dream-cnn, dream-rnn, dream-attn, legnet, deepstarr, mprann.
     #[arg(long, conflicts_with = "config")]
@@ -303,6 +311,11 @@ struct InspectArgs {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  prixfixe inspect-data train.txt
+  prixfixe inspect-data fly.tsv --json
+  prixfixe inspect-data data.csv --seq-col dna --target-col y --id-col name
+  prixfixe inspect-data seqs.fa --model dream-cnn --data human")]
 struct InspectDataArgs {
     /// The file to check (plain or gzip-compressed).
     file: PathBuf,

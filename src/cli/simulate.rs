@@ -8,6 +8,10 @@ use indicatif::ProgressBar;
 use prixfixe::sim::{self, SimConfig, Stage};
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  prixfixe simulate --small --out sim
+  prixfixe simulate --kind drosophila --out fly
+  prixfixe simulate --kind atac --out atac_sim --seed 7")]
 pub struct SimulateArgs {
     /// What to simulate: the yeast experiment and DREAM test set, or Drosophila-like
     /// STARR-seq regions / human-like lentiMPRA oligos in the real files' layouts (train.txt,

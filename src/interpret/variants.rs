@@ -97,6 +97,13 @@ pub struct Skipped {
 /// gives one pair per allele). A REF mismatch is an error naming the VCF line, the position
 /// and both alleles — unless `allow_mismatch`, when such records are skipped. Symbolic alleles
 /// (`<DEL>`, `*`, `.`) and REF alleles longer than the window are skipped; every skip is listed.
+///
+/// The VCF rows are read here rather than by `noodles-vcf`, which needs a `##fileformat`
+/// header: this reader also takes the bare `CHROM POS ID REF ALT` rows people write by hand,
+/// reads only those five columns, and names the line of any bad row. Plain, gzip and bgzip
+/// files all stream through the crate's multi-member gzip reader. (Not timed against noodles:
+/// a VCF of variants to score is small next to the model work on each.) The genome is read by
+/// `noodles-fasta` with its index.
 pub fn read_vcf(
     vcf: &Path,
     fasta: &Path,

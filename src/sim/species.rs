@@ -105,7 +105,10 @@ fn unit(species: Species, models: &[TruthModel], seed: u64, i: usize) -> Unit {
                 .iter()
                 .map(|m| (m.activity(&seq) + m.activity(&rc)) / 2.0)
                 .collect();
-            let id = |strand: char| format!("{chrom}_{start}_{}_{strand}_simulated", start + 248);
+            // Units draw their places independently, so two may share one: the unit's number
+            // keeps every id unique (readers refuse repeated ids).
+            let id =
+                |strand: char| format!("{chrom}_{start}_{}_{strand}_simulated_{i}", start + 248);
             Unit {
                 rows: [(id('+'), seq, truth.clone()), (id('-'), rc, truth)],
                 chrom,
@@ -322,6 +325,18 @@ mod tests {
             assert_eq!(ds.seqs.get(r).len(), 230);
         }
         assert!(simulate(&human, Species::Human, 30, 0.5, 3, false).is_err());
+        // The default size draws two units on one place (seed 42 does, at chr3L:23601087);
+        // their ids still differ, so the file reads back.
+        let big = dir.path().join("big");
+        simulate(&big, Species::Drosophila, 10_000, 0.5, 42, false).unwrap();
+        let path_big = big.join("train.txt");
+        let ds = read_any(
+            &path_big,
+            &detect_format(&path_big).unwrap(),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(ds.len(), 20_000);
         let again = dir.path().join("again");
         simulate(&again, Species::Human, 30, 0.5, 3, false).unwrap();
         assert_eq!(
