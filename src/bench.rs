@@ -107,7 +107,7 @@ pub fn bench(
     bench_with(config, None, device, spec, say)
 }
 
-/// [`bench`] for a profile model over a frozen bias model (`bias`, ChromBPNet's Tn5 model), as
+/// [`bench()`] for a profile model over a frozen bias model (`bias`, ChromBPNet's Tn5 model), as
 /// the ATAC task trains it: each training step and inference pass includes the bias model's
 /// forward pass (no gradients) and the combination of the two outputs.
 pub fn bench_with_bias(

@@ -240,7 +240,7 @@ pub struct PredictSummary {
 
 /// Predict every sequence of `input` (any format prixfixe reads; `-` or a pipe too) and write
 /// `[id<TAB>]sequence<TAB>[kept…<TAB>]prediction…` to `output` in input order, as it goes.
-/// Kept are a table's other columns, as they were (named as in [`kept_column_name`]), or a
+/// Kept are a table's other columns, as they were (a name that clashes with an output column gets `_input` added), or a
 /// DREAM file's measured values (`measured`, or `measured_1`, …). Memory holds
 /// one chunk of rows, whatever the input's size. A regular file is validated whole before any
 /// prediction; the output appears, atomically, only when every row is written.

@@ -8,19 +8,19 @@
 //! commute), and groups of sequences run in parallel, each on one thread with buffers kept
 //! between groups.
 //!
-//! First blocks work channel-major on a group of sequences laid side by side ([`Layout`]).
+//! First blocks work channel-major on a group of sequences laid side by side (`Layout`).
 //! Cores after them work on channels-last rows (one row of channels per position): a `same`
 //! convolution there is one product per sequence whose rows are the receptive fields
-//! ([`rows::RowConv`]), grouped convolutions are element-wise products of whole rows
-//! ([`rows::RowGrouped`]), and products whose weights are known when the engine is built use
-//! weights packed once ([`crate::kernels::panels::Panels`]).
+//! (`rows::RowConv`), grouped convolutions are element-wise products of whole rows
+//! (`rows::RowGrouped`), and products whose weights are known when the engine is built use
+//! weights packed once (`crate::kernels::panels::Panels`).
 //!
-//! A block without a twin is not an error: [`Engine::new`] returns `None` and the burn network
+//! A block without a twin is not an error: `Engine::new` returns `None` and the burn network
 //! runs (the registry below says which blocks have one). `PRIXFIXE_ENGINE=burn` forces the
 //! burn path (for comparisons).
 //!
 //! To give a block a twin: write `engine/<slot>/<block>.rs` with a type built from the block's
-//! module that implements [`FirstTwin`], [`CoreTwin`] or [`FinalTwin`], and add its arm to the
+//! module that implements `FirstTwin`, `CoreTwin` or `FinalTwin`, and add its arm to the
 //! slot's registry function here.
 
 mod core_layers;
