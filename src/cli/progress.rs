@@ -50,6 +50,9 @@ fn styled(quiet: bool, b: ProgressBar, template: &str) -> ProgressBar {
 pub struct TrainProgress {
     quiet: bool,
     bar: ProgressBar,
+    /// When the first epoch this process runs started (a resumed run starts later).
+    started: Option<std::time::Instant>,
+    estimated: bool,
 }
 
 impl TrainProgress {
@@ -57,12 +60,26 @@ impl TrainProgress {
         Self {
             quiet,
             bar: ProgressBar::hidden(),
+            started: None,
+            estimated: false,
         }
     }
 }
 
+/// After the first epoch this process trained, which took `seconds`: the time the `epochs −
+/// epoch` left would take at that rate (an upper bound where early stopping may end sooner).
+pub fn training_estimate(seconds: f64, epoch: usize, epochs: usize) -> Option<String> {
+    let left = epochs.checked_sub(epoch).filter(|&n| n > 0)?;
+    Some(format!(
+        "{left} more epoch(s), about {} at {} per epoch (sooner where early stopping ends the run)",
+        duration(seconds * left as f64),
+        duration(seconds)
+    ))
+}
+
 impl TrainObserver for TrainProgress {
     fn epoch_started(&mut self, epoch: usize, epochs: usize, batches: usize) {
+        self.started.get_or_insert_with(std::time::Instant::now);
         self.bar = styled(
             self.quiet,
             ProgressBar::new(batches as u64),
@@ -110,5 +127,27 @@ impl TrainObserver for TrainProgress {
         } else {
             tracing::info!("{line}");
         }
+        if !self.estimated
+            && let Some(t0) = self.started
+        {
+            self.estimated = true;
+            if let Some(e) = training_estimate(t0.elapsed().as_secs_f64(), r.epoch, epochs) {
+                tracing::info!("{e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_estimate_counts_the_epochs_left() {
+        let e = super::training_estimate(120.0, 1, 80).unwrap();
+        assert!(
+            e.starts_with("79 more epoch(s), about 2.6 h at 2 min per epoch"),
+            "{e}"
+        );
+        assert_eq!(super::training_estimate(5.0, 3, 3), None);
+        assert_eq!(super::training_estimate(5.0, 4, 3), None);
     }
 }
