@@ -101,7 +101,7 @@ pub fn train(a: &AtacArgs, c: Common) -> Result<(), String> {
         lr: c.max_lr,
     })
     .map_err(|e| e.to_string())?;
-    let mut observer = super::progress::TrainProgress::new(crate::cli::log::quiet());
+    let mut observer = super::progress::TrainProgress::new();
     let stop = super::stop_on_usr1();
     let summary = match train_atac(
         &task,
@@ -300,7 +300,7 @@ pub fn benchmark(a: BenchAtacArgs) -> Result<(), String> {
         }
         tasks.push(row);
     }
-    let mut observer = super::progress::TrainProgress::new(crate::cli::log::quiet());
+    let mut observer = super::progress::TrainProgress::new();
     let stop = super::stop_on_usr1();
     let rows = match benchmark::run(&tasks, &a.out, &mut observer, stop.as_deref()) {
         Err(e @ prixfixe::Error::Stopped { .. }) => super::exit_for_requeue(&e),
@@ -369,7 +369,7 @@ pub fn predict(a: PredictAtacArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     let model = ProfileModel::load(&a.model).map_err(|e| e.to_string())?;
-    let bar = super::progress::spinner(crate::cli::log::quiet(), "predict", "regions");
+    let bar = super::progress::spinner("predict", "regions");
     let summary = predict_regions(
         &model,
         &a.genome,

@@ -162,7 +162,7 @@ pub struct IsmArgs {
 pub fn run_ism(a: IsmArgs) -> Result<(), String> {
     let model = a.model.load_ensemble()?;
     let ds = a.read.read(&a.input, model.encoder().padding())?;
-    let progress = bar(crate::cli::log::quiet(), ds.len(), "ism");
+    let progress = bar(ds.len(), "ism");
     let out = ism_files::IsmOutput {
         dir: a.out.clone(),
         plots: a.plots,
@@ -173,14 +173,7 @@ pub fn run_ism(a: IsmArgs) -> Result<(), String> {
         progress.set_position(done as u64)
     })
     .map_err(err)?;
-    report_written(
-        &progress,
-        crate::cli::log::quiet(),
-        "ISM",
-        ds.len(),
-        &a.out,
-        a.plots,
-    );
+    report_written(&progress, "ISM", ds.len(), &a.out, a.plots);
     Ok(())
 }
 
@@ -200,23 +193,20 @@ fn task_index(columns: &[String], task: &str) -> Result<usize, String> {
     }
 }
 
-/// Close the bar and say what a per-sequence command wrote (unless `quiet`).
+/// Close the bar and say what a per-sequence command wrote.
 fn report_written(
     progress: &indicatif::ProgressBar,
-    quiet: bool,
     what: &str,
     n: usize,
     out: &Path,
     plots: usize,
 ) {
     progress.finish_and_clear();
-    if !quiet {
-        tracing::info!(
-            "{what} of {n} sequences written to {} ({} figures)",
-            out.display(),
-            plots.min(n)
-        );
-    }
+    tracing::info!(
+        "{what} of {n} sequences written to {} ({} figures)",
+        out.display(),
+        plots.min(n)
+    );
 }
 
 #[derive(Args)]
@@ -273,17 +263,15 @@ pub fn run_attribute(a: AttributeArgs) -> Result<(), String> {
     if let Some(t) = &a.task {
         options.task = task_index(&models[0].columns(), t)?;
     }
-    if !crate::cli::log::quiet() {
-        tracing::info!(
-            "{} of {} sequences: {} gradient passes each, {} in all ({} model(s))",
-            a.method.name(),
-            ds.len(),
-            options.passes(),
-            options.passes() * ds.len(),
-            models.len()
-        );
-    }
-    let progress = bar(crate::cli::log::quiet(), ds.len(), "attribute");
+    tracing::info!(
+        "{} of {} sequences: {} gradient passes each, {} in all ({} model(s))",
+        a.method.name(),
+        ds.len(),
+        options.passes(),
+        options.passes() * ds.len(),
+        models.len()
+    );
+    let progress = bar(ds.len(), "attribute");
     let out = AttributeOutput {
         dir: a.out.clone(),
         options,
@@ -294,14 +282,7 @@ pub fn run_attribute(a: AttributeArgs) -> Result<(), String> {
         progress.set_position(done as u64)
     })
     .map_err(err)?;
-    report_written(
-        &progress,
-        crate::cli::log::quiet(),
-        "attributions",
-        ds.len(),
-        &a.out,
-        a.plots,
-    );
+    report_written(&progress, "attributions", ds.len(), &a.out, a.plots);
     Ok(())
 }
 
@@ -374,15 +355,13 @@ pub fn run_variants(a: VariantsArgs) -> Result<(), String> {
     let members = ensemble.models();
     let table = variants::effects_table(&pairs, &preds, &ensemble.columns());
     prixfixe::output::write_atomic(&a.output, table.as_bytes()).map_err(err)?;
-    if !crate::cli::log::quiet() {
-        tracing::info!(
-            "{} variant effects ({} model{}) written to {}",
-            pairs.len(),
-            members.len(),
-            if members.len() > 1 { "s averaged" } else { "" },
-            a.output.display()
-        );
-    }
+    tracing::info!(
+        "{} variant effects ({} model{}) written to {}",
+        pairs.len(),
+        members.len(),
+        if members.len() > 1 { "s averaged" } else { "" },
+        a.output.display()
+    );
     Ok(())
 }
 
@@ -497,7 +476,7 @@ pub fn run_design(a: DesignArgs) -> Result<(), String> {
         init,
         seed: a.seed,
     };
-    let progress = bar(crate::cli::log::quiet(), a.population, "evaluate");
+    let progress = bar(a.population, "evaluate");
     let quiet = crate::cli::log::quiet();
     let started = std::time::Instant::now();
     let mut estimated = false;
@@ -541,13 +520,11 @@ pub fn run_design(a: DesignArgs) -> Result<(), String> {
     let fasta = fasta_beside(&a.output);
     prixfixe::output::write_atomic(&fasta, design::design_fasta(&result).as_bytes())
         .map_err(err)?;
-    if !crate::cli::log::quiet() {
-        tracing::info!(
-            "{} designed sequences written to {} and {}",
-            result.best.len(),
-            a.output.display(),
-            fasta.display()
-        );
-    }
+    tracing::info!(
+        "{} designed sequences written to {} and {}",
+        result.best.len(),
+        a.output.display(),
+        fasta.display()
+    );
     Ok(())
 }

@@ -486,7 +486,7 @@ fn train(a: TrainArgs) -> Result<(), String> {
         stop_after: None,
         stop: stop_on_usr1(),
     };
-    let mut observer = progress::TrainProgress::new(crate::cli::log::quiet());
+    let mut observer = progress::TrainProgress::new();
     let summary = match train::train_with(&config, &a.out, &opts, &mut observer) {
         Err(e @ prixfixe::Error::Stopped { .. }) => exit_for_requeue(&e),
         other => other.map_err(err)?,
@@ -516,7 +516,7 @@ fn predict(a: PredictArgs) -> Result<(), String> {
     // One model, or several averaged (repeated --model-dir, a cross-validation directory).
     let model = a.model.load_ensemble()?;
     let format = a.read.format(&input)?;
-    let bar = progress::spinner(crate::cli::log::quiet(), "predict", "sequences");
+    let bar = progress::spinner("predict", "sequences");
     let summary =
         prixfixe::predict::predict_file(&model, &input, format, &output, a.batch_size, |n| {
             bar.inc(n as u64)
@@ -537,19 +537,16 @@ fn predict(a: PredictArgs) -> Result<(), String> {
             prixfixe::predict::Predictor::encoder(&model).length()
         );
     }
-    if !crate::cli::log::quiet() {
-        tracing::info!(
-            "{} predictions written to {}",
-            summary.rows,
-            output.display()
-        );
-    }
+    tracing::info!(
+        "{} predictions written to {}",
+        summary.rows,
+        output.display()
+    );
     if let Some(names) = &a.measured {
         compare_measured(
             &output,
             names,
             &prixfixe::predict::Predictor::columns(&model),
-            crate::cli::log::quiet(),
         )?;
     }
     Ok(())
@@ -557,12 +554,7 @@ fn predict(a: PredictArgs) -> Result<(), String> {
 
 /// `predict --measured`: r and ρ of each prediction column against its measured column, read
 /// back from the written output, and a scatter per task beside it.
-fn compare_measured(
-    output: &Path,
-    names: &str,
-    columns: &[String],
-    quiet: bool,
-) -> Result<(), String> {
+fn compare_measured(output: &Path, names: &str, columns: &[String]) -> Result<(), String> {
     let measured: Vec<String> = match names {
         "" if columns.len() == 1 => vec!["measured".into()],
         "" => (1..=columns.len())
@@ -602,9 +594,7 @@ fn compare_measured(
         }
         .write(Path::new(&figure))
         .map_err(err)?;
-        if !quiet {
-            tracing::info!("figure: {}.svg, .png", Path::new(&figure).display());
-        }
+        tracing::info!("figure: {}.svg, .png", Path::new(&figure).display());
     }
     Ok(())
 }
@@ -756,7 +746,7 @@ fn demo(a: DemoArgs) -> Result<(), String> {
         train_rows: a.train_rows,
         seed: a.seed,
     };
-    let mut observer = progress::TrainProgress::new(crate::cli::log::quiet());
+    let mut observer = progress::TrainProgress::new();
     let report = run_demo(&opts, |line| println!("{line}"), &mut observer).map_err(err)?;
     print!("{}", report.table());
     println!(

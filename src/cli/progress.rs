@@ -4,19 +4,17 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use prixfixe::train::{EpochRecord, TrainObserver};
 
-/// A bar over `len` items: `what [=====>   ] pos/len · rate · ETA`; hidden when `quiet`.
-pub fn bar(quiet: bool, len: usize, what: &str) -> ProgressBar {
+/// A bar over `len` items: `what [=====>   ] pos/len · rate · ETA`; hidden under `-q`.
+pub fn bar(len: usize, what: &str) -> ProgressBar {
     styled(
-        quiet,
         ProgressBar::new(len as u64),
         &format!("{what} [{{bar:30}}] {{pos}}/{{len}} · {{per_sec}} · ETA {{eta}}"),
     )
 }
 
-/// A counter for a stream of unknown length: `what N unit · rate`; hidden when `quiet`.
-pub fn spinner(quiet: bool, what: &str, unit: &str) -> ProgressBar {
+/// A counter for a stream of unknown length: `what N unit · rate`; hidden under `-q`.
+pub fn spinner(what: &str, unit: &str) -> ProgressBar {
     styled(
-        quiet,
         ProgressBar::new_spinner(),
         &format!("{what} {{pos}} {unit} · {{per_sec}}"),
     )
@@ -33,8 +31,8 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
-fn styled(quiet: bool, b: ProgressBar, template: &str) -> ProgressBar {
-    if quiet {
+fn styled(b: ProgressBar, template: &str) -> ProgressBar {
+    if super::log::quiet() {
         return ProgressBar::hidden();
     }
     b.set_style(
@@ -56,9 +54,9 @@ pub struct TrainProgress {
 }
 
 impl TrainProgress {
-    pub fn new(quiet: bool) -> Self {
+    pub fn new() -> Self {
         Self {
-            quiet,
+            quiet: super::log::quiet(),
             bar: ProgressBar::hidden(),
             started: None,
             estimated: false,
@@ -81,7 +79,6 @@ impl TrainObserver for TrainProgress {
     fn epoch_started(&mut self, epoch: usize, epochs: usize, batches: usize) {
         self.started.get_or_insert_with(std::time::Instant::now);
         self.bar = styled(
-            self.quiet,
             ProgressBar::new(batches as u64),
             &format!(
                 "epoch {epoch}/{epochs} [{{bar:30}}] {{pos}}/{{len}} batches · {{msg}} · ETA {{eta}}"

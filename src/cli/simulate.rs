@@ -208,13 +208,11 @@ pub fn run(a: SimulateArgs) -> Result<(), String> {
     let quiet = crate::cli::log::quiet();
     let mut on = |s: Stage| match s {
         Stage::Message(m) => {
-            if !quiet {
-                tracing::info!("{m}");
-            }
+            tracing::info!("{m}");
         }
         Stage::TrainRows { done, total } => {
             if !quiet && bar.is_hidden() {
-                bar = super::progress::bar(quiet, total, "train.txt");
+                bar = super::progress::bar(total, "train.txt");
             }
             bar.set_position(done as u64);
             if done == total {
@@ -222,15 +220,13 @@ pub fn run(a: SimulateArgs) -> Result<(), String> {
             }
         }
         Stage::Generation(g) => {
-            if !quiet {
-                tracing::info!(
-                    "      generation {:>3}: best {:.3}, mean {:.3} ({} evaluated)",
-                    g.generation,
-                    g.best,
-                    g.mean,
-                    g.evaluated
-                );
-            }
+            tracing::info!(
+                "      generation {:>3}: best {:.3}, mean {:.3} ({} evaluated)",
+                g.generation,
+                g.best,
+                g.mean,
+                g.evaluated
+            );
         }
     };
     let summary = sim::simulate(&a.out, &cfg, a.force, &mut on).map_err(super::err)?;
