@@ -198,12 +198,14 @@ fn read_json(path: &Path, rows: usize) -> Result<Vec<f64>> {
 
 /// Two columns of a table (tab- or comma-separated, with a header), by name, as numbers:
 /// the measured values and the predictions of `predict`'s output, say. Rows whose measured
-/// field is `NA` or empty are left out; any other non-number is an error naming its line.
+/// field is `NA` or empty are left out; any other field that is not a finite number is an
+/// error naming its line (the readers' label check).
 pub fn read_column_pair(
     path: &Path,
     measured: &str,
     predicted: &str,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
+    use crate::data::formats::parse_label;
     use crate::data::formats::table::{
         column_index, csv_error, csv_reader, record_line, sniff_header,
     };
@@ -220,26 +222,13 @@ pub fn read_column_pair(
         .map_err(|e| csv_error(path, e))?
     {
         let line = record_line(&rec);
-        let field = |c: usize| String::from_utf8_lossy(rec.get(c).unwrap_or_default()).into_owned();
-        let x = field(m);
-        if x.trim().is_empty() || x.trim() == "NA" {
+        let field = |c: usize| rec.get(c).unwrap_or_default();
+        let x = field(m).trim_ascii();
+        if x.is_empty() || x == b"NA" {
             continue;
         }
-        let number = |column: &str, text: String| -> Result<f64> {
-            text.trim().parse::<f64>().map_err(|_| {
-                Error::data(
-                    path,
-                    line,
-                    Problem::NonNumeric {
-                        column: column.to_string(),
-                        value: text,
-                        hint: "",
-                    },
-                )
-            })
-        };
-        xs.push(number(measured, x)?);
-        ys.push(number(predicted, field(p))?);
+        xs.push(parse_label(path, line, measured, x, "")?);
+        ys.push(parse_label(path, line, predicted, field(p), "")?);
     }
     Ok((xs, ys))
 }
@@ -253,6 +242,33 @@ mod tests {
         let p = d.path().join(name);
         std::fs::write(&p, text).unwrap();
         (d, p)
+    }
+
+    /// NA rows are left out; a field that is not a finite number names its file, line and
+    /// column.
+    #[test]
+    fn column_pairs_skip_na_and_name_bad_fields() {
+        let (_d, p) = write(
+            "p.tsv",
+            "sequence\tmeasured\tprediction\nACGT\t1.5\t2\nAAAA\tNA\t3\nCCCC\t-1\t0.5\n",
+        );
+        let (x, y) = read_column_pair(&p, "measured", "prediction").unwrap();
+        assert_eq!((x, y), (vec![1.5, -1.0], vec![2.0, 0.5]));
+        for (bad, column) in [
+            ("ACGT\t1\tx\n", "prediction"),
+            ("ACGT\tnan\t1\n", "measured"),
+        ] {
+            let (_d, p) = write(
+                "b.tsv",
+                &format!("sequence\tmeasured\tprediction\nAAAA\t1\t1\n{bad}"),
+            );
+            let e = read_column_pair(&p, "measured", "prediction").unwrap_err();
+            assert_eq!(e.line(), Some(3), "{e}");
+            assert!(
+                e.to_string().contains("b.tsv:3") && e.to_string().contains(column),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -182,7 +182,7 @@ fn checked_sequence(
 }
 
 /// Parse a label field: a finite number.
-fn parse_label(
+pub(crate) fn parse_label(
     path: &Path,
     line: usize,
     column: &str,
