@@ -605,6 +605,44 @@ fn outputs_read_back_as_inputs() {
         "{err}"
     );
     assert!(!dir.path().join("p6.tsv").exists());
+    // A table on a pipe with named columns: its header is not taken away from the reader.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_prixfixe"))
+        .args(
+            [
+                &[
+                    "predict",
+                    "--input",
+                    "-",
+                    "--seq-col",
+                    "dna",
+                    "--output",
+                    &p("p7.tsv"),
+                    "-q",
+                ][..],
+                &model[..],
+            ]
+            .concat(),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(std::fs::read(p("mine.csv")).unwrap().as_slice())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (head, rows) = tsv(dir.path().join("p7.tsv").as_path());
+    assert_eq!(head, ["sequence", "gene", "note", "prediction"]);
+    assert_eq!(rows.len(), 2);
 }
 
 /// `-v` adds debug lines, `-q` (anywhere on the line, or `--quiet`) leaves warnings only,

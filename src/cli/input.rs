@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{Args, ValueEnum};
 
 use prixfixe::data::formats::detect::{Format, detect_format, read_any_sequences};
+use prixfixe::data::io::is_regular_file;
 use prixfixe::data::{Padding, ReadOptions, ReverseRule, SeqDataset, TableSpec};
 
 use super::err;
@@ -76,10 +77,16 @@ impl InputArgs {
                 name.get_name()
             ));
         }
-        // Columns not named come from the header, as detection would find them.
-        let detected = match detect_format(path) {
-            Ok(Format::Table(spec)) => Some(spec),
-            _ => None,
+        // Columns not named come from the header, as detection would find them. Only a
+        // regular file is peeked at here: peeking at a pipe would take its header away from
+        // the reader.
+        let missing = self.seq_col.is_none() || self.id_col.is_none();
+        let detected = match missing && is_regular_file(path) {
+            true => match detect_format(path) {
+                Ok(Format::Table(spec)) => Some(spec),
+                _ => None,
+            },
+            false => None,
         };
         let sequence = match (&self.seq_col, &detected) {
             (Some(c), _) => c.clone(),
