@@ -101,6 +101,13 @@ pub(crate) fn stage_svg_png(
     staged.put(&with(".png"), &png)
 }
 
+/// A tick label without needless decimals: `16`, not `16.0`; `0.25`, not `0.250`.
+pub(crate) fn tick(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
+}
+
 /// Width and height of a bar plot with a few groups.
 pub(crate) const BARS_SIZE: (u32, u32) = (900, 520);
 

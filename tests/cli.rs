@@ -305,16 +305,25 @@ fn train_then_predict_then_score() {
         preds.to_str().unwrap(),
         "--plots",
         figures.to_str().unwrap(),
+        "--bootstrap",
+        "20",
+        "--plot",
+        dir.path().join("ranks.svg").to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
-    for stem in ["subsets_pearson", "subsets_spearman", "scatter_pred"] {
-        for ext in ["svg", "png"] {
-            assert!(
-                figures.join(format!("{stem}.{ext}")).exists(),
-                "{stem}.{ext}"
-            );
-        }
+    // Every figure reads back as an SVG document and a PNG image.
+    let stems = ["subsets_pearson", "subsets_spearman", "scatter_pred"].map(|s| figures.join(s));
+    for stem in stems.iter().chain([&dir.path().join("ranks")]) {
+        let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
+        assert!(
+            svg.contains("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{stem:?}"
+        );
+        let png = std::fs::read(stem.with_extension("png")).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{stem:?}");
     }
+    let ranks = std::fs::read_to_string(dir.path().join("ranks.svg")).unwrap();
+    assert!(ranks.contains("final rank"), "the rank histogram's axis");
 }
 
 #[test]

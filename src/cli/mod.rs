@@ -239,7 +239,7 @@ struct ScoreArgs {
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Plot the bootstrap rank histograms (SVG).
+    /// Plot the bootstrap rank histograms: this SVG file and a PNG beside it.
     #[arg(long)]
     plot: Option<PathBuf>,
     /// Write figures into this directory (SVG and PNG): the subsets' Pearson r² and

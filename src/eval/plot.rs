@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use super::report::ScoreReport;
 use crate::error::{Error, Result};
-use crate::figure::{Bars, Drawing, Series, write_svg_png};
+use crate::figure::{Bars, Drawing, Series, tick, write_svg_png};
 
 /// Above this many points a scatter is drawn as a density (counts per cell).
 pub const DENSITY_ABOVE: usize = 5_000;
@@ -61,13 +61,6 @@ fn range(v: impl Iterator<Item = f64>) -> (f64, f64) {
     });
     let pad = ((hi - lo) * 0.04).max(1e-6);
     (lo - pad, hi + pad)
-}
-
-/// A tick label without needless decimals: `16`, not `16.0`; `0.25`, not `0.250`.
-fn tick(v: f64) -> String {
-    let s = format!("{v:.3}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".into() } else { s.into() }
 }
 
 /// Viridis-like colour for `t` ∈ 0..1.

@@ -275,19 +275,39 @@ impl ScoreReport {
     }
 }
 
-/// Histograms of each model's combined rank over the replicates, as SVG.
+/// Histograms of each model's combined rank over the replicates, as SVG at `path` (`.svg`
+/// added where it has another ending) and PNG beside it.
 pub fn plot_ranks(b: &Bootstrap, path: &Path) -> Result<()> {
-    let mut svg = String::new();
-    draw_ranks(b, path, &mut svg)?;
-    crate::output::write_atomic(path, svg.as_bytes())
+    let stem = match path.extension().and_then(|e| e.to_str()) {
+        Some("svg" | "png") => path.with_extension(""),
+        _ => path.to_path_buf(),
+    };
+    crate::figure::write_svg_png(&stem, &Ranks(b))
 }
 
-fn draw_ranks(b: &Bootstrap, path: &Path, svg: &mut String) -> Result<()> {
-    let err = |e: String| Error::Other(format!("{}: {e}", path.display()));
+/// The rank histograms, one panel per model.
+struct Ranks<'a>(&'a Bootstrap);
+
+impl crate::figure::Drawing for Ranks<'_> {
+    fn size(&self) -> (u32, u32) {
+        (320 * self.0.models.len().max(1) as u32, 300)
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
+    ) -> std::result::Result<(), String> {
+        draw_ranks(self.0, root)
+    }
+}
+
+fn draw_ranks<DB: DrawingBackend>(
+    b: &Bootstrap,
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+) -> std::result::Result<(), String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let m = b.models.len();
-    crate::figure::fonts();
-    let root = SVGBackend::with_string(svg, (320 * m.max(1) as u32, 300)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    root.fill(&WHITE).map_err(err)?;
     let panels = root.split_evenly((1, m.max(1)));
     for (panel, model) in panels.iter().zip(&b.models) {
         let top = *model.combined_rank_counts.iter().max().unwrap_or(&1) as f64 * 1.1;
@@ -297,16 +317,20 @@ fn draw_ranks(b: &Bootstrap, path: &Path, svg: &mut String) -> Result<()> {
         let mut chart = ChartBuilder::on(panel)
             .caption(name, ("sans-serif", 14))
             .margin(8)
-            .x_label_area_size(28)
+            .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(0.5..(m as f64 + 0.5), 0.0..top.max(1.0))
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(err)?;
         chart
             .configure_mesh()
+            // Ranks come in halves (the mean of two ranks); counts are whole.
+            .x_labels(2 * m + 1)
+            .x_label_formatter(&|v| crate::figure::tick(*v))
+            .y_label_formatter(&|v| crate::figure::tick(*v))
             .x_desc("final rank")
             .y_desc("replicates")
             .draw()
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(err)?;
         chart
             .draw_series(
                 model
@@ -318,7 +342,7 @@ fn draw_ranks(b: &Bootstrap, path: &Path, svg: &mut String) -> Result<()> {
                         Rectangle::new([(x - 0.22, 0.0), (x + 0.22, c as f64)], BLUE.filled())
                     }),
             )
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(err)?;
     }
-    root.present().map_err(|e| err(e.to_string()))
+    Ok(())
 }
