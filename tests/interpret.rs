@@ -374,6 +374,9 @@ fn attributions_sum_to_the_difference_of_predictions() {
         .unwrap();
         let (s, x) = (&sal[0], &ixg[0]);
         assert!(s.values.iter().any(|v| v.abs() > 1e-6));
+        // The input planes a PyTorch twin takes are that one-hot.
+        let (planes, x0) = prixfixe::interpret::input_planes(&model, &seqs[..1]).unwrap();
+        assert_eq!((planes, &x0), (4, &s.onehot));
         for j in 0..s.values.len() {
             assert!((x.values[j] - s.values[j] * s.onehot[j]).abs() < 1e-6);
         }

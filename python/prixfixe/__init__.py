@@ -8,6 +8,8 @@ order, what TF-MoDISco, tangermeme and Captum take.
     >>> model = prixfixe.load("runs/dream-cnn")          # a run directory of `prixfixe train`
     >>> model.predict(["TGCATTTTTTTCACATC...", ...])      # -> np.ndarray (N,) or (N, tasks)
     >>> onehot, attr = model.attribute(seqs, method="shap")   # (N, 4, L) each
+
+`prixfixe.torch` (where torch is installed) gives the same model as a ``torch.nn.Module``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 from . import _prixfixe
 
 __version__ = _prixfixe.__version__
-__all__ = ["load", "Model", "dream_score", "onehot_to_sequences", "METHODS"]
+__all__ = ["load", "Model", "dream_score", "read_sequences", "onehot_to_sequences", "METHODS"]
 
 #: Attribution methods of :meth:`Model.attribute`.
 METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "shap")
@@ -169,6 +171,15 @@ class Model:
         return f"<prixfixe.Model {self.length} nt → {', '.join(self.columns)}>"
 
 
+def __getattr__(name: str):
+    # `prixfixe.torch` (the PyTorch twin) is imported on first use: torch stays optional.
+    if name == "torch":
+        import importlib
+
+        return importlib.import_module(".torch", __name__)
+    raise AttributeError(f"module 'prixfixe' has no attribute {name!r}")
+
+
 def load(path: Union[str, os.PathLike], checkpoint: str = "best", config: str | None = None) -> Model:
     """Load a run directory written by `prixfixe train` (its ``best`` or ``last`` checkpoint)
     or a prixfixe ``.safetensors`` checkpoint; with `config` (a model config, TOML text or a
@@ -179,6 +190,15 @@ def load(path: Union[str, os.PathLike], checkpoint: str = "best", config: str | 
         with open(config) as f:
             config = f.read()
     return Model(_prixfixe.Model(os.fspath(path), checkpoint, config))
+
+
+def read_sequences(path: Union[str, os.PathLike]) -> tuple[list[str], list[str]]:
+    """The ids and sequences of a file, read as ``prixfixe predict`` reads it (streamed by the
+    Rust readers; FASTA, gzipped or not; the DREAM format; CSV/TSV with a ``sequence`` column,
+    which includes the files ``predict`` and ``design`` write). Rows without an id are named
+    after their line (``line12``). A malformed file raises ``ValueError`` naming its line."""
+    ids, seqs, _, _ = _prixfixe.read_sequences(os.fspath(path))
+    return ids, seqs
 
 
 def dream_score(predictions, measured=None, test=None, subsets=None) -> dict:

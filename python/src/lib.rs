@@ -36,6 +36,38 @@ fn codes(seqs: &[String]) -> PyResult<Vec<Vec<u8>>> {
         .collect()
 }
 
+/// A model config with its defaults filled in, and the channels and length at each block
+/// boundary, as JSON: what the PyTorch twin (`prixfixe.torch`) is built from.
+fn config_json(config: &prixfixe::NetConfig, parameters: usize) -> PyResult<String> {
+    let s = config
+        .check()
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let value = serde_json::json!({
+        "config": config,
+        "columns": config.columns(),
+        "parameters": parameters,
+        "shapes": {
+            "input_channels": s.input_channels,
+            "length": s.length,
+            "first_channels": s.first_channels,
+            "first_length": s.first_length,
+            "core_channels": s.core_channels,
+            "core_length": s.core_length,
+        },
+    });
+    Ok(value.to_string())
+}
+
+/// `config_json` of a model config given as TOML, with its parameter count.
+#[pyfunction]
+fn model_config(toml: &str) -> PyResult<String> {
+    let config =
+        prixfixe::NetConfig::from_toml(toml).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let device = prixfixe::device::parse_device("cpu").map_err(runtime)?;
+    let mut net = config.init(&device).map_err(runtime)?;
+    config_json(&config, net.param_counts().total())
+}
+
 /// A trained model on the CPU engine.
 #[pyclass(module = "prixfixe._prixfixe", frozen)]
 struct Model {
@@ -91,6 +123,43 @@ impl Model {
     #[getter]
     fn config(&self) -> String {
         self.inner.config.to_toml()
+    }
+
+    /// The config with its defaults and the block shapes, JSON (see `config_json`).
+    #[getter]
+    fn layout(&self) -> PyResult<String> {
+        config_json(
+            &self.inner.config,
+            self.inner.net().clone().param_counts().total(),
+        )
+    }
+
+    /// Every tensor under its reference name (the PyTorch state dict's): `(name, shape,
+    /// f32 bytes)`, BatchNorm running statistics included.
+    fn weights<'py>(&self, py: Python<'py>) -> Vec<(String, Vec<usize>, Bound<'py, PyBytes>)> {
+        let mut net = self.inner.net().clone();
+        let map = prixfixe::weights::WeightMap::from_model(&mut net, "");
+        map.tensors
+            .into_iter()
+            .map(|(name, t)| (name, t.shape, bytes(py, &t.data)))
+            .collect()
+    }
+
+    /// The input planes of each sequence, `(N, planes, L)` as `f32` bytes, with `planes` (4:
+    /// A, C, G, T; 6 for Unlock_DNA tokens): what the PyTorch twin takes.
+    fn planes<'py>(
+        &self,
+        py: Python<'py>,
+        seqs: Vec<String>,
+    ) -> PyResult<(usize, Bound<'py, PyBytes>)> {
+        let c = codes(&seqs)?;
+        let (planes, x) = py
+            .allow_threads(|| prixfixe::interpret::input_planes(&self.inner, &c))
+            .map_err(|e| match e {
+                prixfixe::Error::Config(m) => PyValueError::new_err(m),
+                e => runtime(e),
+            })?;
+        Ok((planes, bytes(py, &x)))
     }
 
     /// Predictions `(N × tasks)` as `f32` bytes.
@@ -242,10 +311,34 @@ fn dream_score(
     prixfixe::eval::score::to_json(&score).map_err(runtime)
 }
 
+/// The sequences of a file prixfixe reads (FASTA, plain or gzipped; DREAM; a table with a
+/// `sequence` column, such as `predict`'s and `design`'s outputs), its format told from the
+/// file: `(ids, sequences, targets, label names)`; ids are the 1-based line numbers where the
+/// file has none, targets NaN where a row has none.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn read_sequences(
+    py: Python<'_>,
+    path: PathBuf,
+) -> PyResult<(Vec<String>, Vec<String>, Vec<f64>, Vec<String>)> {
+    let opts = prixfixe::data::ReadOptions { padding: None };
+    let ds = py
+        .allow_threads(|| prixfixe::data::formats::detect::read_sequences(&path, &opts))
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let ids = match &ds.ids {
+        Some(ids) => ids.clone(),
+        None => ds.lines.iter().map(|l| format!("line{l}")).collect(),
+    };
+    let seqs = ds.seqs.iter().map(alphabet::decode).collect();
+    Ok((ids, seqs, ds.targets, ds.task_names))
+}
+
 #[pymodule]
 fn _prixfixe(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Model>()?;
     m.add_function(wrap_pyfunction!(dream_score, m)?)?;
+    m.add_function(wrap_pyfunction!(model_config, m)?)?;
+    m.add_function(wrap_pyfunction!(read_sequences, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

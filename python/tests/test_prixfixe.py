@@ -120,3 +120,22 @@ def test_dream_score_against_numpy(model):
 def test_a_missing_run_directory_is_named(tmp_path):
     with pytest.raises(ValueError, match="not a run directory"):
         prixfixe.load(tmp_path)
+
+
+def test_sequence_files_read_as_predict_reads_them(model, tmp_path):
+    fa = tmp_path / "x.fa"
+    fa.write_text(">one\n" + SEQS[0][:30] + "\n" + SEQS[0][30:] + "\n>two\n" + SEQS[1] + "\n")
+    ids, seqs = prixfixe.read_sequences(fa)
+    assert ids == ["one", "two"] and seqs == SEQS[:2]
+    # A table with a `sequence` column (what `predict` and `design` write) reads back too.
+    tsv = tmp_path / "pred.tsv"
+    pred = model.predict(SEQS)
+    tsv.write_text("id\tsequence\tprediction\n" + "".join(
+        f"s{i}\t{s}\t{p}\n" for i, (s, p) in enumerate(zip(SEQS, pred))))
+    ids, seqs = prixfixe.read_sequences(tsv)
+    assert ids == ["s0", "s1", "s2"]
+    np.testing.assert_allclose(model.predict(seqs), pred, atol=1e-6)
+    bad = tmp_path / "bad.fa"
+    bad.write_text(">a\nACGT\n>b\nACXT\n")
+    with pytest.raises(ValueError, match=r"bad.fa:4: invalid base .X."):
+        prixfixe.read_sequences(bad)

@@ -236,6 +236,21 @@ pub fn attribute(
     Ok(out)
 }
 
+/// The input planes a model's first block sees for each sequence, before the constant
+/// `is_reverse`/`is_singleton` planes and the reverse-complement pass: `(N, planes, L)`
+/// flattened, with `planes` = 4 (A, C, G, T: the one-hot of [`attribute`]) or, for the
+/// Unlock_DNA tokens, 6 (A, C, G, T, N, M). What a PyTorch twin of the model takes as input.
+pub fn input_planes(model: &Model, seqs: &[Vec<u8>]) -> Result<(usize, Vec<f32>)> {
+    let layout = Layout::of(model)?;
+    let mut out = Vec::with_capacity(seqs.len() * layout.base * layout.length);
+    for seq in seqs {
+        let x = layout.planes(seq)?;
+        out.extend(layout.to_acgt(&x));
+        out.extend_from_slice(&x[4 * layout.length..]);
+    }
+    Ok((layout.base, out))
+}
+
 /// How a model's input is laid out: base planes first (4, or the 6 token planes), then the
 /// constant `is_reverse`/`is_singleton` planes.
 struct Layout {

@@ -10,6 +10,6 @@ pub mod plot;
 pub mod shuffle;
 pub mod variants;
 
-pub use attribute::{AttributeOptions, Attribution, Method, attribute};
+pub use attribute::{AttributeOptions, Attribution, Method, attribute, input_planes};
 pub use ism::{IsmMap, ism};
 pub use variants::{VariantPair, read_pairs, read_vcf};
