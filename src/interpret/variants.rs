@@ -92,18 +92,100 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// One data line of a VCF: its first five fields, as [`read_vcf`] takes them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VcfRow {
+    /// The 1-based line of the file.
+    pub line: usize,
+    /// CHROM.
+    pub chrom: String,
+    /// POS, 1-based (checked to be at least 1).
+    pub pos: u64,
+    /// ID (`.` when none).
+    pub id: String,
+    /// REF.
+    pub reference: String,
+    /// ALT, as written (alleles separated by commas).
+    pub alts: String,
+}
+
+/// The data lines of a VCF (plain, gzip or bgzip, or `-`), streamed: `#` lines and blank
+/// lines are passed over, and a row with fewer than five tab-separated fields or a POS that is
+/// not a 1-based position is an error naming its line. The columns after ALT are not read.
+pub struct VcfRows<'p> {
+    path: &'p Path,
+    lines: Lines<'p>,
+}
+
+impl<'p> VcfRows<'p> {
+    /// Open `path`.
+    pub fn open(path: &'p Path) -> Result<Self> {
+        Ok(VcfRows {
+            path,
+            lines: Lines::open(path)?,
+        })
+    }
+
+    /// The next data line, `None` at the end of the file.
+    pub fn next_row(&mut self) -> Result<Option<VcfRow>> {
+        while let Some((n, l)) = self.lines.next_line()? {
+            if is_blank(l) || l.starts_with(b"#") {
+                continue;
+            }
+            let text = String::from_utf8_lossy(l);
+            let mut cols = text.trim_end().split('\t');
+            let mut fields: [&str; 5] = [""; 5];
+            let mut found = 0;
+            for (slot, col) in fields.iter_mut().zip(cols.by_ref()) {
+                *slot = col;
+                found += 1;
+            }
+            if found < 5 {
+                return Err(Error::data(
+                    self.path,
+                    n,
+                    Problem::ColumnCount {
+                        expected: "at least 5 tab-separated fields (CHROM POS ID REF ALT)".into(),
+                        found,
+                    },
+                ));
+            }
+            let [chrom, pos, id, reference, alts] = fields;
+            let pos = pos.parse().ok().filter(|&p| p >= 1).ok_or_else(|| {
+                Error::data(
+                    self.path,
+                    n,
+                    Problem::Other(format!("POS {pos:?} is not a 1-based position")),
+                )
+            })?;
+            return Ok(Some(VcfRow {
+                line: n,
+                chrom: chrom.to_string(),
+                pos,
+                id: id.to_string(),
+                reference: reference.to_string(),
+                alts: alts.to_string(),
+            }));
+        }
+        Ok(None)
+    }
+}
+
 /// Cut `window`-nt reference sequences centred on each VCF record from the indexed genome
 /// `fasta`, check REF against it, and make one pair per ALT allele (a multi-allelic record
 /// gives one pair per allele). A REF mismatch is an error naming the VCF line, the position
 /// and both alleles — unless `allow_mismatch`, when such records are skipped. Symbolic alleles
 /// (`<DEL>`, `*`, `.`) and REF alleles longer than the window are skipped; every skip is listed.
 ///
-/// The VCF rows are read here rather than by `noodles-vcf`, which needs a `##fileformat`
-/// header: this reader also takes the bare `CHROM POS ID REF ALT` rows people write by hand,
-/// reads only those five columns, and names the line of any bad row. Plain, gzip and bgzip
-/// files all stream through the crate's multi-member gzip reader. (Not timed against noodles:
-/// a VCF of variants to score is small next to the model work on each.) The genome is read by
-/// `noodles-fasta` with its index.
+/// The VCF rows are read by [`VcfRows`] rather than by `noodles-vcf` 0.96, which was tried on
+/// the same inputs: it refuses the bare `CHROM POS ID REF ALT` rows people write by hand ("empty
+/// input" without `##fileformat`, "invalid record" with only a `#CHROM` line, "unexpected EOL"
+/// for five columns under a full header), and its errors name no line ("invalid digit found
+/// in string" for a bad POS). Speed is no reason either way: `cargo bench --bench readers`
+/// (200,000 records with INFO and a sample) measured medians of 49 ms for ours and 60 ms for
+/// noodles on the plain file, 69 and 71 ms gzipped, on 2 cores with a build running beside.
+/// Plain, gzip and bgzip files all stream through the crate's multi-member gzip reader. The
+/// genome is read by `noodles-fasta` with its index.
 pub fn read_vcf(
     vcf: &Path,
     fasta: &Path,
@@ -114,27 +196,13 @@ pub fn read_vcf(
         return Err(Error::Config("--window must be at least 1 nt".into()));
     }
     let mut genome = Genome::open(fasta)?;
-    let mut lines = Lines::open(vcf)?;
+    let mut rows = VcfRows::open(vcf)?;
     let mut out = Vec::new();
     let mut skipped = Vec::new();
     let bad = |line: usize, msg: String| Error::data(vcf, line, Problem::Other(msg));
-    while let Some((n, l)) = lines.next_line()? {
-        if is_blank(l) || l.starts_with(b"#") {
-            continue;
-        }
-        let text = String::from_utf8_lossy(l).into_owned();
-        let cols: Vec<&str> = text.trim_end().split('\t').collect();
-        if cols.len() < 5 {
-            return Err(Error::data(
-                vcf,
-                n,
-                Problem::ColumnCount {
-                    expected: "at least 5 tab-separated fields (CHROM POS ID REF ALT)".into(),
-                    found: cols.len(),
-                },
-            ));
-        }
-        let (c, pos, id, r, alts) = (cols[0], cols[1], cols[2], cols[3], cols[4]);
+    while let Some(row) = rows.next_row()? {
+        let (n, pos) = (row.line, row.pos);
+        let (c, id, r, alts) = (&*row.chrom, &*row.id, &*row.reference, &*row.alts);
         let chrom_len = genome.length(c).ok_or_else(|| {
             bad(
                 n,
@@ -145,11 +213,6 @@ pub fn read_vcf(
                 ),
             )
         })?;
-        let pos: u64 = pos
-            .parse()
-            .ok()
-            .filter(|&p| p >= 1)
-            .ok_or_else(|| bad(n, format!("POS {pos:?} is not a 1-based position")))?;
         let start = pos - 1;
         let ref_codes = sequence_codes(vcf, n, r.as_bytes())?;
         let ref_len = ref_codes.len() as u64;
@@ -405,6 +468,56 @@ mod tests {
         );
         let (_d, p) = file("p.tsv", "id\tsequence\nv1\tACGT\n");
         assert!(read_pairs(&p).unwrap_err().to_string().contains("ref"));
+    }
+
+    /// What noodles-vcf refuses, the rows reader takes: bare five-column rows without a
+    /// header, and full rows under one; a bad POS and a short row name their line.
+    #[test]
+    fn vcf_rows_take_bare_and_full_rows_and_name_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let vcf = dir.path().join("v.vcf");
+        std::fs::write(
+            &vcf,
+            "chr1\t5\t.\tA\tG\n\n##x\nchr2\t7\trs2\tAC\tA,T\t50\tPASS\tDP=3\tGT\t0/1\r\n",
+        )
+        .unwrap();
+        let mut rows = VcfRows::open(&vcf).unwrap();
+        let a = rows.next_row().unwrap().unwrap();
+        assert_eq!(
+            (
+                a.line,
+                a.chrom.as_str(),
+                a.pos,
+                a.id.as_str(),
+                a.reference.as_str()
+            ),
+            (1, "chr1", 5, ".", "A")
+        );
+        let b = rows.next_row().unwrap().unwrap();
+        assert_eq!((b.line, b.pos, b.alts.as_str()), (4, 7, "A,T"));
+        assert!(rows.next_row().unwrap().is_none());
+        for (text, want) in [
+            (
+                "chr1\t5\t.\tA\tG\nchr1\tx\t.\tA\tG\n",
+                "v.vcf:2: POS \"x\" is not a 1-based",
+            ),
+            ("#h\nchr1\t0\t.\tA\tG\n", "v.vcf:2: POS \"0\""),
+            (
+                "chr1\t5\tA\n",
+                "v.vcf:1: expected at least 5 tab-separated fields",
+            ),
+        ] {
+            std::fs::write(&vcf, text).unwrap();
+            let mut rows = VcfRows::open(&vcf).unwrap();
+            let err = loop {
+                match rows.next_row() {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => panic!("{text:?} should be refused"),
+                    Err(e) => break e.to_string(),
+                }
+            };
+            assert!(err.contains(want), "{err}");
+        }
     }
 
     #[test]
