@@ -266,6 +266,55 @@ fn atac_task_trains_scores_writes_tracks_and_resumes_after_a_kill() {
         d.path().join("x.tsv").to_str().unwrap(),
     ]);
     assert!(!ok && err.contains("predict atac"), "{err}");
+    // `attribute` and `ism` explain the accessibility model on its own (bias-free), its log
+    // counts: integrated gradients sum to f(x) − f(0); ISM maps every substitution.
+    let fa = d.path().join("region.fa");
+    let region: String = (0..2114usize)
+        .map(|i| b"ACGT"[(i * 7 + i / 3) % 4] as char)
+        .collect();
+    std::fs::write(&fa, format!(">r1\n{region}\n")).unwrap();
+    let attr = d.path().join("attr");
+    let (ok, _, err) = prixfixe(&[
+        "attribute",
+        "--model-dir",
+        run.to_str().unwrap(),
+        "--input",
+        fa.to_str().unwrap(),
+        "--out",
+        attr.to_str().unwrap(),
+        "--method",
+        "integrated-gradients",
+        "--steps",
+        "16",
+    ]);
+    assert!(ok && err.contains("without the bias model"), "{err}");
+    let (shape, values) =
+        prixfixe::output::read_npz_f32(&attr.join("attributions.npz"), "arr_0").unwrap();
+    assert_eq!(shape, vec![1, 4, 2114]);
+    let row = std::fs::read_to_string(attr.join("attributions.tsv")).unwrap();
+    let f: Vec<&str> = row.lines().nth(1).unwrap().split('\t').collect();
+    assert_eq!(f[1], "log_counts", "{row}");
+    let (pred, reference): (f32, f32) = (f[3].parse().unwrap(), f[4].parse().unwrap());
+    let sum: f32 = values.iter().sum();
+    assert!(
+        (sum - (pred - reference)).abs() < 0.02 * (pred - reference).abs() + 1e-4,
+        "Σ {sum} vs {pred} − {reference}"
+    );
+    let (ok, _, err) = prixfixe(&[
+        "ism",
+        "--model-dir",
+        run.to_str().unwrap(),
+        "--input",
+        fa.to_str().unwrap(),
+        "--out",
+        d.path().join("ism").to_str().unwrap(),
+        "--plots",
+        "0",
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    let ism = std::fs::read_to_string(d.path().join("ism/ism.tsv")).unwrap();
+    assert_eq!(ism.lines().count(), 2114 + 1);
 
     // Both models' runs and the frozen bias model the accessibility model used.
     for f in [

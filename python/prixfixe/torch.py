@@ -421,6 +421,27 @@ class UnlockDnaFinal(nn.Module):
         return self.expression_dense(heads).mean(dim=1)
 
 
+class Profile(nn.Module):
+    """ChromBPNet's head: the prediction is the log counts (a dense unit on the mean over
+    positions), as ``prixfixe attribute`` explains it; :meth:`profile_logits` gives the
+    profile (a valid convolution cropped to its central `profile_length` positions). The
+    bias model is not part of the module: it is the bias-free accessibility model."""
+
+    def __init__(self, c, cin, length):
+        super().__init__()
+        self.profile = nn.Conv1d(cin, 1, c["kernel"])
+        self.counts = nn.Linear(cin, 1)
+        self.profile_length = c["profile_length"]
+
+    def forward(self, x):
+        return self.counts(x.mean(dim=2))
+
+    def profile_logits(self, x):
+        p = self.profile(x)
+        crop = (p.shape[2] - self.profile_length) // 2
+        return p[:, 0, crop : crop + self.profile_length]
+
+
 FIRST = {
     "bhi": BhiFirst,
     "autosome": AutosomeFirst,
@@ -444,19 +465,15 @@ FINAL = {
     "unlock-dna": UnlockDnaFinal,
     "deepstarr": DeepStarrFinal,
     "mprann": MprannFinal,
+    "profile": Profile,
 }
 
 
 def _block(table, slot, c, cin, length):
     name = c["block"]
     if name not in table:
-        why = (
-            " (an ATAC profile head: its models run through `prixfixe predict atac`)"
-            if name == "profile"
-            else ""
-        )
         raise ValueError(
-            f"[{slot}] block {name!r} has no PyTorch twin{why}; those with one: {', '.join(table)}"
+            f"[{slot}] block {name!r} has no PyTorch twin; those with one: {', '.join(table)}"
         )
     return table[name](c, cin, length)
 
@@ -554,7 +571,15 @@ class PrixFixeModule(nn.Module):
         return torch.from_numpy(x.copy())
 
     def predict(self, seqs, batch_size: int = 256) -> np.ndarray:
-        """``forward`` on sequences in batches, without gradients: ``(N, tasks)`` NumPy."""
+        """``forward`` on sequences in batches, without gradients: ``(N, tasks)`` NumPy. (Refused
+        for an ATAC profile model, as :meth:`prixfixe.Model.predict` refuses it: its predictions
+        need the bias model; ``forward`` gives its bias-free log counts.)"""
+        if isinstance(self.final, Profile):
+            raise ValueError(
+                "this is an ATAC profile model: its predictions combine it with the bias model "
+                "it was trained with; score regions with `prixfixe predict atac` (forward gives "
+                "the bias-free log counts that attributions explain)"
+            )
         out = []
         seqs = [seqs] if isinstance(seqs, str) else list(seqs)
         with torch.no_grad():

@@ -72,6 +72,10 @@ fn model_config(toml: &str) -> PyResult<String> {
 #[pyclass(module = "prixfixe._prixfixe", frozen)]
 struct Model {
     inner: RustModel,
+    /// An ATAC profile model: `ism` and `attribute` explain its log counts on its own (the
+    /// bias-free accessibility model); `predict` is refused, since its predictions combine it
+    /// with the bias model it was trained with.
+    profile: bool,
 }
 
 #[pymethods]
@@ -99,12 +103,8 @@ impl Model {
                 prixfixe::Error::Config(m) => PyValueError::new_err(m),
                 e => runtime(e),
             })?;
-        if prixfixe::atac::model::counts_weight(&inner.config).is_some() {
-            return Err(PyValueError::new_err(
-                "this is an ATAC profile model: score regions with `prixfixe predict atac`",
-            ));
-        }
-        Ok(Model { inner })
+        let profile = prixfixe::atac::model::counts_weight(&inner.config).is_some();
+        Ok(Model { inner, profile })
     }
 
     /// The prediction columns (task names).
@@ -169,6 +169,13 @@ impl Model {
         seqs: Vec<String>,
         batch_size: usize,
     ) -> PyResult<Bound<'py, PyBytes>> {
+        if self.profile {
+            return Err(PyValueError::new_err(
+                "this is an ATAC profile model: its predictions combine it with the bias model it \
+                 was trained with; score regions with `prixfixe predict atac` (ism and attribute \
+                 explain the model on its own, bias-free)",
+            ));
+        }
         let c = codes(&seqs)?;
         let out = py
             .allow_threads(|| {

@@ -69,18 +69,36 @@ impl CropArg {
 }
 
 impl ModelArgs {
-    /// Load every model named.
+    /// Load every model named; an ATAC profile model is refused (its predictions need the
+    /// bias model it was trained with: `predict atac`).
     pub fn load(&self) -> Result<Vec<Model>, String> {
+        self.load_models(false)
+    }
+
+    /// Load every model named, for `ism` and `attribute`: an ATAC profile model is taken on
+    /// its own, explaining its log counts without the bias model — the bias-free accessibility
+    /// model, which is what ChromBPNet's contribution scores and TF-MoDISco runs explain.
+    pub fn load_for_interpretation(&self) -> Result<Vec<Model>, String> {
+        self.load_models(true)
+    }
+
+    fn load_models(&self, profile_alone: bool) -> Result<Vec<Model>, String> {
         let models = self.load_uncropped()?;
-        if models
+        let profile = models
             .iter()
-            .any(|m| prixfixe::atac::model::counts_weight(&m.config).is_some())
-        {
+            .any(|m| prixfixe::atac::model::counts_weight(&m.config).is_some());
+        if profile && profile_alone {
+            tracing::info!(
+                "an ATAC profile model: explaining its predicted log counts without the bias \
+                 model (the bias-free accessibility model, as ChromBPNet's contribution scores do)"
+            );
+        } else if profile {
             return Err(
                 "this is an ATAC profile model (ChromBPNet's head): its predictions combine it \
                  with the frozen bias model it was trained with, and this command would use it \
                  alone. Score regions of a genome with `prixfixe predict atac --model DIR --genome \
-                 FASTA --regions PEAKS --out OUT`"
+                 FASTA --regions PEAKS --out OUT` (`ism` and `attribute` explain the model \
+                 on its own)"
                     .into(),
             );
         }
@@ -130,6 +148,11 @@ impl ModelArgs {
     pub fn load_ensemble(&self) -> Result<Ensemble, String> {
         Ensemble::new(self.load()?).map_err(err)
     }
+
+    /// [`ModelArgs::load_ensemble`] for `ism` (see [`ModelArgs::load_for_interpretation`]).
+    pub fn load_ensemble_for_interpretation(&self) -> Result<Ensemble, String> {
+        Ensemble::new(self.load_for_interpretation()?).map_err(err)
+    }
 }
 
 #[derive(Args)]
@@ -160,7 +183,7 @@ pub struct IsmArgs {
 }
 
 pub fn run_ism(a: IsmArgs) -> Result<(), String> {
-    let model = a.model.load_ensemble()?;
+    let model = a.model.load_ensemble_for_interpretation()?;
     let ds = a.read.read(&a.input, model.encoder().padding())?;
     let progress = bar(ds.len(), "ism");
     let out = ism_files::IsmOutput {
@@ -251,7 +274,7 @@ pub struct AttributeArgs {
 
 pub fn run_attribute(a: AttributeArgs) -> Result<(), String> {
     use prixfixe::interpret::attribute_files::{AttributeOutput, write_files};
-    let models = a.model.load()?;
+    let models = a.model.load_for_interpretation()?;
     let refs: Vec<&Model> = models.iter().collect();
     let ds = a.read.read(&a.input, models[0].encoder().padding())?;
     let mut options = prixfixe::interpret::AttributeOptions::new(a.method);

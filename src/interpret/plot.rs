@@ -6,6 +6,10 @@
 //! ISM: the logo shows each position's reference base at its importance (minus the mean
 //! substitution effect), the heat map every substitution's effect. Attributions: the logo and
 //! the heat map both show the `(4, L)` attributions.
+//!
+//! A long input (an ATAC model's 2,114 nt) is drawn over the [`DRAWN`]-nt window where the
+//! values are largest (the most |effect| or |attribution| in total), its positions numbered
+//! as in the whole input and the title saying which they are; the tables and arrays hold all.
 
 use std::path::Path;
 
@@ -35,6 +39,53 @@ fn diverging(v: f32, scale: f32) -> RGBColor {
     }
 }
 
+/// The most positions one figure draws: 9 pixels a letter, readable without zooming.
+pub const DRAWN: usize = 400;
+
+/// The window of at most [`DRAWN`] positions of `(4, len)` `values` with the largest sum of
+/// |value| (the first such): `(start, width)`, 0-based.
+fn window(values: &[f32], len: usize) -> (usize, usize) {
+    if len <= DRAWN {
+        return (0, len);
+    }
+    let column: Vec<f64> = (0..len)
+        .map(|p| (0..4).map(|b| f64::from(values[b * len + p].abs())).sum())
+        .collect();
+    let mut sum: f64 = column[..DRAWN].iter().sum();
+    let (mut best, mut start) = (sum, 0);
+    for s in 1..=len - DRAWN {
+        sum += column[s + DRAWN - 1] - column[s - 1];
+        if sum > best + 1e-12 {
+            (best, start) = (sum, s);
+        }
+    }
+    (start, DRAWN)
+}
+
+/// Positions `start..start + width` of each of the 4 rows of `(4, len)` values.
+fn crop(values: &[f32], len: usize, start: usize, width: usize) -> Vec<f32> {
+    (0..4)
+        .flat_map(|b| {
+            values[b * len + start..b * len + start + width]
+                .iter()
+                .copied()
+        })
+        .collect()
+}
+
+/// `title`, with the positions shown where the figure draws a window of a longer input.
+fn window_title(title: &str, start: usize, width: usize, len: usize) -> String {
+    if width == len {
+        title.to_string()
+    } else {
+        format!(
+            "{title} (positions {}–{} of {len})",
+            start + 1,
+            start + width
+        )
+    }
+}
+
 /// Draw the ISM map (task `task`) as `stem`.svg and `stem`.png into `staged`.
 pub fn plot_ism(
     map: &IsmMap,
@@ -56,13 +107,15 @@ pub fn plot_ism(
             }
         }
     }
+    let (start, width) = window(&heat, len);
     let panels = Panels {
-        title,
-        logo: &logo,
+        title: &window_title(title, start, width, len),
+        logo: &crop(&logo, len, start, width),
         logo_label: "importance",
-        heat: &heat,
+        heat: &crop(&heat, len, start, width),
         heat_label: "effect",
-        len,
+        len: width,
+        offset: start,
     };
     crate::figure::stage_svg_png(stem, &panels, staged)
 }
@@ -76,13 +129,16 @@ pub fn plot_attribution(
     stem: &Path,
     staged: &mut crate::output::Staged,
 ) -> Result<()> {
+    let (start, width) = window(&a.values, len);
+    let values = crop(&a.values, len, start, width);
     let panels = Panels {
-        title,
-        logo: &a.values,
+        title: &window_title(title, start, width, len),
+        logo: &values,
         logo_label: "attribution",
-        heat: &a.values,
+        heat: &values,
         heat_label: "attribution",
-        len,
+        len: width,
+        offset: start,
     };
     crate::figure::stage_svg_png(stem, &panels, staged)
 }
@@ -94,7 +150,10 @@ struct Panels<'a> {
     logo_label: &'a str,
     heat: &'a [f32],
     heat_label: &'a str,
+    /// Positions drawn.
     len: usize,
+    /// The input position (0-based) of the first one drawn.
+    offset: usize,
 }
 
 impl crate::figure::Drawing for Panels<'_> {
@@ -183,7 +242,9 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &Panels) -> Result
     root.fill(&WHITE).map_err(e)?;
     let (main, bar) = root.split_horizontally(root.dim_in_pixel().0 - 110);
     let (top, bottom) = main.split_vertically(220);
-    let x_range = 0.5f64..len as f64 + 0.5;
+    // Positions in the input's numbering (1-based): the drawn window starts after `offset`.
+    let first = p.offset as f64 + 0.5;
+    let x_range = first..first + len as f64;
     // The logo's axis: the tallest stack either way.
     let (mut up, mut down) = (1e-9f64, 1e-9f64);
     for pos in 0..len {
@@ -218,7 +279,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &Panels) -> Result
                 .total_cmp(&p.logo[b * len + pos].abs())
         });
         let (mut above, mut below) = (0.0f64, 0.0f64);
-        let x0 = pos as f64 + 0.5 + 0.04;
+        let x0 = first + pos as f64 + 0.04;
         for b in order {
             let v = f64::from(p.logo[b * len + pos]);
             if v == 0.0 {
@@ -249,7 +310,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &Panels) -> Result
         }
     }
     logo.draw_series(std::iter::once(PathElement::new(
-        vec![(0.5, 0.0), (len as f64 + 0.5, 0.0)],
+        vec![(first, 0.0), (first + len as f64, 0.0)],
         BLACK.stroke_width(1),
     )))
     .map_err(e)?;
@@ -274,7 +335,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &Panels) -> Result
     heat.draw_series((0..4).flat_map(|row| {
         let y = 3.0 - row as f64;
         (0..len).map(move |pos| {
-            let x = pos as f64 + 0.5;
+            let x = first + pos as f64;
             Rectangle::new(
                 [(x, y), (x + 1.0, y + 1.0)],
                 diverging(p.heat[row * len + pos], scale).filled(),
@@ -326,4 +387,32 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &Panels) -> Result
     }))
     .map_err(e)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_input_is_drawn_where_its_values_are_largest() {
+        let len = 2114;
+        let mut v = vec![0.01f32; 4 * len];
+        // A motif at 1,500–1,510 (0-based) on row G, negative.
+        for p in 1500..1510 {
+            v[2 * len + p] = -3.0;
+        }
+        let (start, width) = window(&v, len);
+        assert_eq!(width, DRAWN);
+        assert!(start <= 1500 && start + width >= 1510, "{start}");
+        let c = crop(&v, len, start, width);
+        assert_eq!(c.len(), 4 * DRAWN);
+        assert_eq!(c[2 * DRAWN + (1500 - start)], -3.0);
+        assert_eq!(
+            window_title("r1", start, width, len),
+            format!("r1 (positions {}–{} of 2114)", start + 1, start + DRAWN)
+        );
+        // A short input is drawn whole, its title as it is.
+        assert_eq!(window(&v[..4 * 230], 230), (0, 230));
+        assert_eq!(window_title("r1", 0, 230, 230), "r1");
+    }
 }
