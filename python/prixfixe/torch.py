@@ -76,6 +76,15 @@ class _ConvBn(nn.Module):
         self.bn = _bn(cout, keras=True)
 
 
+def _conv_stack(cin, filters, kernels, same) -> nn.ModuleList:
+    """DeepSTARR's and MPRAnn's convolutions, each → Keras BatchNorm (``convs.{i}``)."""
+    convs = nn.ModuleList()
+    for f, k in zip(filters, kernels):
+        convs.append(_ConvBn(cin, f, k, same))
+        cin = f
+    return convs
+
+
 # ------------------------------------------------------------------------- first layers
 
 
@@ -263,10 +272,7 @@ class UnlockDnaCore(nn.Module):
 class DeepStarrCore(nn.Module):
     def __init__(self, c, cin, length):
         super().__init__()
-        self.convs = nn.ModuleList()
-        for f, k in zip(c["filters"], c["kernels"]):
-            self.convs.append(_ConvBn(cin, f, k, True))
-            cin = f
+        self.convs = _conv_stack(cin, c["filters"], c["kernels"], same=True)
         self.pool = c["pool"]
 
     def forward(self, x):
@@ -280,10 +286,7 @@ class MprannCore(nn.Module):
 
     def __init__(self, c, cin, length):
         super().__init__()
-        self.convs = nn.ModuleList()
-        for f, k in zip(c["filters"], c["kernels"]):
-            self.convs.append(_ConvBn(cin, f, k, False))
-            cin = f
+        self.convs = _conv_stack(cin, c["filters"], c["kernels"], same=False)
         self.dropout = nn.Dropout(c["dropout"])
 
     def forward(self, x):

@@ -20,6 +20,14 @@ fn bytes<'py>(py: Python<'py>, v: &[f32]) -> Bound<'py, PyBytes> {
     PyBytes::new(py, &raw)
 }
 
+/// An engine error: a config problem as `ValueError`, anything else as `RuntimeError`.
+fn engine(e: prixfixe::Error) -> PyErr {
+    match e {
+        prixfixe::Error::Config(m) => PyValueError::new_err(m),
+        e => runtime(e),
+    }
+}
+
 /// Sequences (A, C, G, T, N; any case) as base codes; an error names the sequence and column.
 fn codes(seqs: &[String]) -> PyResult<Vec<Vec<u8>>> {
     seqs.iter()
@@ -99,10 +107,7 @@ impl Model {
                 Some(text) => prixfixe::NetConfig::from_toml(text)
                     .and_then(|c| RustModel::from_weights(c, &path, &device)),
             })
-            .map_err(|e| match e {
-                prixfixe::Error::Config(m) => PyValueError::new_err(m),
-                e => runtime(e),
-            })?;
+            .map_err(engine)?;
         let profile = prixfixe::atac::model::counts_weight(&inner.config).is_some();
         Ok(Model { inner, profile })
     }
@@ -155,10 +160,7 @@ impl Model {
         let c = codes(&seqs)?;
         let (planes, x) = py
             .allow_threads(|| prixfixe::interpret::input_planes(&self.inner, &c))
-            .map_err(|e| match e {
-                prixfixe::Error::Config(m) => PyValueError::new_err(m),
-                e => runtime(e),
-            })?;
+            .map_err(engine)?;
         Ok((planes, bytes(py, &x)))
     }
 
@@ -171,9 +173,7 @@ impl Model {
     ) -> PyResult<Bound<'py, PyBytes>> {
         if self.profile {
             return Err(PyValueError::new_err(
-                "this is an ATAC profile model: its predictions combine it with the bias model it \
-                 was trained with; score regions with `prixfixe predict atac` (ism and attribute \
-                 explain the model on its own, bias-free)",
+                prixfixe::atac::model::PREDICTION_NEEDS_BIAS,
             ));
         }
         let c = codes(&seqs)?;

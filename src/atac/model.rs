@@ -81,6 +81,12 @@ pub fn bias_preset(counts_weight: f64) -> NetConfig {
     }
 }
 
+/// Why `predict` (and what builds on it) refuses an ATAC profile model, and where to go.
+pub const PREDICTION_NEEDS_BIAS: &str = "this is an ATAC profile model (ChromBPNet's head): its \
+    predictions combine it with the frozen bias model it was trained with, and this would use it \
+    alone. Score regions of a genome with `prixfixe predict atac --model DIR --genome FASTA \
+    --regions PEAKS --out OUT` (`ism` and `attribute` explain the model on its own, bias-free)";
+
 /// The counts weight of a profile model's head.
 pub fn counts_weight(config: &NetConfig) -> Option<f64> {
     match &config.final_block {

@@ -93,14 +93,7 @@ impl ModelArgs {
                  model (the bias-free accessibility model, as ChromBPNet's contribution scores do)"
             );
         } else if profile {
-            return Err(
-                "this is an ATAC profile model (ChromBPNet's head): its predictions combine it \
-                 with the frozen bias model it was trained with, and this command would use it \
-                 alone. Score regions of a genome with `prixfixe predict atac --model DIR --genome \
-                 FASTA --regions PEAKS --out OUT` (`ism` and `attribute` explain the model \
-                 on its own)"
-                    .into(),
-            );
+            return Err(prixfixe::atac::model::PREDICTION_NEEDS_BIAS.into());
         }
         for m in &models {
             tracing::debug!(

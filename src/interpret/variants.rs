@@ -133,24 +133,18 @@ impl<'p> VcfRows<'p> {
                 continue;
             }
             let text = String::from_utf8_lossy(l);
-            let mut cols = text.trim_end().split('\t');
-            let mut fields: [&str; 5] = [""; 5];
-            let mut found = 0;
-            for (slot, col) in fields.iter_mut().zip(cols.by_ref()) {
-                *slot = col;
-                found += 1;
-            }
-            if found < 5 {
+            // The columns after ALT stay unsplit.
+            let cols: Vec<&str> = text.trim_end().splitn(6, '\t').collect();
+            let [chrom, pos, id, reference, alts, ..] = cols[..] else {
                 return Err(Error::data(
                     self.path,
                     n,
                     Problem::ColumnCount {
                         expected: "at least 5 tab-separated fields (CHROM POS ID REF ALT)".into(),
-                        found,
+                        found: cols.len(),
                     },
                 ));
-            }
-            let [chrom, pos, id, reference, alts] = fields;
+            };
             let pos = pos.parse().ok().filter(|&p| p >= 1).ok_or_else(|| {
                 Error::data(
                     self.path,
